@@ -1,1 +1,26 @@
-fn main(){}
+//! `check` on generated binary-tree programs of 10, 100, 1000 and 5000 steps: parse,
+//! resolve, type-check and build the DAGs — everything `sflowc check` does but reading the
+//! file and printing. Figures are recorded in docs/performance.md.
+
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use sflow_benches::binary_tree_program;
+use sflow_compiler::analysis::analyze;
+use sflow_compiler::sources::NoFiles;
+
+fn check(c: &mut Criterion) {
+    let mut group = c.benchmark_group("check");
+    for steps in [10usize, 100, 1000, 5000] {
+        let program = binary_tree_program(steps);
+        // A benchmark of a broken program would measure error paths: insist it is clean.
+        let analysis = analyze("bench.sflow", &program, &NoFiles);
+        assert!(analysis.diagnostics.is_empty(), "generated program has diagnostics: {:?}", analysis.diagnostics.first());
+        group.throughput(Throughput::Bytes(program.len() as u64));
+        group.bench_with_input(BenchmarkId::from_parameter(steps), &program, |b, program| {
+            b.iter(|| analyze("bench.sflow", program, &NoFiles));
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, check);
+criterion_main!(benches);

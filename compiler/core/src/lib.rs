@@ -3,13 +3,21 @@
 //! The pipeline, one module per stage:
 //!
 //! ```text
-//! source text ─ syntax ─▶ AST ─ resolve ─▶ symbols ─ types ─▶ typed facts ─ graph ─▶ DAGs
-//!                                                             └──────────── lower ─▶ plan
+//! text ─syntax─▶ AST ─resolve─▶ Program + Symbols ─types─▶ Facts ─graph─▶ DAGs ─lower─▶ plan
 //! ```
 //!
-//! This crate does no I/O: callers hand it text through [`sources::SourceLoader`]. Only the
-//! CLI and the language server touch files and terminals; only the emit crate knows Kubernetes.
+//! [`analysis::analyze`] runs the stages in order. This crate does no I/O: callers hand it
+//! text through [`sources::SourceLoader`]. Only the CLI and the language server touch files
+//! and terminals; only the emit crate knows Kubernetes types.
 
+pub mod analysis;
 pub mod diagnostics;
+pub mod graph;
+pub mod resolve;
+pub mod sources;
 pub mod span;
+pub mod stdlib;
+pub mod symbols;
 pub mod syntax;
+pub mod types;
+pub mod values;

@@ -8,3 +8,8 @@
 //! - messages speak the user's words ("expected `{` after the step name"), never rule names.
 
 pub mod ast;
+pub mod comments;
+pub mod parser;
+mod recovery;
+
+pub use parser::{parse, Parse};

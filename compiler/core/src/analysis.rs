@@ -1,0 +1,81 @@
+//! The driver: load a program's files, then run every stage over them.
+//!
+//! [`analyze`] is the one entry point the CLI, the language server and the runtime use. It
+//! always returns an [`Analysis`], even for broken programs: whatever could be resolved and
+//! checked is there, next to the diagnostics (as Gleam's partial results are), so the
+//! language server can still hover and complete in a file with errors.
+
+use crate::diagnostics::{self, Diagnostic};
+use crate::graph::build::{build_workflow_graphs, WorkflowDag};
+use crate::resolve::{self, Program};
+use crate::sources::{Origin, SourceLoader, Sources};
+use crate::span::FileId;
+use crate::symbols::Symbols;
+use crate::syntax::{self, Parse};
+use crate::types::{self, Facts};
+
+/// Everything known about one program.
+#[derive(Debug)]
+pub struct Analysis {
+    /// Every file: the root first, then user imports, then the stdlib modules.
+    pub sources: Sources,
+    /// The parse of each file, indexed by `FileId.0`.
+    pub parses: Vec<Parse>,
+    /// Every diagnostic of every stage, sorted by file and position.
+    pub diagnostics: Vec<Diagnostic>,
+    /// Declarations and references.
+    pub symbols: Symbols,
+    /// What the type checker learned.
+    pub facts: Facts,
+    /// One DAG per workflow, in source order.
+    pub workflows: Vec<WorkflowDag>,
+    /// The root file.
+    pub root: FileId,
+}
+
+impl Analysis {
+    /// Whether any diagnostic is an error.
+    pub fn has_errors(&self) -> bool {
+        self.diagnostics.iter().any(Diagnostic::is_error)
+    }
+
+    /// The parse of file `id`.
+    pub fn parse(&self, id: FileId) -> &Parse {
+        &self.parses[id.0 as usize]
+    }
+
+    /// The indexed program. Collection is deterministic, so its ids are the ids of
+    /// [`Analysis::symbols`]; the diagnostics it would report again are dropped.
+    pub fn program(&self) -> Program<'_> {
+        let prelude = self
+            .sources
+            .files
+            .iter()
+            .find(|f| f.origin == Origin::Std("prelude"))
+            .map_or(FileId(0), |f| f.id);
+        let mut scratch = Symbols::default();
+        resolve::collect(&self.sources, &self.parses, prelude, &mut scratch, &mut Vec::new())
+    }
+}
+
+/// Loads the program rooted at `root_path` (whose text is `root_text`), follows its imports
+/// through `loader`, and checks it.
+pub fn analyze(root_path: &str, root_text: &str, loader: &dyn SourceLoader) -> Analysis {
+    let mut sources = Sources::default();
+    let root = sources.add(root_path, root_text, Origin::User);
+    let mut parses = vec![syntax::parse(root, root_text)];
+    let mut diagnostics: Vec<Diagnostic> = parses[0].diagnostics.clone();
+    let prelude = resolve::load::load_program(loader, &mut sources, &mut parses, &mut diagnostics);
+
+    let mut symbols = Symbols::default();
+    let (facts, workflows) = {
+        let program = resolve::collect(&sources, &parses, prelude, &mut symbols, &mut diagnostics);
+        let facts = types::check(&program, &mut symbols, &mut diagnostics);
+        let workflows = build_workflow_graphs(&program, &facts, &symbols, &mut diagnostics);
+        (facts, workflows)
+    };
+
+    diagnostics::sort(&mut diagnostics);
+    diagnostics.dedup();
+    Analysis { sources, parses, diagnostics, symbols, facts, workflows, root }
+}

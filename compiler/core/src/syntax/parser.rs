@@ -1,0 +1,3022 @@
+//! The parser: text → [`ast::SourceFile`], comments and syntax diagnostics.
+//!
+//! How it works, in order:
+//! 1. [`comments::lex`] scans the text once (strings, comments, words, punctuation). Unterminated
+//!    strings and block comments are reported from this scan, precisely and once.
+//! 2. [`recovery::split_items`] cuts the file into declaration chunks; each is parsed with the
+//!    pest rule `item_chunk`, so every bad declaration gets its own diagnostic and the good ones
+//!    survive. A failed workflow is salvaged member by member ([`recovery::split_body`]).
+//! 3. pest's pairs are turned into our AST right here (they never leave this module); spans
+//!    are shifted to absolute file offsets; doc comments are attached; literals are decoded
+//!    (escapes, `{{ … }}` interpolations, numbers with units) and checked.
+//! 4. When pest fails, [`messages`] translates the rules it expected into the user's words,
+//!    using the tokens before the error for context ("expected `{` after the step name").
+//!
+//! Naming: `parse_*` runs pest; `conv_*` turns a pair into an AST node; `report_*` adds a
+//! diagnostic. Conversion never panics: a pair of an unexpected shape (a grammar/converter
+//! mismatch, a bug) drops the declaration with an "internal error" diagnostic instead.
+
+use pest::iterators::Pair;
+use pest::Parser as _;
+
+use super::ast::{self, *};
+use super::comments::{self, CommentKind, Tok, TokKind};
+use super::recovery::{self, Chunk};
+use crate::diagnostics::{self, Code, Diagnostic};
+use crate::span::{FileId, Span};
+
+mod grammar {
+    //! The pest-generated parser, private to this module.
+    #[derive(pest_derive::Parser)]
+    #[grammar = "../../grammar/sflow.pest"]
+    pub(super) struct SflowParser;
+}
+
+use grammar::{Rule, SflowParser};
+
+/// The result of parsing one file. Parsing never fails: whatever the input, this holds every
+/// declaration that parsed and one diagnostic per independent syntax error.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Parse {
+    /// The declarations that parsed (those with errors are absent, except that a workflow
+    /// keeps the members that parsed).
+    pub file: SourceFile,
+    /// Every comment of the file, in source order (for the formatter; doc comments are also
+    /// attached to their declarations in `file`).
+    pub comments: Vec<comments::Comment>,
+    /// Syntax diagnostics (codes E0001–E0003), sorted by position.
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+impl Parse {
+    /// Whether the file parsed without any diagnostic.
+    pub fn is_ok(&self) -> bool {
+        self.diagnostics.is_empty()
+    }
+}
+
+/// Parses one `.sflow` file. Never panics and never fails; runs in time linear in the text.
+pub fn parse(file: FileId, text: &str) -> Parse {
+    let toks = comments::lex(text);
+    let code: Vec<Tok> = toks.iter().filter(|t| !t.is_comment()).copied().collect();
+    let mut p = Parser {
+        file,
+        text,
+        toks: &toks,
+        code: &code,
+        diags: Vec::new(),
+        offset: 0,
+        too_deep: false,
+    };
+    p.report_lexical_errors();
+    let mut items = Vec::new();
+    for chunk in recovery::split_items(text, &code) {
+        if let Some(item) = p.parse_chunk(&chunk) {
+            items.push(item);
+        }
+    }
+    let mut diags = p.diags;
+    diagnostics::sort(&mut diags);
+    let comments = toks
+        .iter()
+        .filter_map(|t| match t.kind {
+            TokKind::Comment { kind, .. } => Some(comments::Comment {
+                kind,
+                text: t.span.text(text).to_string(),
+                span: t.span,
+            }),
+            _ => None,
+        })
+        .collect();
+    Parse {
+        file: SourceFile {
+            items,
+            span: Span::new(0, text.len()),
+        },
+        comments,
+        diagnostics: diags,
+    }
+}
+
+/// Deepest expression tree the parser builds (operators, calls, brackets all count). Later
+/// stages recurse over expressions; this keeps them within the stack.
+const MAX_EXPR_DEPTH: u32 = 200;
+/// Deepest type (`list<list<…>>`) the parser builds.
+const MAX_TYPE_DEPTH: u32 = 32;
+
+type PestError = pest::error::Error<Rule>;
+
+struct Parser<'s> {
+    file: FileId,
+    text: &'s str,
+    /// All coarse tokens, comments included (for doc comments).
+    toks: &'s [Tok],
+    /// The coarse tokens without comments (for recovery and messages).
+    code: &'s [Tok],
+    diags: Vec<Diagnostic>,
+    /// Where the text pest is currently looking at starts in the file.
+    offset: usize,
+    /// Set when a tree would be too deep; the declaration is then dropped.
+    too_deep: bool,
+}
+
+/// Why a conversion gave up: a pair did not have the shape the grammar promises.
+#[derive(Debug)]
+struct Internal;
+
+type Conv<T> = Result<T, Internal>;
+
+impl<'s> Parser<'s> {
+    // ----------------------------------------------------------------------------------------
+    // Driving pest over chunks
+
+    fn report_lexical_errors(&mut self) {
+        // The line of the last unterminated string, and whether a string started earlier on the
+        // current line.
+        let mut open_line: Option<usize> = None;
+        let mut line = 0usize;
+        let mut last_end = 0usize;
+        let mut string_on_line = false;
+        for tok in self.toks {
+            let newlines = self
+                .text
+                .get(last_end..tok.span.start())
+                .map_or(0, |g| g.matches('\n').count());
+            if newlines > 0 {
+                line += newlines;
+                string_on_line = false;
+            }
+            last_end = tok.span.end();
+            let first_string_on_line = !string_on_line;
+            if matches!(tok.kind, TokKind::Str { .. }) {
+                string_on_line = true;
+            }
+            match tok.kind {
+                // A string that went on to the next line: its closing quote there reads as
+                // the start of another unterminated string. One report is enough.
+                TokKind::Str { terminated: false }
+                    if first_string_on_line && open_line.is_some_and(|l| l + 1 == line) =>
+                {
+                    open_line = None;
+                }
+                TokKind::Str { terminated: false } => {
+                    open_line = Some(line);
+                    let d =
+                        Diagnostic::new(Code::E0001, self.file, tok.span, "unterminated string")
+                            .with_label("this string is never closed")
+                            .with_help(
+                                "close it with `\"` on the same line; a string cannot span lines \
+                             (write `\\n` for a line break)",
+                            );
+                    self.diags.push(d);
+                }
+                TokKind::Comment {
+                    terminated: false, ..
+                } => {
+                    let at = Span::new(tok.span.start(), tok.span.start() + 2);
+                    let d =
+                        Diagnostic::new(Code::E0001, self.file, at, "unterminated block comment")
+                            .with_label("this comment is never closed")
+                            .with_help(
+                                "close it with `*/`; everything after `/*` is a comment until then",
+                            );
+                    self.diags.push(d);
+                }
+                _ => {}
+            }
+        }
+    }
+
+    fn parse_chunk(&mut self, chunk: &Chunk) -> Option<Item> {
+        let first = self.code.get(chunk.toks.start)?;
+        let word = first.span.text(self.text);
+        if first.kind != TokKind::Word || !recovery::DECL_KEYWORDS.contains(&word) {
+            self.report_stray(first);
+            return None;
+        }
+        if let Some(at) = chunk.too_deep {
+            self.report_too_deep(at);
+            return None;
+        }
+        if chunk.has_lex_error {
+            // Already reported; a workflow still keeps its other members.
+            return if word == "workflow" {
+                self.recover_workflow(chunk, None)
+            } else {
+                None
+            };
+        }
+        let src = chunk.span.text(self.text);
+        match SflowParser::parse(Rule::item_chunk, src) {
+            Ok(mut pairs) => {
+                let decl = pairs.next().and_then(|chunk| chunk.into_inner().next());
+                self.offset = chunk.span.start();
+                match decl {
+                    Some(decl) => self.finish_item(decl, chunk.span),
+                    None => {
+                        self.report_internal(chunk.span);
+                        None
+                    }
+                }
+            }
+            Err(err) if complete_at(&err).is_some() => {
+                // The declaration is complete and stray text follows it: keep the declaration.
+                let end = complete_at(&err).unwrap_or(0);
+                let prefix = src.get(..end).unwrap_or("").trim_end();
+                self.report_pest(&err, chunk.span, &[]);
+                match SflowParser::parse(Rule::item_chunk, prefix) {
+                    Ok(mut pairs) => {
+                        let decl = pairs.next().and_then(|chunk| chunk.into_inner().next())?;
+                        self.offset = chunk.span.start();
+                        self.finish_item(
+                            decl,
+                            Span::new(chunk.span.start(), chunk.span.start() + prefix.len()),
+                        )
+                    }
+                    Err(_) => None,
+                }
+            }
+            Err(err) if word == "workflow" => self.recover_workflow(chunk, Some(err)),
+            Err(err) => {
+                self.report_pest(&err, chunk.span, &[]);
+                None
+            }
+        }
+    }
+
+    /// Converts a declaration pair, dropping it if it was too deep or malformed.
+    fn finish_item(&mut self, decl: Pair<'_, Rule>, span: Span) -> Option<Item> {
+        self.too_deep = false;
+        let item = self.conv_item(decl);
+        if self.too_deep {
+            self.too_deep = false;
+            self.report_too_deep(Span::point(span.start()));
+            return None;
+        }
+        match item {
+            Ok(item) => Some(item),
+            Err(Internal) => {
+                self.report_internal(span);
+                None
+            }
+        }
+    }
+
+    /// A workflow whose declaration failed: report each broken member and keep the others.
+    fn recover_workflow(&mut self, chunk: &Chunk, whole: Option<PestError>) -> Option<Item> {
+        let src = chunk.span.text(self.text);
+        let head = match SflowParser::parse(Rule::workflow_head, src) {
+            Ok(mut pairs) => pairs.next(),
+            Err(err) => {
+                // The head itself is broken: nothing to salvage.
+                self.report_pest(whole.as_ref().unwrap_or(&err), chunk.span, &[]);
+                return None;
+            }
+        };
+        self.offset = chunk.span.start();
+        let mut name = None;
+        let mut open_at = None;
+        for pair in head.into_iter().flat_map(|h| h.into_inner()) {
+            match pair.as_rule() {
+                Rule::decl_name => name = Some(self.conv_decl_name(&pair)),
+                Rule::lbrace => open_at = Some(self.span_of(&pair)),
+                _ => {}
+            }
+        }
+        let (Some(name), Some(open_at)) = (name, open_at) else {
+            self.report_internal(chunk.span);
+            return None;
+        };
+        let Some(open) = self.code_index_at(open_at.start(), chunk) else {
+            self.report_internal(chunk.span);
+            return None;
+        };
+        let before = self.diags.len();
+        let body = recovery::split_body(self.text, self.code, open, chunk.toks.end);
+        let head_toks = chunk.toks.start..open + 1;
+        let mut members = Vec::new();
+        for member in &body.members {
+            if let Some(at) = member.too_deep {
+                self.report_too_deep(at);
+                continue;
+            }
+            if member.has_lex_error {
+                continue;
+            }
+            let src = member.span.text(self.text);
+            match SflowParser::parse(Rule::workflow_member_chunk, src) {
+                Ok(mut pairs) => {
+                    let Some(pair) = pairs.next().and_then(|p| p.into_inner().next()) else {
+                        self.report_internal(member.span);
+                        continue;
+                    };
+                    self.offset = member.span.start();
+                    self.too_deep = false;
+                    let converted = self.conv_workflow_member(pair);
+                    if std::mem::take(&mut self.too_deep) {
+                        self.report_too_deep(Span::point(member.span.start()));
+                    } else {
+                        match converted {
+                            Ok(m) => members.push(m),
+                            Err(Internal) => self.report_internal(member.span),
+                        }
+                    }
+                }
+                Err(err) => {
+                    let head: Vec<Tok> = self.code[head_toks.clone()].to_vec();
+                    self.report_pest(&err, member.span, &head);
+                    // A complete member followed by stray text is kept.
+                    let Some(end) = complete_at(&err) else {
+                        continue;
+                    };
+                    let prefix = src.get(..end).unwrap_or("").trim_end();
+                    let Ok(mut pairs) = SflowParser::parse(Rule::workflow_member_chunk, prefix)
+                    else {
+                        continue;
+                    };
+                    let Some(pair) = pairs.next().and_then(|p| p.into_inner().next()) else {
+                        continue;
+                    };
+                    self.offset = member.span.start();
+                    self.too_deep = false;
+                    let converted = self.conv_workflow_member(pair);
+                    if !std::mem::take(&mut self.too_deep) {
+                        if let Ok(m) = converted {
+                            members.push(m);
+                        }
+                    }
+                }
+            }
+        }
+        let end = match body.close {
+            Some(close) => self.code[close].span.end(),
+            None => {
+                let last_end = chunk.span.end();
+                let d = Diagnostic::new(
+                    Code::E0001,
+                    self.file,
+                    Span::point(last_end),
+                    format!("expected `}}` to close workflow `{}`", name.name),
+                )
+                .with_label("expected `}` here")
+                .with_secondary(self.file, open_at, "this `{` is never closed")
+                .with_help("every `{` needs a matching `}`");
+                self.diags.push(d);
+                last_end
+            }
+        };
+        if let Some(trailing) = body.trailing {
+            let tok = self.code[trailing.start];
+            self.report_unexpected_after(&tok, "the workflow");
+        }
+        if self.diags.len() == before && !chunk.has_lex_error {
+            // The pieces all parsed, yet the whole did not: report pest's own finding.
+            match whole {
+                Some(err) => self.report_pest(&err, chunk.span, &[]),
+                None => self.report_internal(chunk.span),
+            }
+        }
+        let start = chunk.span.start();
+        Some(Item::Workflow(Workflow {
+            doc: self.doc_at(start),
+            name,
+            members,
+            span: Span::new(start, end),
+        }))
+    }
+
+    fn code_index_at(&self, start: usize, chunk: &Chunk) -> Option<usize> {
+        let toks = self.code.get(chunk.toks.clone())?;
+        let i = toks.partition_point(|t| t.span.start() < start);
+        (toks.get(i)?.span.start() == start).then_some(chunk.toks.start + i)
+    }
+
+    // ----------------------------------------------------------------------------------------
+    // Reporting
+
+    fn report_stray(&mut self, first: &Tok) {
+        let word = first.span.text(self.text);
+        let shown = messages::show_tok(self.text, first);
+        let mut d = Diagnostic::new(
+            Code::E0001,
+            self.file,
+            first.span,
+            format!("expected a declaration, found {shown}"),
+        )
+        .with_label("expected a declaration here");
+        let help = match word {
+            "param" | "step" => format!(
+                "`{word}` declares a member of a workflow: put it inside `workflow NAME {{ … }}`"
+            ),
+            "input" | "output" | "metric" | "retry" | "timeout" | "resources" => {
+                format!("`{word}` belongs inside a step: `step NAME {{ {word} … }}`")
+            }
+            "slo" => "`slo` belongs inside a `service NAME { … }`".to_string(),
+            "config" | "sensor" | "action" | "kind" => {
+                format!("`{word}` belongs inside an agent kind: `agent kind NAME {{ {word} … }}`")
+            }
+            "when" | "then" | "cooldown" | "max" => {
+                format!("`{word}` belongs inside a policy: `policy NAME {{ when … then … }}`")
+            }
+            "fn" => "write `extern fn NAME(PARAMS) -> TYPE` (standard library only)".to_string(),
+            _ => {
+                let close = recovery::DECL_KEYWORDS
+                    .iter()
+                    .copied()
+                    .filter(|k| {
+                        first.kind == TokKind::Word && strsim::damerau_levenshtein(k, word) <= 2
+                    })
+                    .min_by_key(|k| strsim::damerau_levenshtein(k, word));
+                match close {
+                    Some(k) if word.len() > 1 => {
+                        d = d.with_suggestion(format!("replace with `{k}`"), self.file, first.span, k);
+                        format!("did you mean `{k}`?")
+                    }
+                    _ => "a file holds declarations, each starting with `app`, `use`, `type`, `workflow`, \
+                          `service`, `agent`, `trigger`, `policy` or `extern`"
+                        .to_string(),
+                }
+            }
+        };
+        self.diags.push(d.with_help(help));
+    }
+
+    fn report_too_deep(&mut self, at: Span) {
+        let d = Diagnostic::new(
+            Code::E0001,
+            self.file,
+            at,
+            "this declaration is nested too deeply",
+        )
+        .with_label("nesting goes too deep here")
+        .with_help("split the expression or value into smaller parts");
+        self.diags.push(d);
+    }
+
+    fn report_internal(&mut self, at: Span) {
+        let d = Diagnostic::new(
+            Code::E0001,
+            self.file,
+            Span::point(at.start()),
+            "internal error: the parser could not build this declaration",
+        )
+        .with_label("here")
+        .with_help("this is a bug in sflow; please report it with this file");
+        self.diags.push(d);
+    }
+
+    fn report_unexpected_after(&mut self, tok: &Tok, what: &str) {
+        let shown = messages::show_tok(self.text, tok);
+        let help = if tok.is_punct(self.text, "}") {
+            "this `}` has no matching `{`; remove it".to_string()
+        } else {
+            "a new declaration starts with a keyword such as `workflow`, `service` or `policy`"
+                .to_string()
+        };
+        let d = Diagnostic::new(
+            Code::E0001,
+            self.file,
+            tok.span,
+            format!("unexpected {shown} after {what}"),
+        )
+        .with_label(format!("unexpected {shown}"))
+        .with_help(help);
+        self.diags.push(d);
+    }
+
+    /// Reports a pest failure in `region` (absolute). `head` are tokens that precede the region
+    /// and give it context (the `workflow w {` around a member).
+    fn report_pest(&mut self, err: &PestError, region: Span, head: &[Tok]) {
+        let rel = match err.location {
+            pest::error::InputLocation::Pos(p) => p,
+            pest::error::InputLocation::Span((s, _)) => s,
+        };
+        let pos = region.start() + rel;
+        let d = match &err.variant {
+            pest::error::ErrorVariant::CustomError { .. } => {
+                // pest's only custom errors are its stack and call limits.
+                Diagnostic::new(
+                    Code::E0001,
+                    self.file,
+                    Span::point(pos),
+                    "this declaration is nested too deeply",
+                )
+                .with_label("nesting goes too deep here")
+                .with_help("split the expression or value into smaller parts")
+            }
+            pest::error::ErrorVariant::ParsingError { positives, .. } => {
+                let site = messages::Site {
+                    text: self.text,
+                    code: self.code,
+                    head,
+                    region,
+                    pos,
+                    interp: false,
+                };
+                messages::describe(self.file, &site, positives)
+            }
+        };
+        self.diags.push(d);
+    }
+
+    // ----------------------------------------------------------------------------------------
+    // Small helpers
+
+    fn span_of(&self, pair: &Pair<'_, Rule>) -> Span {
+        let s = pair.as_span();
+        Span::new(s.start() + self.offset, s.end() + self.offset)
+    }
+
+    fn ident(&self, pair: &Pair<'_, Rule>) -> Ident {
+        Ident {
+            name: pair.as_str().to_string(),
+            span: self.span_of(pair),
+        }
+    }
+
+    /// A declared name: any identifier, but a keyword is reported (E0002) and kept.
+    fn conv_decl_name(&mut self, pair: &Pair<'_, Rule>) -> Ident {
+        let ident = self.ident(pair);
+        if ast::is_keyword(&ident.name) {
+            let fixed = format!("{}_", ident.name);
+            let d = Diagnostic::new(
+                Code::E0002,
+                self.file,
+                ident.span,
+                format!("`{}` is a keyword and cannot be used as a name", ident.name),
+            )
+            .with_label("keyword used as a name")
+            .with_help(format!("pick another name, e.g. `{fixed}`"))
+            .with_suggestion(
+                format!("rename to `{fixed}`"),
+                self.file,
+                ident.span,
+                fixed.clone(),
+            );
+            self.diags.push(d);
+        }
+        ident
+    }
+
+    /// The doc comment (`///` lines) right before the token starting at `start`.
+    fn doc_at(&self, start: usize) -> Option<Doc> {
+        let i = self.toks.partition_point(|t| t.span.start() < start);
+        if self.toks.get(i).is_none_or(|t| t.span.start() != start) {
+            return None;
+        }
+        let mut first = i;
+        while first > 0
+            && matches!(
+                self.toks[first - 1].kind,
+                TokKind::Comment {
+                    kind: CommentKind::Doc,
+                    ..
+                }
+            )
+        {
+            first -= 1;
+        }
+        if first == i {
+            return None;
+        }
+        let lines: Vec<&str> = self.toks[first..i]
+            .iter()
+            .map(|t| {
+                let line = t.span.text(self.text);
+                let line = line.strip_prefix("///").unwrap_or(line);
+                line.strip_prefix(' ').unwrap_or(line)
+            })
+            .collect();
+        Some(Doc {
+            text: lines.join("\n"),
+            span: self.toks[first].span.to(self.toks[i - 1].span),
+        })
+    }
+
+    fn diag(&mut self, code: Code, at: Span, message: String, label: &str, help: String) {
+        let d = Diagnostic::new(code, self.file, at, message)
+            .with_label(label)
+            .with_help(help);
+        self.diags.push(d);
+    }
+
+    // ----------------------------------------------------------------------------------------
+    // Declarations
+
+    fn conv_item(&mut self, pair: Pair<'_, Rule>) -> Conv<Item> {
+        let span = self.span_of(&pair);
+        let doc = self.doc_at(span.start());
+        let rule = pair.as_rule();
+        let mut kids = Kids::new(pair);
+        Ok(match rule {
+            Rule::app_decl => {
+                let name = self.conv_decl_name(&kids.take(Rule::decl_name)?);
+                let fields = self.conv_fields(&mut kids)?;
+                Item::App(App {
+                    doc,
+                    name,
+                    fields,
+                    span,
+                })
+            }
+            Rule::use_decl => {
+                kids.take(Rule::kw_use)?;
+                Item::Use(Use {
+                    target: self.conv_use_target(kids.next()?)?,
+                    span,
+                })
+            }
+            Rule::type_decl => {
+                let name = self.conv_decl_name(&kids.take(Rule::decl_name)?);
+                let ty = self.conv_type(kids.take(Rule::type_expr)?, 0)?;
+                Item::TypeAlias(TypeAlias {
+                    doc,
+                    name,
+                    ty,
+                    span,
+                })
+            }
+            Rule::workflow_decl => {
+                let name = self.conv_decl_name(&kids.take(Rule::decl_name)?);
+                let mut members = Vec::new();
+                while let Some(member) = kids.next_opt() {
+                    members.push(self.conv_workflow_member(member)?);
+                }
+                Item::Workflow(Workflow {
+                    doc,
+                    name,
+                    members,
+                    span,
+                })
+            }
+            Rule::service_decl => {
+                let name = self.conv_decl_name(&kids.take(Rule::decl_name)?);
+                let mut members = Vec::new();
+                while let Some(member) = kids.next_opt() {
+                    members.push(match member.as_rule() {
+                        Rule::slo_decl => {
+                            let span = self.span_of(&member);
+                            let mut k = Kids::new(member);
+                            ServiceMember::Slo(Slo {
+                                objective: self.conv_expr(k.take(Rule::expr)?, 0)?,
+                                span,
+                            })
+                        }
+                        Rule::resources_block => {
+                            ServiceMember::Resources(self.conv_resources(member)?)
+                        }
+                        _ => match self.conv_field(member)? {
+                            Sugar::Resources(r) => ServiceMember::Resources(r),
+                            Sugar::Field(f) | Sugar::Retry(_, f) | Sugar::Timeout(_, f) => {
+                                ServiceMember::Field(f)
+                            }
+                        },
+                    });
+                }
+                Item::Service(Service {
+                    doc,
+                    name,
+                    members,
+                    span,
+                })
+            }
+            Rule::agent_decl => {
+                let name = self.conv_decl_name(&kids.take(Rule::decl_name)?);
+                let kind = self.ident(&kids.take(Rule::kind_name)?);
+                let fields = self.conv_fields(&mut kids)?;
+                Item::Agent(Agent {
+                    doc,
+                    name,
+                    kind,
+                    fields,
+                    span,
+                })
+            }
+            Rule::agent_kind_decl => {
+                kids.take(Rule::kw_kind)?;
+                let name = self.conv_decl_name(&kids.take(Rule::decl_name)?);
+                let mut members = Vec::new();
+                while let Some(member) = kids.next_opt() {
+                    members.push(self.conv_kind_member(member)?);
+                }
+                Item::AgentKind(AgentKind {
+                    doc,
+                    name,
+                    members,
+                    span,
+                })
+            }
+            Rule::trigger_decl => {
+                let name = self.conv_decl_name(&kids.take(Rule::decl_name)?);
+                let source = self.conv_trigger_source(kids.next()?)?;
+                let action = self.conv_action(kids.next()?)?;
+                Item::Trigger(Trigger {
+                    doc,
+                    name,
+                    source,
+                    action,
+                    span,
+                })
+            }
+            Rule::policy_decl => Item::Policy(self.conv_policy(doc, kids, span)?),
+            Rule::extern_fn_decl => {
+                kids.take(Rule::kw_fn)?;
+                let name = self.conv_decl_name(&kids.take(Rule::decl_name)?);
+                let params = self.conv_param_list(kids.take(Rule::param_list)?)?;
+                let ret = self.conv_type(kids.take(Rule::type_expr)?, 0)?;
+                Item::ExternFn(ExternFn {
+                    doc,
+                    name,
+                    params,
+                    ret,
+                    span,
+                })
+            }
+            Rule::extern_step_decl => {
+                kids.take(Rule::kw_step)?;
+                let name = self.conv_decl_name(&kids.take(Rule::decl_name)?);
+                let params = self.conv_param_list(kids.take(Rule::param_list)?)?;
+                let members = self.conv_step_members(&mut kids)?;
+                Item::ExternStep(ExternStep {
+                    doc,
+                    name,
+                    params,
+                    members,
+                    span,
+                })
+            }
+            _ => return Err(Internal),
+        })
+    }
+
+    fn conv_use_target(&mut self, pair: Pair<'_, Rule>) -> Conv<UseTarget> {
+        if pair.as_rule() == Rule::string {
+            return Ok(UseTarget::File(self.conv_string(&pair)));
+        }
+        let mut path = Vec::new();
+        let mut items = None;
+        for kid in Kids::new(pair).all() {
+            match kid.as_rule() {
+                Rule::path_seg => path.push(self.ident(&kid)),
+                Rule::use_items => {
+                    let names = Kids::new(kid)
+                        .all()
+                        .iter()
+                        .map(|n| self.conv_decl_name(n))
+                        .collect();
+                    items = Some(names);
+                }
+                _ => return Err(Internal),
+            }
+        }
+        Ok(UseTarget::Path { path, items })
+    }
+
+    fn conv_workflow_member(&mut self, pair: Pair<'_, Rule>) -> Conv<WorkflowMember> {
+        let span = self.span_of(&pair);
+        let doc = self.doc_at(span.start());
+        let rule = pair.as_rule();
+        let mut kids = Kids::new(pair);
+        Ok(match rule {
+            Rule::param_decl => {
+                let name = self.conv_decl_name(&kids.take(Rule::decl_name)?);
+                let ty = self.conv_type(kids.take(Rule::type_expr)?, 0)?;
+                let mut default = None;
+                let mut space = None;
+                while let Some(marker) = kids.next_opt() {
+                    let value = self.conv_expr(kids.take(Rule::expr)?, 0)?;
+                    match marker.as_rule() {
+                        Rule::eq => default = Some(value),
+                        Rule::kw_in => space = Some(value),
+                        _ => return Err(Internal),
+                    }
+                }
+                WorkflowMember::Param(Param {
+                    doc,
+                    name,
+                    ty,
+                    default,
+                    space,
+                    span,
+                })
+            }
+            Rule::step_decl => {
+                let name = self.conv_decl_name(&kids.take(Rule::decl_name)?);
+                let members = self.conv_step_members(&mut kids)?;
+                WorkflowMember::Step(Step {
+                    doc,
+                    name,
+                    members,
+                    span,
+                })
+            }
+            _ => return Err(Internal),
+        })
+    }
+
+    fn conv_step_members(&mut self, kids: &mut Kids<'_>) -> Conv<Vec<StepMember>> {
+        let mut members = Vec::new();
+        while let Some(member) = kids.next_opt() {
+            let span = self.span_of(&member);
+            let doc = self.doc_at(span.start());
+            let rule = member.as_rule();
+            let mut k = Kids::new(member);
+            members.push(match rule {
+                Rule::input_decl => {
+                    let name = self.conv_decl_name(&k.take(Rule::decl_name)?);
+                    let ty = self.conv_type(k.take(Rule::type_expr)?, 0)?;
+                    let source = match k.next_opt() {
+                        Some(_eq) => Some(self.conv_expr(k.take(Rule::expr)?, 0)?),
+                        None => None,
+                    };
+                    StepMember::Port(Port {
+                        doc,
+                        sort: PortSort::Input,
+                        name,
+                        ty,
+                        source,
+                        span,
+                    })
+                }
+                Rule::output_decl => {
+                    let sort = match k.next()?.as_rule() {
+                        Rule::kw_output => PortSort::Output,
+                        _ => PortSort::Metric,
+                    };
+                    let name = self.conv_decl_name(&k.take(Rule::decl_name)?);
+                    let ty = self.conv_type(k.take(Rule::type_expr)?, 0)?;
+                    StepMember::Port(Port {
+                        doc,
+                        sort,
+                        name,
+                        ty,
+                        source: None,
+                        span,
+                    })
+                }
+                Rule::resources_block => StepMember::Resources(self.conv_resources_kids(k, span)?),
+                Rule::retry_decl => {
+                    let count = self.conv_expr(k.take(Rule::expr)?, 0)?;
+                    let backoff = match k.next_opt() {
+                        Some(_kw) => Some(self.conv_expr(k.take(Rule::expr)?, 0)?),
+                        None => None,
+                    };
+                    StepMember::Retry(Retry {
+                        count,
+                        backoff,
+                        span,
+                    })
+                }
+                Rule::timeout_decl => StepMember::Timeout(Timeout {
+                    value: self.conv_expr(k.take(Rule::expr)?, 0)?,
+                    span,
+                }),
+                Rule::field => match self.conv_field_kids(k, span)? {
+                    Sugar::Field(f) => StepMember::Field(f),
+                    Sugar::Resources(r) => StepMember::Resources(r),
+                    Sugar::Retry(r, _) => StepMember::Retry(r),
+                    Sugar::Timeout(t, _) => StepMember::Timeout(t),
+                },
+                _ => return Err(Internal),
+            });
+        }
+        Ok(members)
+    }
+
+    fn conv_resources(&mut self, pair: Pair<'_, Rule>) -> Conv<Resources> {
+        let span = self.span_of(&pair);
+        self.conv_resources_kids(Kids::new(pair), span)
+    }
+
+    fn conv_resources_kids(&mut self, mut kids: Kids<'_>, span: Span) -> Conv<Resources> {
+        Ok(Resources {
+            fields: self.conv_fields(&mut kids)?,
+            span,
+        })
+    }
+
+    /// The remaining `field` pairs of `kids`.
+    fn conv_fields(&mut self, kids: &mut Kids<'_>) -> Conv<Vec<Field>> {
+        let mut fields = Vec::new();
+        while let Some(pair) = kids.next_opt() {
+            if is_keyword_rule(pair.as_rule()) {
+                // `resources {`, `with {`: the keyword before the braces.
+                continue;
+            }
+            if pair.as_rule() != Rule::field {
+                return Err(Internal);
+            }
+            let span = self.span_of(&pair);
+            fields.push(self.plain_field(Kids::new(pair), span)?);
+        }
+        Ok(fields)
+    }
+
+    fn plain_field(&mut self, mut kids: Kids<'_>, span: Span) -> Conv<Field> {
+        let name = self.ident(&kids.take(Rule::field_name)?);
+        kids.take(Rule::eq)?;
+        let value = self.conv_expr(kids.take(Rule::expr)?, 0)?;
+        Ok(Field { name, value, span })
+    }
+
+    fn conv_field(&mut self, pair: Pair<'_, Rule>) -> Conv<Sugar> {
+        let span = self.span_of(&pair);
+        if pair.as_rule() != Rule::field {
+            return Err(Internal);
+        }
+        self.conv_field_kids(Kids::new(pair), span)
+    }
+
+    /// A generic field of a step or service, where `timeout = D`, `retry = N` and
+    /// `resources = { … }` are accepted as spellings of the dedicated members.
+    fn conv_field_kids(&mut self, kids: Kids<'_>, span: Span) -> Conv<Sugar> {
+        let field = self.plain_field(kids, span)?;
+        Ok(match (field.name.name.as_str(), &field.value.kind) {
+            ("timeout", _) => Sugar::Timeout(
+                Timeout {
+                    value: field.value.clone(),
+                    span,
+                },
+                field,
+            ),
+            ("retry", _) => Sugar::Retry(
+                Retry {
+                    count: field.value.clone(),
+                    backoff: None,
+                    span,
+                },
+                field,
+            ),
+            ("resources", ExprKind::Record(fields)) => Sugar::Resources(Resources {
+                fields: fields.clone(),
+                span,
+            }),
+            _ => Sugar::Field(field),
+        })
+    }
+
+    fn conv_kind_member(&mut self, pair: Pair<'_, Rule>) -> Conv<KindMember> {
+        let span = self.span_of(&pair);
+        let doc = self.doc_at(span.start());
+        let rule = pair.as_rule();
+        let mut kids = Kids::new(pair);
+        let name = self.conv_decl_name(&kids.take(Rule::decl_name)?);
+        Ok(match rule {
+            Rule::config_decl => {
+                let ty = self.conv_type(kids.take(Rule::type_expr)?, 0)?;
+                let default = match kids.next_opt() {
+                    Some(_eq) => Some(self.conv_expr(kids.take(Rule::expr)?, 0)?),
+                    None => None,
+                };
+                KindMember::Config(KindConfig {
+                    doc,
+                    name,
+                    ty,
+                    default,
+                    span,
+                })
+            }
+            Rule::sensor_decl => {
+                let ty = self.conv_type(kids.take(Rule::type_expr)?, 0)?;
+                KindMember::Sensor(KindSensor {
+                    doc,
+                    name,
+                    ty,
+                    span,
+                })
+            }
+            Rule::action_decl => {
+                let params = self.conv_param_list(kids.take(Rule::param_list)?)?;
+                let binding = match kids.next_opt() {
+                    None => None,
+                    Some(b) if b.as_rule() == Rule::run_action => {
+                        Some(ActionBinding::Run(self.conv_run(b)?))
+                    }
+                    Some(b) => {
+                        let mut k = Kids::new(b);
+                        Some(ActionBinding::Webhook(
+                            self.conv_string(&k.take(Rule::string)?),
+                        ))
+                    }
+                };
+                KindMember::Action(KindAction {
+                    doc,
+                    name,
+                    params,
+                    binding,
+                    span,
+                })
+            }
+            _ => return Err(Internal),
+        })
+    }
+
+    fn conv_param_list(&mut self, pair: Pair<'_, Rule>) -> Conv<Vec<ParamSig>> {
+        let mut params = Vec::new();
+        for sig in Kids::new(pair).all() {
+            let span = self.span_of(&sig);
+            let mut k = Kids::new(sig);
+            let name = self.conv_decl_name(&k.take(Rule::decl_name)?);
+            let ty = self.conv_type(k.take(Rule::type_expr)?, 0)?;
+            let default = match k.next_opt() {
+                Some(_eq) => Some(self.conv_expr(k.take(Rule::expr)?, 0)?),
+                None => None,
+            };
+            params.push(ParamSig {
+                name,
+                ty,
+                default,
+                span,
+            });
+        }
+        Ok(params)
+    }
+
+    fn conv_trigger_source(&mut self, pair: Pair<'_, Rule>) -> Conv<TriggerSource> {
+        let span = self.span_of(&pair);
+        let rule = pair.as_rule();
+        let mut kids = Kids::new(pair);
+        Ok(match rule {
+            Rule::schedule_source => {
+                TriggerSource::Schedule(self.conv_string(&kids.take(Rule::string)?))
+            }
+            Rule::webhook_source => {
+                TriggerSource::Webhook(self.conv_string(&kids.take(Rule::string)?))
+            }
+            Rule::on_source => TriggerSource::On(self.conv_path(kids.take(Rule::path)?)?),
+            Rule::every_source => {
+                kids.take(Rule::kw_every)?;
+                let (count, _) = self.conv_primary(kids.next()?, 0)?;
+                let sensor = self.conv_path(kids.take(Rule::path)?)?;
+                TriggerSource::Every {
+                    count,
+                    sensor,
+                    span,
+                }
+            }
+            _ => return Err(Internal),
+        })
+    }
+
+    /// `name(.member)*` as a chain of field reads.
+    fn conv_path(&mut self, pair: Pair<'_, Rule>) -> Conv<Expr> {
+        let mut kids = Kids::new(pair);
+        let first = self.ident(&kids.take(Rule::name)?);
+        let mut expr = Expr {
+            span: first.span,
+            kind: ExprKind::Name(first),
+        };
+        for (depth, seg) in kids.all().into_iter().enumerate() {
+            let field = self.ident(&seg);
+            if depth as u32 >= MAX_EXPR_DEPTH {
+                self.too_deep = true;
+                break;
+            }
+            expr = Expr {
+                span: expr.span.to(field.span),
+                kind: ExprKind::Field {
+                    base: Box::new(expr),
+                    field,
+                },
+            };
+        }
+        Ok(expr)
+    }
+
+    fn conv_action(&mut self, pair: Pair<'_, Rule>) -> Conv<Action> {
+        match pair.as_rule() {
+            Rule::run_action => Ok(Action::Run(self.conv_run(pair)?)),
+            Rule::call_action => {
+                let mut kids = Kids::new(pair);
+                let expr = self.conv_expr(kids.take(Rule::expr)?, 0)?;
+                if !matches!(expr.kind, ExprKind::Call { .. }) {
+                    self.diag(
+                        Code::E0001,
+                        expr.span,
+                        "expected an action: `run WORKFLOW` or an agent action call".to_string(),
+                        "not an action",
+                        "call an agent action, e.g. `planner.scale(predictor, +1)`, or run a workflow: \
+                         `run training`"
+                            .to_string(),
+                    );
+                }
+                Ok(Action::Call(expr))
+            }
+            _ => Err(Internal),
+        }
+    }
+
+    fn conv_run(&mut self, pair: Pair<'_, Rule>) -> Conv<RunAction> {
+        let span = self.span_of(&pair);
+        let mut kids = Kids::new(pair);
+        kids.take(Rule::kw_run)?;
+        let workflow = self.ident(&kids.take(Rule::name)?);
+        let with = match kids.next_opt() {
+            Some(_with) => self.conv_fields(&mut kids)?,
+            None => Vec::new(),
+        };
+        Ok(RunAction {
+            workflow,
+            with,
+            span,
+        })
+    }
+
+    fn conv_policy(&mut self, doc: Option<Doc>, mut kids: Kids<'_>, span: Span) -> Conv<Policy> {
+        let name = self.conv_decl_name(&kids.take(Rule::decl_name)?);
+        let mut when = None;
+        let mut hold_for = None;
+        let mut then = Vec::new();
+        let mut cooldown: Option<(Expr, Span)> = None;
+        let mut rate_limit: Option<RateLimit> = None;
+        while let Some(clause) = kids.next_opt() {
+            let clause_span = self.span_of(&clause);
+            let rule = clause.as_rule();
+            let mut k = Kids::new(clause);
+            match rule {
+                Rule::when_clause => when = Some(self.conv_expr(k.take(Rule::expr)?, 0)?),
+                Rule::for_clause => hold_for = Some(self.conv_expr(k.take(Rule::expr)?, 0)?),
+                Rule::then_clause => {
+                    k.take(Rule::kw_then)?;
+                    for action in k.all() {
+                        then.push(self.conv_action(action)?);
+                    }
+                }
+                Rule::cooldown_clause => {
+                    let value = self.conv_expr(k.take(Rule::expr)?, 0)?;
+                    if let Some((_, first)) = &cooldown {
+                        self.report_repeated_clause("cooldown", clause_span, *first);
+                    } else {
+                        cooldown = Some((value, clause_span));
+                    }
+                }
+                Rule::max_clause => {
+                    let count = self.conv_expr(k.take(Rule::expr)?, 0)?;
+                    k.take(Rule::kw_per)?;
+                    let per = self.conv_expr(k.take(Rule::expr)?, 0)?;
+                    if let Some(first) = &rate_limit {
+                        self.report_repeated_clause("max", clause_span, first.span);
+                    } else {
+                        rate_limit = Some(RateLimit {
+                            count,
+                            per,
+                            span: clause_span,
+                        });
+                    }
+                }
+                _ => return Err(Internal),
+            }
+        }
+        Ok(Policy {
+            doc,
+            name,
+            when: when.ok_or(Internal)?,
+            hold_for,
+            then,
+            cooldown: cooldown.map(|(e, _)| e),
+            rate_limit,
+            span,
+        })
+    }
+
+    fn report_repeated_clause(&mut self, keyword: &str, at: Span, first: Span) {
+        let d = Diagnostic::new(
+            Code::E0001,
+            self.file,
+            at,
+            format!("`{keyword}` is given twice in this policy"),
+        )
+        .with_label(format!("second `{keyword}`"))
+        .with_secondary(self.file, first, "first given here")
+        .with_help(format!("keep one `{keyword}` clause"));
+        self.diags.push(d);
+    }
+
+    // ----------------------------------------------------------------------------------------
+    // Types and expressions
+
+    fn conv_type(&mut self, pair: Pair<'_, Rule>, depth: u32) -> Conv<TypeExpr> {
+        let span = self.span_of(&pair);
+        let mut kids = Kids::new(pair);
+        let name = self.ident(&kids.take(Rule::type_name)?);
+        let mut args = Vec::new();
+        if depth >= MAX_TYPE_DEPTH {
+            self.too_deep = true;
+            return Ok(TypeExpr { name, args, span });
+        }
+        for arg in kids.all() {
+            args.push(self.conv_type(arg, depth + 1)?);
+        }
+        Ok(TypeExpr { name, args, span })
+    }
+
+    fn conv_expr(&mut self, pair: Pair<'_, Rule>, level: u32) -> Conv<Expr> {
+        Ok(self.conv_expr_depth(pair, level)?.0)
+    }
+
+    /// An expression and the depth of its tree. `level` is how deep we are already.
+    fn conv_expr_depth(&mut self, pair: Pair<'_, Rule>, level: u32) -> Conv<(Expr, u32)> {
+        let span = self.span_of(&pair);
+        if level >= MAX_EXPR_DEPTH || pair.as_rule() != Rule::expr {
+            if level >= MAX_EXPR_DEPTH {
+                self.too_deep = true;
+                return Ok((
+                    Expr {
+                        kind: ExprKind::Int(0),
+                        span,
+                    },
+                    1,
+                ));
+            }
+            return Err(Internal);
+        }
+        let mut operands: Vec<(Expr, u32)> = Vec::new();
+        let mut ops: Vec<(Infix, Span)> = Vec::new();
+        let mut prefixes: Vec<(UnaryOp, Span)> = Vec::new();
+        let mut current: Option<(Expr, u32)> = None;
+        for kid in pair.into_inner() {
+            match kid.as_rule() {
+                Rule::prefix_op => {
+                    let op = match kid.as_str() {
+                        "-" => UnaryOp::Neg,
+                        "+" => UnaryOp::Plus,
+                        _ => UnaryOp::Not,
+                    };
+                    prefixes.push((op, self.span_of(&kid)));
+                }
+                Rule::field_access | Rule::call_args => {
+                    let base = current.take().ok_or(Internal)?;
+                    current = Some(self.conv_postfix(base, kid, level)?);
+                }
+                Rule::infix_op => {
+                    let operand =
+                        self.apply_prefixes(current.take().ok_or(Internal)?, &mut prefixes);
+                    operands.push(operand);
+                    ops.push((Infix::from_str(kid.as_str()), self.span_of(&kid)));
+                }
+                _ => current = Some(self.conv_primary(kid, level)?),
+            }
+        }
+        let last = self.apply_prefixes(current.ok_or(Internal)?, &mut prefixes);
+        operands.push(last);
+        Ok(self.climb(operands, ops))
+    }
+
+    fn apply_prefixes(
+        &mut self,
+        operand: (Expr, u32),
+        prefixes: &mut Vec<(UnaryOp, Span)>,
+    ) -> (Expr, u32) {
+        let (mut expr, mut depth) = operand;
+        while let Some((op, at)) = prefixes.pop() {
+            if depth >= MAX_EXPR_DEPTH {
+                self.too_deep = true;
+                prefixes.clear();
+                break;
+            }
+            expr = Expr {
+                span: at.to(expr.span),
+                kind: ExprKind::Unary {
+                    op,
+                    operand: Box::new(expr),
+                },
+            };
+            depth += 1;
+        }
+        (expr, depth)
+    }
+
+    /// Applies operator precedence to a flat run `a op b op c …` (shunting-yard: no recursion,
+    /// so long chains cannot exhaust the stack).
+    fn climb(&mut self, operands: Vec<(Expr, u32)>, ops: Vec<(Infix, Span)>) -> (Expr, u32) {
+        let mut operands = operands.into_iter();
+        let mut out: Vec<(Expr, u32)> = Vec::new();
+        let mut stack: Vec<(Infix, Span)> = Vec::new();
+        if let Some(first) = operands.next() {
+            out.push(first);
+        }
+        let mut chained_reported = false;
+        for (op, at) in ops {
+            while let Some(&(top, top_at)) = stack.last() {
+                if top.precedence() < op.precedence() {
+                    break;
+                }
+                if top.precedence() == op.precedence() && op.non_associative() && !chained_reported
+                {
+                    chained_reported = true;
+                    self.report_chained(op, at, top_at);
+                }
+                stack.pop();
+                self.reduce(&mut out, top);
+            }
+            stack.push((op, at));
+            if let Some(next) = operands.next() {
+                out.push(next);
+            }
+        }
+        while let Some((top, _)) = stack.pop() {
+            self.reduce(&mut out, top);
+        }
+        out.pop().unwrap_or((
+            Expr {
+                kind: ExprKind::Int(0),
+                span: Span::default(),
+            },
+            1,
+        ))
+    }
+
+    fn reduce(&mut self, out: &mut Vec<(Expr, u32)>, op: Infix) {
+        let (Some((rhs, rd)), Some((lhs, ld))) = (out.pop(), out.pop()) else {
+            return;
+        };
+        let depth = rd.max(ld) + 1;
+        if depth > MAX_EXPR_DEPTH {
+            // Keep the tree shallow: drop the right operand (the declaration is dropped).
+            self.too_deep = true;
+            out.push((lhs, ld));
+            return;
+        }
+        let span = lhs.span.to(rhs.span);
+        let kind = match op {
+            Infix::Range => ExprKind::Range {
+                start: Box::new(lhs),
+                end: Box::new(rhs),
+            },
+            Infix::Bin(op) => ExprKind::Binary {
+                op,
+                lhs: Box::new(lhs),
+                rhs: Box::new(rhs),
+            },
+        };
+        out.push((Expr { kind, span }, depth));
+    }
+
+    fn report_chained(&mut self, op: Infix, at: Span, first: Span) {
+        let (message, help) = match op {
+            Infix::Range => ("ranges cannot be chained", "a range has two bounds: `1..8`"),
+            _ => (
+                "comparison operators cannot be chained",
+                "combine two comparisons with `and`: `a < b and b < c`",
+            ),
+        };
+        let d = Diagnostic::new(Code::E0001, self.file, at, message)
+            .with_label("second operator")
+            .with_secondary(self.file, first, "first operator")
+            .with_help(help);
+        self.diags.push(d);
+    }
+
+    fn conv_postfix(
+        &mut self,
+        base: (Expr, u32),
+        pair: Pair<'_, Rule>,
+        level: u32,
+    ) -> Conv<(Expr, u32)> {
+        let (base, depth) = base;
+        if depth >= MAX_EXPR_DEPTH {
+            self.too_deep = true;
+            return Ok((base, depth));
+        }
+        let end = self.span_of(&pair).end();
+        let span = Span::new(base.span.start(), end);
+        let rule = pair.as_rule();
+        let mut kids = Kids::new(pair);
+        Ok(match rule {
+            Rule::field_access => {
+                let field = self.ident(&kids.take(Rule::member_name)?);
+                (
+                    Expr {
+                        kind: ExprKind::Field {
+                            base: Box::new(base),
+                            field,
+                        },
+                        span,
+                    },
+                    depth + 1,
+                )
+            }
+            _ => {
+                let mut args = Vec::new();
+                let mut deepest = depth;
+                for arg in kids.all() {
+                    let arg_span = self.span_of(&arg);
+                    let mut k = Kids::new(arg);
+                    let first = k.next()?;
+                    let (name, value) = if first.as_rule() == Rule::field_name {
+                        let name = self.ident(&first);
+                        k.take(Rule::eq)?;
+                        (Some(name), k.take(Rule::expr)?)
+                    } else {
+                        (None, first)
+                    };
+                    let (value, d) = self.conv_expr_depth(value, level + 1)?;
+                    deepest = deepest.max(d);
+                    args.push(Arg {
+                        name,
+                        value,
+                        span: arg_span,
+                    });
+                }
+                (
+                    Expr {
+                        kind: ExprKind::Call {
+                            callee: Box::new(base),
+                            args,
+                        },
+                        span,
+                    },
+                    deepest + 1,
+                )
+            }
+        })
+    }
+
+    fn conv_primary(&mut self, pair: Pair<'_, Rule>, level: u32) -> Conv<(Expr, u32)> {
+        let span = self.span_of(&pair);
+        let rule = pair.as_rule();
+        let mut depth = 1;
+        let kind = match rule {
+            Rule::number => self.conv_number(&pair),
+            Rule::string => ExprKind::Str(self.conv_string(&pair)),
+            Rule::bool_lit => ExprKind::Bool(pair.as_str() == "true"),
+            Rule::name => ExprKind::Name(self.ident(&pair)),
+            Rule::list => {
+                let mut items = Vec::new();
+                for item in Kids::new(pair).all() {
+                    let (e, d) = self.conv_expr_depth(item, level + 1)?;
+                    depth = depth.max(d + 1);
+                    items.push(e);
+                }
+                ExprKind::List(items)
+            }
+            Rule::record => {
+                let mut kids = Kids::new(pair);
+                let mut fields = Vec::new();
+                while let Some(field) = kids.next_opt() {
+                    let fspan = self.span_of(&field);
+                    let mut k = Kids::new(field);
+                    let name = self.ident(&k.take(Rule::field_name)?);
+                    k.take(Rule::eq)?;
+                    let (value, d) = self.conv_expr_depth(k.take(Rule::expr)?, level + 1)?;
+                    depth = depth.max(d + 1);
+                    fields.push(Field {
+                        name,
+                        value,
+                        span: fspan,
+                    });
+                }
+                ExprKind::Record(fields)
+            }
+            Rule::paren => {
+                let mut kids = Kids::new(pair);
+                let (inner, d) = self.conv_expr_depth(kids.take(Rule::expr)?, level + 1)?;
+                depth = d + 1;
+                ExprKind::Paren(Box::new(inner))
+            }
+            _ => return Err(Internal),
+        };
+        Ok((Expr { kind, span }, depth))
+    }
+
+    // ----------------------------------------------------------------------------------------
+    // Literals
+
+    /// `42`, `0.5`, `1e-3`, `250ms`, `4Gi`: the token holds digits, an optional fraction and
+    /// exponent, then any identifier characters, which must be letters (the unit).
+    fn conv_number(&mut self, pair: &Pair<'_, Rule>) -> ExprKind {
+        let text = pair.as_str();
+        let span = self.span_of(pair);
+        let (numeric, suffix, is_float) = split_number(text);
+        let value = numeric.parse::<f64>().unwrap_or(0.0);
+        if suffix.is_empty() {
+            if is_float {
+                if !value.is_finite() {
+                    self.diag(
+                        Code::E0003,
+                        span,
+                        format!("number `{text}` is too large"),
+                        "too large",
+                        "write a smaller number".to_string(),
+                    );
+                }
+                return ExprKind::Float(value);
+            }
+            return match numeric.parse::<i64>() {
+                Ok(n) => ExprKind::Int(n),
+                Err(_) => {
+                    self.diag(
+                        Code::E0003,
+                        span,
+                        format!("integer `{text}` is too large"),
+                        "does not fit in 64 bits",
+                        format!("integers range up to {}", i64::MAX),
+                    );
+                    ExprKind::Int(i64::MAX)
+                }
+            };
+        }
+        if !suffix.bytes().all(|b| b.is_ascii_alphabetic()) {
+            let at = Span::new(span.start() + numeric.len(), span.end());
+            self.diag(
+                Code::E0003,
+                at,
+                format!("invalid number `{text}`"),
+                "not a unit",
+                "write numbers as `42`, `0.5` or `1e-3`, with an optional unit of letters such as \
+                 `250ms` or `4Gi`; `_` separators are not allowed"
+                    .to_string(),
+            );
+            return if is_float {
+                ExprKind::Float(value)
+            } else {
+                ExprKind::Int(numeric.parse().unwrap_or(0))
+            };
+        }
+        // `1e`: an exponent without digits, not a unit.
+        if suffix.eq_ignore_ascii_case("e") && !numeric.contains(['e', 'E']) {
+            self.diag(
+                Code::E0003,
+                span,
+                format!("number `{text}` has no exponent digits"),
+                "exponent expected after `e`",
+                format!(
+                    "write the exponent, as in `{numeric}e3` or `{numeric}e-3`, or remove the `e`"
+                ),
+            );
+            return ExprKind::Float(value);
+        }
+        ExprKind::Suffixed {
+            value,
+            digits: numeric.to_string(),
+            unit: suffix.to_string(),
+        }
+    }
+
+    /// Decodes a string token: escapes, and `{{ … }}` interpolations parsed as expressions with
+    /// spans inside the string.
+    fn conv_string(&mut self, pair: &Pair<'_, Rule>) -> StringLit {
+        let span = self.span_of(pair);
+        let raw = pair.as_str();
+        let content = raw.get(1..raw.len().saturating_sub(1)).unwrap_or("");
+        let base = span.start() + 1;
+        let mut parts = Vec::new();
+        let mut text = String::new();
+        let mut text_start = 0;
+        let mut i = 0;
+        while i < content.len() {
+            let rest = &content[i..];
+            if let Some(after) = rest.strip_prefix('\\') {
+                let Some(c) = after.chars().next() else { break };
+                let len = 1 + c.len_utf8();
+                let decoded = match c {
+                    '"' => Some('"'),
+                    '\\' => Some('\\'),
+                    'n' => Some('\n'),
+                    't' => Some('\t'),
+                    'r' => Some('\r'),
+                    '{' => Some('{'),
+                    '}' => Some('}'),
+                    _ => None,
+                };
+                match decoded {
+                    Some(d) => text.push(d),
+                    None => {
+                        self.diag(
+                            Code::E0003,
+                            Span::new(base + i, base + i + len),
+                            format!("unknown escape `\\{c}`"),
+                            "unknown escape",
+                            "the escapes are `\\\"`, `\\\\`, `\\n`, `\\t`, `\\r`, `\\{` and `\\}`; \
+                             write `\\\\` for a backslash"
+                                .to_string(),
+                        );
+                        text.push('\\');
+                        text.push(c);
+                    }
+                }
+                i += len;
+            } else if let Some(after_open) = rest.strip_prefix("{{") {
+                let Some(close) = after_open.find("}}") else {
+                    self.diag(
+                        Code::E0001,
+                        Span::new(base + i, base + i + 2),
+                        "`{{` is not closed by `}}`".to_string(),
+                        "this interpolation is never closed",
+                        "close it with `}}` before the end of the string, or write `\\{{` for a literal `{{`"
+                            .to_string(),
+                    );
+                    text.push_str("{{");
+                    i += 2;
+                    continue;
+                };
+                if !text.is_empty() {
+                    parts.push(StrPart::Text {
+                        value: std::mem::take(&mut text),
+                        span: Span::new(base + text_start, base + i),
+                    });
+                }
+                let inner_start = base + i + 2;
+                let inner = &after_open[..close];
+                let interp_span = Span::new(base + i, base + i + 2 + close + 2);
+                if let Some(expr) = self.parse_interpolation(inner, inner_start) {
+                    parts.push(StrPart::Interp {
+                        expr,
+                        span: interp_span,
+                    });
+                }
+                i += 2 + close + 2;
+                text_start = i;
+            } else {
+                let Some(c) = rest.chars().next() else { break };
+                text.push(c);
+                i += c.len_utf8();
+            }
+        }
+        if !text.is_empty() {
+            parts.push(StrPart::Text {
+                value: text,
+                span: Span::new(base + text_start, base + content.len()),
+            });
+        }
+        StringLit { parts, span }
+    }
+
+    fn parse_interpolation(&mut self, inner: &str, start: usize) -> Option<Expr> {
+        let region = Span::new(start, start + inner.len());
+        // Brackets cannot hide in strings here (an interpolation holds no string), so a byte
+        // count is the nesting depth.
+        let mut depth = 0usize;
+        for (k, b) in inner.bytes().enumerate() {
+            match b {
+                b'(' | b'[' | b'{' => {
+                    depth += 1;
+                    if depth > recovery::MAX_NESTING {
+                        self.report_too_deep(Span::new(start + k, start + k + 1));
+                        return None;
+                    }
+                }
+                b')' | b']' | b'}' => depth = depth.saturating_sub(1),
+                _ => {}
+            }
+        }
+        match SflowParser::parse(Rule::interpolation, inner) {
+            Ok(mut pairs) => {
+                let expr = pairs.next().and_then(|p| p.into_inner().next())?;
+                let saved = self.offset;
+                self.offset = start;
+                let converted = self.conv_expr(expr, 0);
+                self.offset = saved;
+                converted.ok()
+            }
+            Err(err) => {
+                let rel = match err.location {
+                    pest::error::InputLocation::Pos(p) => p,
+                    pest::error::InputLocation::Span((s, _)) => s,
+                };
+                let d = match &err.variant {
+                    pest::error::ErrorVariant::ParsingError { positives, .. } => {
+                        let code: Vec<Tok> = comments::lex(inner)
+                            .into_iter()
+                            .filter(|t| !t.is_comment())
+                            .map(|mut t| {
+                                t.span = t.span.shifted(start);
+                                t
+                            })
+                            .collect();
+                        let site = messages::Site {
+                            text: self.text,
+                            code: &code,
+                            head: &[],
+                            region,
+                            pos: start + rel,
+                            interp: true,
+                        };
+                        messages::describe(self.file, &site, positives)
+                    }
+                    pest::error::ErrorVariant::CustomError { .. } => Diagnostic::new(
+                        Code::E0001,
+                        self.file,
+                        region,
+                        "this interpolation is nested too deeply",
+                    )
+                    .with_label("too deep")
+                    .with_help("split the expression into smaller parts"),
+                };
+                self.diags.push(d);
+                None
+            }
+        }
+    }
+}
+
+/// Where a failure shows a complete construct followed by stray text (pest expected the end of
+/// the input there): the offset of the stray text.
+fn complete_at(err: &PestError) -> Option<usize> {
+    let pest::error::ErrorVariant::ParsingError { positives, .. } = &err.variant else {
+        return None;
+    };
+    let pest::error::InputLocation::Pos(pos) = err.location else {
+        return None;
+    };
+    (positives.contains(&Rule::EOI) && pos > 0).then_some(pos)
+}
+
+/// Splits a number token into its numeric text, its suffix, and whether the numeric part has
+/// a fraction or an exponent. Mirrors the grammar's `number`.
+fn split_number(text: &str) -> (&str, &str, bool) {
+    let bytes = text.as_bytes();
+    let digits = |mut j: usize| {
+        while j < bytes.len() && bytes[j].is_ascii_digit() {
+            j += 1;
+        }
+        j
+    };
+    let mut j = digits(0);
+    let mut is_float = false;
+    if bytes.get(j) == Some(&b'.') && bytes.get(j + 1).is_some_and(u8::is_ascii_digit) {
+        j = digits(j + 1);
+        is_float = true;
+    }
+    if matches!(bytes.get(j), Some(b'e' | b'E')) {
+        let mut k = j + 1;
+        if matches!(bytes.get(k), Some(b'+' | b'-')) {
+            k += 1;
+        }
+        if bytes.get(k).is_some_and(u8::is_ascii_digit) {
+            j = digits(k);
+            is_float = true;
+        }
+    }
+    (&text[..j], &text[j..], is_float)
+}
+
+/// What a generic field turned out to be (see [`Parser::conv_field_kids`]).
+enum Sugar {
+    Field(Field),
+    Resources(Resources),
+    Retry(Retry, Field),
+    Timeout(Timeout, Field),
+}
+
+/// An infix operator of the flat expression run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Infix {
+    Bin(BinaryOp),
+    Range,
+}
+
+impl Infix {
+    fn from_str(op: &str) -> Infix {
+        Infix::Bin(match op {
+            "||" | "or" => BinaryOp::Or,
+            "&&" | "and" => BinaryOp::And,
+            "==" => BinaryOp::Eq,
+            "!=" => BinaryOp::Ne,
+            "<" => BinaryOp::Lt,
+            "<=" => BinaryOp::Le,
+            ">" => BinaryOp::Gt,
+            ">=" => BinaryOp::Ge,
+            "+" => BinaryOp::Add,
+            "-" => BinaryOp::Sub,
+            "*" => BinaryOp::Mul,
+            "/" => BinaryOp::Div,
+            _ => return Infix::Range,
+        })
+    }
+
+    /// or 1, and 2, comparisons 3, range 4, `+ -` 5, `* /` 6.
+    fn precedence(self) -> u8 {
+        match self {
+            Infix::Range => 4,
+            Infix::Bin(op) => match op.precedence() {
+                p @ 1..=3 => p,
+                p => p + 1,
+            },
+        }
+    }
+
+    /// Comparisons and ranges do not chain (`a < b < c` is an error).
+    fn non_associative(self) -> bool {
+        match self {
+            Infix::Range => true,
+            Infix::Bin(op) => op.is_comparison(),
+        }
+    }
+}
+
+/// The children of a pair, minus pure punctuation (brackets, `:`, `,`, `->`, `.`), which the
+/// converter never needs. `=` and keywords stay: they tell optional parts apart.
+struct Kids<'i> {
+    inner: std::iter::Peekable<pest::iterators::Pairs<'i, Rule>>,
+}
+
+impl<'i> Kids<'i> {
+    fn new(pair: Pair<'i, Rule>) -> Kids<'i> {
+        Kids {
+            inner: pair.into_inner().peekable(),
+        }
+    }
+
+    fn skip_punct(&mut self) {
+        while self.inner.peek().is_some_and(|p| is_punct(p.as_rule())) {
+            self.inner.next();
+        }
+    }
+
+    /// The next meaningful child, if any.
+    fn next_opt(&mut self) -> Option<Pair<'i, Rule>> {
+        self.skip_punct();
+        let next = self.inner.next();
+        // `EOI` closes entry rules; it is never a child the converter wants.
+        next.filter(|p| p.as_rule() != Rule::EOI)
+    }
+
+    /// The next meaningful child, which must exist.
+    fn next(&mut self) -> Conv<Pair<'i, Rule>> {
+        self.next_opt().ok_or(Internal)
+    }
+
+    /// The next meaningful child, which must be `rule`. Leading keywords and `=` are skipped,
+    /// so callers can ask directly for the name after `step` or the type after `type T =`.
+    fn take(&mut self, rule: Rule) -> Conv<Pair<'i, Rule>> {
+        loop {
+            let pair = self.next()?;
+            if pair.as_rule() == rule {
+                return Ok(pair);
+            }
+            if !is_keyword_rule(pair.as_rule()) && pair.as_rule() != Rule::eq {
+                return Err(Internal);
+            }
+        }
+    }
+
+    /// All remaining meaningful children.
+    fn all(mut self) -> Vec<Pair<'i, Rule>> {
+        let mut out = Vec::new();
+        while let Some(p) = self.next_opt() {
+            out.push(p);
+        }
+        out
+    }
+}
+
+fn is_punct(rule: Rule) -> bool {
+    matches!(
+        rule,
+        Rule::lbrace
+            | Rule::rbrace
+            | Rule::lparen
+            | Rule::rparen
+            | Rule::lbracket
+            | Rule::rbracket
+            | Rule::langle
+            | Rule::rangle
+            | Rule::colon
+            | Rule::comma
+            | Rule::arrow
+            | Rule::dot
+            | Rule::member_dot
+            | Rule::call_open
+    )
+}
+
+fn is_keyword_rule(rule: Rule) -> bool {
+    messages::keyword_of(rule).is_some()
+}
+
+mod messages {
+    //! Turning pest's "expected one of these rules at this position" into a sentence a user
+    //! understands, with context taken from the tokens before the error.
+
+    use super::{Rule, Tok, TokKind};
+    use crate::diagnostics::{Code, Diagnostic};
+    use crate::span::{FileId, Span};
+    use crate::syntax::ast::is_keyword;
+
+    /// Where a parse failed.
+    pub(super) struct Site<'a> {
+        /// The whole file.
+        pub text: &'a str,
+        /// Coarse code tokens covering the region (absolute spans).
+        pub code: &'a [Tok],
+        /// Tokens before the region that give context (a workflow's head for its members).
+        pub head: &'a [Tok],
+        /// The text pest was given (absolute).
+        pub region: Span,
+        /// The failing position (absolute).
+        pub pos: usize,
+        /// Whether the region is the inside of a `{{ … }}`.
+        pub interp: bool,
+    }
+
+    /// What pest expected, in user terms.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+    pub(super) enum Exp {
+        /// The construct was complete: the next token is simply unexpected.
+        End,
+        DeclName,
+        FieldName,
+        MemberName,
+        ModuleName,
+        Type,
+        Kind,
+        /// A name where no other expression may stand (`run NAME`, `on PATH`).
+        Name,
+        Expr,
+        Str,
+        Tok(&'static str),
+        Kw(&'static str),
+        /// Something that could only continue an expression (`+`, `.x`, `(…)`).
+        Continue,
+    }
+
+    pub(super) fn keyword_of(rule: Rule) -> Option<&'static str> {
+        Some(match rule {
+            Rule::kw_action => "action",
+            Rule::kw_agent => "agent",
+            Rule::kw_app => "app",
+            Rule::kw_backoff => "backoff",
+            Rule::kw_config => "config",
+            Rule::kw_cooldown => "cooldown",
+            Rule::kw_every => "every",
+            Rule::kw_extern => "extern",
+            Rule::kw_fn => "fn",
+            Rule::kw_for => "for",
+            Rule::kw_in => "in",
+            Rule::kw_input => "input",
+            Rule::kw_kind => "kind",
+            Rule::kw_max => "max",
+            Rule::kw_metric => "metric",
+            Rule::kw_on => "on",
+            Rule::kw_output => "output",
+            Rule::kw_param => "param",
+            Rule::kw_per => "per",
+            Rule::kw_policy => "policy",
+            Rule::kw_resources => "resources",
+            Rule::kw_retry => "retry",
+            Rule::kw_run => "run",
+            Rule::kw_schedule => "schedule",
+            Rule::kw_sensor => "sensor",
+            Rule::kw_service => "service",
+            Rule::kw_slo => "slo",
+            Rule::kw_step => "step",
+            Rule::kw_then => "then",
+            Rule::kw_timeout => "timeout",
+            Rule::kw_trigger => "trigger",
+            Rule::kw_type => "type",
+            Rule::kw_use => "use",
+            Rule::kw_webhook => "webhook",
+            Rule::kw_when => "when",
+            Rule::kw_with => "with",
+            Rule::kw_workflow => "workflow",
+            _ => return None,
+        })
+    }
+
+    /// Adds what a rule in pest's expected set stands for to `out`. pest reports a rule instead
+    /// of its children when it failed at its own start after trying several (`expr` rather than
+    /// `number`, `name`, …), so some structural rules appear here too.
+    fn classify(rule: Rule, out: &mut Vec<Exp>) {
+        if let Some(k) = keyword_of(rule) {
+            out.push(Exp::Kw(k));
+            return;
+        }
+        let e = match rule {
+            Rule::output_decl => {
+                out.push(Exp::Kw("output"));
+                Exp::Kw("metric")
+            }
+            Rule::workflow_member_chunk => {
+                // A member chunk stands for the inside of the braces, where `}` may come too.
+                out.push(Exp::Kw("param"));
+                out.push(Exp::Kw("step"));
+                Exp::Tok("}")
+            }
+            Rule::EOI => Exp::End,
+            Rule::decl_name => Exp::DeclName,
+            Rule::field_name => Exp::FieldName,
+            Rule::member_name => Exp::MemberName,
+            Rule::path_seg => Exp::ModuleName,
+            Rule::type_name | Rule::type_expr => Exp::Type,
+            Rule::kind_name => Exp::Kind,
+            // Refined into `Expr` below when a literal could stand here too.
+            Rule::name | Rule::path => Exp::Name,
+            Rule::expr
+            | Rule::arg
+            | Rule::call_action
+            | Rule::number
+            | Rule::bool_lit
+            | Rule::prefix_op => Exp::Expr,
+            Rule::string => Exp::Str,
+            Rule::lbrace => Exp::Tok("{"),
+            Rule::rbrace => Exp::Tok("}"),
+            Rule::lparen | Rule::param_list => Exp::Tok("("),
+            Rule::rparen => Exp::Tok(")"),
+            Rule::lbracket => Exp::Tok("["),
+            Rule::rbracket => Exp::Tok("]"),
+            Rule::langle => Exp::Tok("<"),
+            Rule::rangle => Exp::Tok(">"),
+            Rule::colon => Exp::Tok(":"),
+            Rule::comma => Exp::Tok(","),
+            Rule::eq => Exp::Tok("="),
+            Rule::arrow => Exp::Tok("->"),
+            Rule::dot => Exp::Tok("."),
+            Rule::infix_op
+            | Rule::member_dot
+            | Rule::call_open
+            | Rule::field_access
+            | Rule::call_args => Exp::Continue,
+            _ => return,
+        };
+        out.push(e);
+    }
+
+    /// The expected set, simplified: literal starts fold into "an expression", continuations
+    /// go when anything else is possible.
+    pub(super) fn expected(positives: &[Rule]) -> Vec<Exp> {
+        let mut set = Vec::new();
+        for &rule in positives {
+            classify(rule, &mut set);
+        }
+        set.sort();
+        set.dedup();
+        if set.contains(&Exp::Expr) {
+            set.retain(|e| {
+                !matches!(
+                    e,
+                    Exp::Name | Exp::Str | Exp::Tok("{") | Exp::Tok("[") | Exp::Tok("(")
+                )
+            });
+        }
+        if set.iter().any(|e| *e != Exp::Continue) {
+            set.retain(|e| *e != Exp::Continue);
+        }
+        set
+    }
+
+    /// One level of brackets open at the error position.
+    #[derive(Clone, Debug, Default)]
+    struct Level {
+        /// `{`, `(` or `[`; `None` for the top level of the region.
+        open: Option<(char, Span)>,
+        /// What the braces belong to (for `{` only).
+        block: Option<Block>,
+        /// The first words of the current statement at this level.
+        words: Vec<String>,
+        /// The last keyword of the current statement at this level (`when`, `input`, …).
+        clause: Option<String>,
+        /// Whether the next token starts a new statement.
+        fresh: bool,
+    }
+
+    #[derive(Clone, Debug)]
+    struct Block {
+        /// `workflow`, `step`, `app`, `service`, `agent`, `kind`, `policy`, `resources`, `with`,
+        /// `record`, `use` or `block`.
+        kind: &'static str,
+        name: Option<String>,
+    }
+
+    impl Block {
+        fn describe(&self) -> String {
+            let named = |what: &str| match &self.name {
+                Some(n) => format!("{what} `{n}`"),
+                None => format!("the {what}"),
+            };
+            match self.kind {
+                "workflow" | "step" | "app" | "service" | "agent" | "policy" => named(self.kind),
+                "kind" => named("agent kind"),
+                "resources" => "the `resources` block".into(),
+                "with" => "the `with` block".into(),
+                "record" => "the record".into(),
+                "use" => "the import list".into(),
+                _ => "the block".into(),
+            }
+        }
+
+        /// What the block may hold, for help lines.
+        fn members_help(&self) -> &'static str {
+            match self.kind {
+                "workflow" => "a workflow holds `param NAME: TYPE [= DEFAULT]` and `step NAME { … }` members",
+                "step" => {
+                    "a step holds `input`, `output` and `metric` ports, `resources { … }`, `retry N`, \
+                     `timeout D` and `NAME = value` fields, one per line or separated by `,`"
+                }
+                "service" => "a service holds `NAME = value` fields, `slo …` objectives and `resources { … }`",
+                "kind" => "an agent kind holds `config NAME: TYPE`, `sensor NAME: TYPE` and `action NAME(PARAMS)` members",
+                "policy" => {
+                    "a policy is `when CONDITION [for DURATION] then ACTION[, ACTION] [cooldown DURATION] \
+                     [max N per DURATION]`"
+                }
+                "use" => "list the imported names separated by `,`: `use std.torch.{train_classifier, evaluate}`",
+                _ => "write fields as `NAME = value`, one per line or separated by `,`",
+            }
+        }
+    }
+
+    struct Ctx {
+        levels: Vec<Level>,
+        prev: Option<Tok>,
+        prev2: Option<Tok>,
+    }
+
+    impl Ctx {
+        fn top(&self) -> Option<&Level> {
+            self.levels.last()
+        }
+
+        /// The innermost statement level (not inside parentheses or brackets).
+        fn stmt(&self) -> Option<&Level> {
+            self.levels
+                .iter()
+                .rev()
+                .find(|l| !matches!(l.open, Some(('(' | '[', _))))
+        }
+
+        fn block(&self) -> Option<&Block> {
+            self.levels.iter().rev().find_map(|l| l.block.as_ref())
+        }
+
+        fn clause(&self) -> Option<&str> {
+            self.stmt().and_then(|l| l.clause.as_deref())
+        }
+
+        fn head(&self) -> Option<&str> {
+            self.stmt()
+                .and_then(|l| l.words.first())
+                .map(String::as_str)
+        }
+    }
+
+    /// Whether a token ending one line makes the next line its continuation.
+    fn continues(text: &str, prev: Option<&Tok>) -> bool {
+        let Some(prev) = prev else { return false };
+        let s = prev.span.text(text);
+        match prev.kind {
+            TokKind::Punct => !matches!(s, "}" | ")" | "]" | ";"),
+            TokKind::Word => is_keyword(s) && s != "true" && s != "false",
+            _ => false,
+        }
+    }
+
+    fn block_for(text: &str, level: &Level, prev: Option<&Tok>) -> Block {
+        let word = |i: usize| level.words.get(i).cloned();
+        let prev_s = prev.map(|p| p.span.text(text)).unwrap_or("");
+        if matches!(level.open, Some(('(' | '[', _)))
+            || matches!(prev_s, "=" | "," | "(" | "[" | ":")
+        {
+            return Block {
+                kind: "record",
+                name: None,
+            };
+        }
+        if level.clause.as_deref() == Some("with") {
+            return Block {
+                kind: "with",
+                name: None,
+            };
+        }
+        match (word(0).as_deref(), word(1).as_deref()) {
+            (Some("agent"), Some("kind")) => Block {
+                kind: "kind",
+                name: word(2),
+            },
+            (Some("extern"), _) => Block {
+                kind: "step",
+                name: word(2),
+            },
+            (Some("use"), _) => Block {
+                kind: "use",
+                name: None,
+            },
+            (Some("resources"), _) => Block {
+                kind: "resources",
+                name: None,
+            },
+            (Some(k @ ("workflow" | "step" | "app" | "service" | "agent" | "policy")), _) => {
+                let kind = match k {
+                    "workflow" => "workflow",
+                    "step" => "step",
+                    "app" => "app",
+                    "service" => "service",
+                    "agent" => "agent",
+                    _ => "policy",
+                };
+                Block {
+                    kind,
+                    name: word(1),
+                }
+            }
+            _ => Block {
+                kind: "block",
+                name: None,
+            },
+        }
+    }
+
+    fn scan(site: &Site<'_>) -> Ctx {
+        let text = site.text;
+        let mut ctx = Ctx {
+            levels: vec![Level {
+                fresh: true,
+                ..Level::default()
+            }],
+            prev: None,
+            prev2: None,
+        };
+        let start = site
+            .code
+            .partition_point(|t| t.span.start() < site.region.start());
+        let end = site.code.partition_point(|t| t.span.start() < site.pos);
+        let body = site.code.get(start..end.max(start)).unwrap_or(&[]);
+        for tok in site.head.iter().chain(body) {
+            let s = tok.span.text(text);
+            let prev = ctx.prev;
+            let in_group = ctx
+                .top()
+                .is_some_and(|l| matches!(l.open, Some(('(' | '[', _))));
+            if let Some(level) = ctx.levels.last_mut() {
+                if !in_group {
+                    let new_stmt = level.fresh
+                        || (tok.line_start
+                            && tok.kind == TokKind::Word
+                            && !continues(text, prev.as_ref()));
+                    if new_stmt {
+                        level.words.clear();
+                        level.clause = None;
+                        level.fresh = false;
+                    }
+                    if tok.kind == TokKind::Word {
+                        if level.words.len() < 3 {
+                            level.words.push(s.to_string());
+                        }
+                        if is_keyword(s) && !matches!(s, "and" | "or" | "not" | "true" | "false") {
+                            level.clause = Some(s.to_string());
+                        }
+                    }
+                }
+            }
+            if tok.kind == TokKind::Punct {
+                match s {
+                    "{" => {
+                        let block = ctx.levels.last().map(|l| block_for(text, l, prev.as_ref()));
+                        ctx.levels.push(Level {
+                            open: Some(('{', tok.span)),
+                            block,
+                            fresh: true,
+                            ..Level::default()
+                        });
+                    }
+                    "(" | "[" => {
+                        let c = if s == "(" { '(' } else { '[' };
+                        ctx.levels.push(Level {
+                            open: Some((c, tok.span)),
+                            ..Level::default()
+                        });
+                    }
+                    "}" | ")" | "]" => {
+                        if ctx.levels.len() > 1 {
+                            ctx.levels.pop();
+                        }
+                        if s == "}" {
+                            if let Some(level) = ctx.levels.last_mut() {
+                                level.fresh = true;
+                            }
+                        }
+                    }
+                    "," | ";" if !in_group => {
+                        if let Some(level) = ctx.levels.last_mut() {
+                            level.fresh = true;
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            ctx.prev2 = ctx.prev;
+            ctx.prev = Some(*tok);
+        }
+        ctx
+    }
+
+    /// How a token reads in a message: "`}`", "keyword `step`", "a string", "end of file".
+    pub(super) fn show_tok(text: &str, tok: &Tok) -> String {
+        let s = tok.span.text(text);
+        let short: String = if s.chars().count() > 24 {
+            s.chars().take(20).chain("…".chars()).collect()
+        } else {
+            s.to_string()
+        };
+        match tok.kind {
+            TokKind::Str { .. } => "a string".into(),
+            TokKind::Word if is_keyword(s) => format!("keyword `{s}`"),
+            _ => format!("`{short}`"),
+        }
+    }
+
+    fn noun(keyword: &str) -> &str {
+        match keyword {
+            "kind" => "agent kind",
+            "fn" => "function",
+            k => k,
+        }
+    }
+
+    /// What an expected expression is, given the keyword before it.
+    fn expr_role(prev_kw: Option<&str>) -> &'static str {
+        match prev_kw {
+            Some("when") => "a condition",
+            Some("for" | "timeout" | "backoff" | "cooldown" | "per") => "a duration",
+            Some("retry") => "a retry count",
+            Some("max" | "every") => "a count",
+            Some("slo") => "an objective such as `latency.p95 < 50ms`",
+            Some("in") => "a search space such as `1..10` or `[\"a\", \"b\"]`",
+            _ => "an expression",
+        }
+    }
+
+    fn what(e: Exp, prev_kw: Option<&str>) -> String {
+        match e {
+            Exp::End => "the end of the declaration".into(),
+            Exp::DeclName => "a name".into(),
+            Exp::FieldName => "a field name".into(),
+            Exp::MemberName => "a name".into(),
+            Exp::ModuleName => "a module name".into(),
+            Exp::Type => "a type".into(),
+            Exp::Kind => "an agent kind".into(),
+            Exp::Name => match prev_kw {
+                Some("run") => "a workflow name".into(),
+                Some("on") => "an event such as `training.succeeded`".into(),
+                _ => "a name".into(),
+            },
+            Exp::Expr => expr_role(prev_kw).into(),
+            Exp::Str => "a string".into(),
+            Exp::Tok(t) => format!("`{t}`"),
+            Exp::Kw(k) => format!("`{k}`"),
+            Exp::Continue => "an operator".into(),
+        }
+    }
+
+    fn list(items: &[String]) -> String {
+        match items {
+            [] => String::new(),
+            [one] => one.clone(),
+            [rest @ .., last] => format!("{} or {}", rest.join(", "), last),
+        }
+    }
+
+    /// The syntax of a construct, for help lines.
+    fn form(word: &str) -> Option<&'static str> {
+        Some(match word {
+            "app" => "an app is written `app NAME { namespace = \"…\", registry = \"…\" }`",
+            "use" => "write `use std.module.item`, `use std.module.{a, b}` or `use \"./file.sflow\"`",
+            "type" => "a type alias is written `type NAME = TYPE`, e.g. `type Images = list<File>`",
+            "workflow" => "a workflow is written `workflow NAME { param …  step NAME { … } }`",
+            "param" => "a param is written `param NAME: TYPE [= DEFAULT] [in SPACE]`, e.g. `param lr: float = 0.001`",
+            "step" => "a step is written `step NAME { … }` inside a workflow",
+            "input" => "an input is written `input NAME: TYPE [= SOURCE]`, e.g. `input data: Dataset = fit.model`",
+            "output" => "an output is written `output NAME: TYPE`, e.g. `output model: Model`",
+            "metric" => "a metric is written `metric NAME: TYPE`, e.g. `metric accuracy: ratio`",
+            "resources" => "resources are written `resources { cpu = 2, memory = 4Gi }`",
+            "retry" | "backoff" => "a retry is written `retry COUNT [backoff DURATION]`, e.g. `retry 2 backoff 10s`",
+            "timeout" => "a timeout is written `timeout DURATION`, e.g. `timeout 30m`",
+            "service" => "a service is written `service NAME { model = …, replicas = 1..8, slo latency.p95 < 50ms }`",
+            "slo" => "an objective is written `slo latency.p95 < 50ms`",
+            "agent" => "an agent is written `agent NAME: KIND { config = value, … }`, e.g. `agent tracker: Tracker { watch = predictor }`",
+            "kind" => "an agent kind is written `agent kind NAME { config NAME: TYPE  sensor NAME: TYPE  action NAME(PARAMS) }`",
+            "config" => "a config is written `config NAME: TYPE [= DEFAULT]`",
+            "sensor" => "a sensor is written `sensor NAME: TYPE`",
+            "action" => "an action is written `action NAME(PARAMS) [-> run WORKFLOW | -> webhook \"URL\"]`",
+            "trigger" | "schedule" | "every" | "on" | "webhook" => {
+                "a trigger is written `trigger NAME: SOURCE -> ACTION`, where SOURCE is `schedule \"CRON\"`, \
+                 `every N SENSOR`, `on EVENT` or `webhook \"/path\"`, e.g. `trigger nightly: schedule \"0 2 * * *\" -> run training`"
+            }
+            "run" | "with" => {
+                "an action is `run WORKFLOW [with { param = value }]` or an agent action call such as \
+                 `planner.scale(predictor, +1)`"
+            }
+            "policy" | "when" | "for" | "then" | "cooldown" | "max" | "per" => {
+                "a policy is written `policy NAME { when CONDITION [for DURATION] then ACTION[, ACTION] \
+                 [cooldown DURATION] [max N per DURATION] }`"
+            }
+            "extern" | "fn" => "write `extern fn NAME(PARAMS) -> TYPE` or `extern step NAME(PARAMS) { … }`",
+            _ => return None,
+        })
+    }
+
+    fn closer(open: char) -> &'static str {
+        match open {
+            '{' => "}",
+            '(' => ")",
+            _ => "]",
+        }
+    }
+
+    /// Keywords that start a member or clause, for "did you mean" hints.
+    const MEMBER_KEYWORDS: &[&str] = &[
+        "param",
+        "step",
+        "input",
+        "output",
+        "metric",
+        "resources",
+        "retry",
+        "backoff",
+        "timeout",
+        "slo",
+        "config",
+        "sensor",
+        "action",
+        "when",
+        "for",
+        "then",
+        "cooldown",
+        "max",
+        "per",
+    ];
+
+    /// Builds the diagnostic for a pest failure.
+    pub(super) fn describe(file: FileId, site: &Site<'_>, positives: &[Rule]) -> Diagnostic {
+        let text = site.text;
+        let mut exp = expected(positives);
+        let ctx = scan(site);
+        let found_i = site.code.partition_point(|t| t.span.start() < site.pos);
+        let found = site.code.get(found_i).copied();
+        let found_inside = found.filter(|f| f.span.start() < site.region.end());
+        let prev = ctx.prev;
+        let prev_s = prev.map(|p| p.span.text(text));
+        let prev_kw =
+            prev_s.filter(|s| prev.is_some_and(|p| p.kind == TokKind::Word) && is_keyword(s));
+        // Leave out the unlikely readings: `retry = 2` after `retry`, a named argument after
+        // `f(a`, a type argument list after `list<int`.
+        if exp.len() > 1 && (prev_kw.is_some() || exp.contains(&Exp::Tok(","))) {
+            exp.retain(|e| *e != Exp::Tok("="));
+        }
+        if exp.contains(&Exp::Tok(">")) {
+            exp.retain(|e| *e != Exp::Tok("<"));
+        }
+        // Closing brackets read best last: "expected `,` or `]`".
+        exp.sort_by_key(|e| matches!(e, Exp::Tok("}" | ")" | "]" | ">")));
+
+        // Where to point: at the offending token when it is on the same line as what came
+        // before, otherwise just after the last good token.
+        let same_line = |a: usize, b: usize| !text.get(a..b).unwrap_or("\n").contains('\n');
+        let point = match (found_inside, prev) {
+            (Some(f), Some(p)) if same_line(p.span.end(), f.span.start()) => f.span,
+            (Some(f), None) => f.span,
+            (_, Some(p)) => Span::point(p.span.end()),
+            (None, None) => Span::point(site.pos),
+        };
+        let clause = ctx.clause().map(str::to_string);
+        let head = ctx.head().map(str::to_string);
+        let help_form = clause
+            .as_deref()
+            .and_then(form)
+            .or_else(|| head.as_deref().and_then(form))
+            .or_else(|| ctx.block().and_then(|b| form(b.kind)));
+        let generic_help = || -> String {
+            if site.interp {
+                return "an interpolation holds one expression, such as `{{ inputs.model }}` or `{{ epochs }}`".into();
+            }
+            help_form
+                .map(str::to_string)
+                .unwrap_or_else(|| match ctx.block() {
+                    Some(b) => b.members_help().to_string(),
+                    None => "check the syntax of this declaration in docs/language.md".into(),
+                })
+        };
+        let mk = |message: String, at: Span, label: String, help: String| {
+            Diagnostic::new(Code::E0001, file, at, message)
+                .with_label(label)
+                .with_help(help)
+        };
+
+        // 1. The construct was complete; what follows does not belong.
+        if exp.contains(&Exp::End) {
+            if let Some(f) = found_inside {
+                let shown = show_tok(text, &f);
+                let block = ctx.block().cloned();
+                let where_ = match &block {
+                    _ if site.interp => " in the interpolation".to_string(),
+                    Some(b) => format!(" in {}", b.describe()),
+                    None => String::new(),
+                };
+                let help = if f.is_punct(text, "}") {
+                    "this `}` has no matching `{`; remove it".to_string()
+                } else if site.interp {
+                    generic_help()
+                } else if let Some(b) = &block {
+                    b.members_help().to_string()
+                } else {
+                    let decl = ctx
+                        .levels
+                        .first()
+                        .and_then(|l| l.words.first())
+                        .cloned()
+                        .unwrap_or_default();
+                    format!(
+                        "the `{decl}` declaration ends before this; a new declaration starts with a keyword \
+                         such as `workflow`, `service` or `policy`"
+                    )
+                };
+                return mk(
+                    format!("unexpected {shown}{where_}"),
+                    f.span,
+                    format!("unexpected {shown}"),
+                    help,
+                );
+            }
+        }
+
+        // 2. The region ended inside brackets: the closing one is missing.
+        if found_inside.is_none() {
+            if let Some(level) = ctx.levels.iter().rev().find(|l| l.open.is_some()) {
+                if let Some((open, open_span)) = level.open {
+                    let close = closer(open);
+                    if exp.contains(&Exp::Tok(close)) {
+                        let what = match (open, &level.block) {
+                            ('{', Some(b)) => b.describe(),
+                            ('(', _) => "the parentheses".into(),
+                            _ => "the list".into(),
+                        };
+                        return mk(
+                            format!("expected `{close}` to close {what}"),
+                            point,
+                            format!("expected `{close}` here"),
+                            format!("every `{open}` needs a matching `{close}`"),
+                        )
+                        .with_secondary(
+                            file,
+                            open_span,
+                            format!("this `{open}` is never closed"),
+                        );
+                    }
+                }
+            }
+        }
+
+        // 3. Inside a block, a token that starts no member.
+        let member_starts = exp.iter().any(|e| {
+            matches!(
+                e,
+                Exp::FieldName
+                    | Exp::Kw(
+                        "param"
+                            | "step"
+                            | "input"
+                            | "output"
+                            | "metric"
+                            | "config"
+                            | "sensor"
+                            | "action"
+                            | "slo"
+                    )
+            )
+        });
+        if let (Some(f), true, true) = (found_inside, member_starts, exp.contains(&Exp::Tok("}"))) {
+            let shown = show_tok(text, &f);
+            let block = ctx.block().cloned().unwrap_or(Block {
+                kind: "block",
+                name: None,
+            });
+            let help = match clause.as_deref() {
+                Some("output" | "metric") if f.is_punct(text, "=") => {
+                    "only an `input` is bound with `=`; an output or metric is produced by the step itself"
+                        .to_string()
+                }
+                _ => block.members_help().to_string(),
+            };
+            return mk(
+                format!("unexpected {shown} in {}", block.describe()),
+                f.span,
+                format!("unexpected {shown}"),
+                help,
+            );
+        }
+
+        // 4. Something specific was expected.
+        let decl_noun = decl_noun_before(text, &ctx);
+        let after = || -> String {
+            if let Some(n) = &decl_noun {
+                return format!(" after the {n} name");
+            }
+            match (prev, prev_s) {
+                (Some(p), Some(s)) => match p.kind {
+                    TokKind::Str { .. } => " after the string".into(),
+                    TokKind::Word if !is_keyword(s) && exp == [Exp::Tok("=")] => {
+                        format!(" after the field name `{s}`")
+                    }
+                    _ => format!(" after `{s}`"),
+                },
+                _ => String::new(),
+            }
+        };
+        let in_policy = ctx.block().is_some_and(|b| b.kind == "policy");
+        let clause_s = clause.as_deref();
+        let (message, label) = if exp.contains(&Exp::Kw("then")) && in_policy {
+            let after = if clause_s == Some("for") {
+                "the `for` duration"
+            } else {
+                "the policy condition"
+            };
+            (
+                format!("expected `then` and an action after {after}"),
+                "expected `then` here".to_string(),
+            )
+        } else if exp.contains(&Exp::Kw("when")) && in_policy {
+            (
+                "expected `when` and a condition to start the policy".to_string(),
+                "expected `when` here".to_string(),
+            )
+        } else if exp.contains(&Exp::Tok("->"))
+            && head.as_deref() == Some("trigger")
+            && prev_s != Some(":")
+        {
+            (
+                "expected `->` and an action after the trigger source".to_string(),
+                "expected `->` here".to_string(),
+            )
+        } else if exp.contains(&Exp::Kw("schedule")) {
+            (
+                format!("expected a trigger source{}", after()),
+                "expected `schedule`, `every`, `on` or `webhook` here".to_string(),
+            )
+        } else if exp.contains(&Exp::Kw("run")) && exp.contains(&Exp::Expr) {
+            (
+                format!("expected an action{}", after()),
+                "expected an action here".to_string(),
+            )
+        } else if exp.contains(&Exp::Tok(":")) && decl_noun.is_some() {
+            let n = decl_noun.clone().unwrap_or_default();
+            let then = match n.as_str() {
+                "trigger" => "a source",
+                "agent" => "the agent's kind",
+                _ => "a type",
+            };
+            (
+                format!("expected `:` and {then} after the {n} name"),
+                "expected `:` here".to_string(),
+            )
+        } else if exp == [Exp::Tok("->")] && head.as_deref() == Some("extern") {
+            (
+                "expected `->` and the result type after the parameter list".to_string(),
+                "expected `->` here".to_string(),
+            )
+        } else if exp.contains(&Exp::Kw("per")) && clause_s == Some("max") {
+            (
+                "expected `per` and a duration after the count".to_string(),
+                "expected `per` here".to_string(),
+            )
+        } else if clause_s == Some("every") && exp.contains(&Exp::Name) && !exp.contains(&Exp::Expr)
+        {
+            (
+                "expected a sensor after the count, as in `every 1000 tracker.new_samples`"
+                    .to_string(),
+                "expected a sensor here".to_string(),
+            )
+        } else {
+            let whats: Vec<String> = exp
+                .iter()
+                .filter(|e| **e != Exp::End)
+                .map(|e| what(*e, prev_kw))
+                .collect();
+            let where_ = if site.interp && found_inside.is_none() && prev.is_none() {
+                " inside `{{ }}`".to_string()
+            } else {
+                after()
+            };
+            let main = whats
+                .first()
+                .cloned()
+                .unwrap_or_else(|| "something else".into());
+            // Labels stay short: "expected an event here", not the example too.
+            let short = main.split(" such as ").next().unwrap_or(&main).to_string();
+            let whats = if whats.is_empty() {
+                vec![main.clone()]
+            } else {
+                whats
+            };
+            (
+                format!("expected {}{where_}", list(&whats)),
+                format!("expected {short} here"),
+            )
+        };
+        let found_keyword = found_inside
+            .filter(|f| f.kind == TokKind::Word && is_keyword(f.span.text(text)))
+            .map(|f| f.span.text(text));
+        let help = if let (Some(kw), true) = (
+            found_keyword,
+            exp.contains(&Exp::Expr) || exp.contains(&Exp::Name),
+        ) {
+            format!("`{kw}` is a keyword and cannot be used as a name or value here")
+        } else if exp == [Exp::Tok("=")]
+            && decl_noun.is_none()
+            && prev.is_some_and(|p| p.kind == TokKind::Word)
+        {
+            // `backof 3s`: most likely a misspelt member keyword.
+            let word = prev_s.unwrap_or("");
+            let close = MEMBER_KEYWORDS
+                .iter()
+                .filter(|k| strsim::damerau_levenshtein(k, word) <= 2 && word.len() > 2)
+                .min_by_key(|k| strsim::damerau_levenshtein(k, word));
+            match close {
+                Some(k) => format!("did you mean `{k}`? (a field is written `NAME = value`)"),
+                None => "a field is written `NAME = value`".to_string(),
+            }
+        } else {
+            generic_help()
+        };
+        mk(message, point, label, help)
+    }
+
+    /// When the token before the error is the name in `KEYWORD NAME` (`step fit`), the noun
+    /// for that keyword ("step").
+    fn decl_noun_before(text: &str, ctx: &Ctx) -> Option<String> {
+        let prev = ctx.prev?;
+        let prev2 = ctx.prev2?;
+        if prev.kind != TokKind::Word || is_keyword(prev.span.text(text)) {
+            return None;
+        }
+        let kw = prev2.span.text(text);
+        if prev2.kind == TokKind::Word && is_keyword(kw) {
+            let known = matches!(
+                kw,
+                "app"
+                    | "type"
+                    | "workflow"
+                    | "param"
+                    | "step"
+                    | "input"
+                    | "output"
+                    | "metric"
+                    | "service"
+                    | "agent"
+                    | "kind"
+                    | "config"
+                    | "sensor"
+                    | "action"
+                    | "trigger"
+                    | "policy"
+                    | "fn"
+            );
+            return known.then(|| noun(kw).to_string());
+        }
+        // A parameter in a signature: `(name` or `, name`.
+        if prev2.kind == TokKind::Punct && matches!(kw, "(" | ",") {
+            let in_sig = ctx.top().is_some_and(|l| matches!(l.open, Some(('(', _))))
+                && ctx
+                    .stmt()
+                    .and_then(|l| l.clause.as_deref())
+                    .is_some_and(|c| matches!(c, "action" | "fn" | "step"));
+            return in_sig.then(|| "parameter".to_string());
+        }
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ok(text: &str) -> SourceFile {
+        let parse = parse(FileId(0), text);
+        assert!(
+            parse.diagnostics.is_empty(),
+            "{text:?}: {:#?}",
+            parse.diagnostics
+        );
+        parse.file
+    }
+
+    fn expr(text: &str) -> Expr {
+        let file = ok(&format!("app a {{ x = {text} }}"));
+        match file.items.into_iter().next() {
+            Some(Item::App(app)) => app.fields.into_iter().next().map(|f| f.value),
+            _ => None,
+        }
+        .unwrap_or(Expr {
+            kind: ExprKind::Bool(false),
+            span: Span::default(),
+        })
+    }
+
+    /// A compact rendering of an expression tree.
+    fn show(e: &Expr) -> String {
+        match &e.kind {
+            ExprKind::Int(n) => n.to_string(),
+            ExprKind::Float(f) => format!("{f:?}"),
+            ExprKind::Suffixed { digits, unit, .. } => format!("{digits}{unit}"),
+            ExprKind::Bool(b) => b.to_string(),
+            ExprKind::Str(s) => format!("{:?}", s.as_plain().unwrap_or_else(|| "<interp>".into())),
+            ExprKind::Name(n) => n.name.clone(),
+            ExprKind::Field { base, field } => format!("{}.{}", show(base), field.name),
+            ExprKind::Call { callee, args } => {
+                let args: Vec<String> = args
+                    .iter()
+                    .map(|a| match &a.name {
+                        Some(n) => format!("{}={}", n.name, show(&a.value)),
+                        None => show(&a.value),
+                    })
+                    .collect();
+                format!("{}({})", show(callee), args.join(", "))
+            }
+            ExprKind::List(items) => format!(
+                "[{}]",
+                items.iter().map(show).collect::<Vec<_>>().join(", ")
+            ),
+            ExprKind::Record(fields) => format!(
+                "{{{}}}",
+                fields
+                    .iter()
+                    .map(|f| format!("{}={}", f.name.name, show(&f.value)))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            ExprKind::Range { start, end } => format!("({}..{})", show(start), show(end)),
+            ExprKind::Unary { op, operand } => format!("({}{})", op.symbol(), show(operand)),
+            ExprKind::Binary { op, lhs, rhs } => {
+                format!("({} {} {})", show(lhs), op.symbol(), show(rhs))
+            }
+            ExprKind::Paren(inner) => format!("[{}]", show(inner)),
+        }
+    }
+
+    #[test]
+    fn precedence_and_associativity() {
+        assert_eq!(show(&expr("1 + 2 * 3 - 4")), "((1 + (2 * 3)) - 4)");
+        assert_eq!(show(&expr("a or b and not c")), "(a or (b and (not c)))");
+        assert_eq!(show(&expr("a || b && !c")), "(a or (b and (not c)))");
+        assert_eq!(show(&expr("x.y > 1 + 2")), "(x.y > (1 + 2))");
+        assert_eq!(show(&expr("1..2 + 3")), "(1..(2 + 3))");
+        assert_eq!(show(&expr("-a.b(c)")), "(-a.b(c))");
+        assert_eq!(show(&expr("(1 + 2) * 3")), "([(1 + 2)] * 3)");
+        assert_eq!(show(&expr("f(a = 1, b)")), "f(a=1, b)");
+        assert_eq!(show(&expr("[1, 2,]")), "[1, 2]");
+        assert_eq!(show(&expr("{ a = 1, b = { c = 2 } }")), "{a=1, b={c=2}}");
+        assert_eq!(show(&expr("a == b")), "(a == b)");
+        assert_eq!(show(&expr("+1")), "(+1)");
+    }
+
+    #[test]
+    fn numbers() {
+        assert_eq!(expr("42").kind, ExprKind::Int(42));
+        assert_eq!(expr("0.5").kind, ExprKind::Float(0.5));
+        assert_eq!(expr("1e-3").kind, ExprKind::Float(1e-3));
+        assert_eq!(expr("2.5e+3").kind, ExprKind::Float(2500.0));
+        assert_eq!(
+            expr("4Gi").kind,
+            ExprKind::Suffixed {
+                value: 4.0,
+                digits: "4".into(),
+                unit: "Gi".into()
+            }
+        );
+        assert_eq!(
+            expr("1.5e3ms").kind,
+            ExprKind::Suffixed {
+                value: 1500.0,
+                digits: "1.5e3".into(),
+                unit: "ms".into()
+            }
+        );
+        assert_eq!(show(&expr("1..8")), "(1..8)");
+    }
+
+    #[test]
+    fn strings_decode_escapes_and_interpolations() {
+        let text = r#"app a { x = "a\"b\\ {{ inputs.model }} \{c\}" }"#;
+        let e = expr(r#""a\"b\\ {{ inputs.model }} \{c\}""#);
+        let ExprKind::Str(s) = e.kind else {
+            panic!("not a string")
+        };
+        assert_eq!(s.parts.len(), 3);
+        match &s.parts[0] {
+            StrPart::Text { value, .. } => assert_eq!(value, "a\"b\\ "),
+            other => panic!("{other:?}"),
+        }
+        match &s.parts[1] {
+            StrPart::Interp { expr, span } => {
+                assert_eq!(show(expr), "inputs.model");
+                // Spans are absolute: they point inside the string of the file.
+                assert_eq!(expr.span.text(text), "inputs.model");
+                assert_eq!(span.text(text), "{{ inputs.model }}");
+            }
+            other => panic!("{other:?}"),
+        }
+        match &s.parts[2] {
+            StrPart::Text { value, span } => {
+                assert_eq!(value, " {c}");
+                assert_eq!(span.text(text), r" \{c\}");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn keywords_in_the_grammar_match_the_ast_list() {
+        let grammar = include_str!("../../../../grammar/sflow.pest");
+        let start = grammar.find("keyword = @{").unwrap_or(0);
+        let end = grammar[start..]
+            .find("~ !ident_char")
+            .map_or(grammar.len(), |e| start + e);
+        let mut words: Vec<&str> = grammar[start..end].split('"').skip(1).step_by(2).collect();
+        words.sort_unstable();
+        assert_eq!(words, ast::KEYWORDS);
+        for &kw in ast::KEYWORDS {
+            assert!(
+                SflowParser::parse(Rule::name, kw).is_err(),
+                "`{kw}` must not be a name"
+            );
+            let longer = format!("{kw}x");
+            assert!(
+                SflowParser::parse(Rule::name, &longer).is_ok(),
+                "`{longer}` is a name"
+            );
+        }
+    }
+
+    #[test]
+    fn doc_comments_attach_to_the_next_declaration_only() {
+        let file = ok("/// One.\n///   Two.\n//// not doc\napp a {}\n/// Three\n\nworkflow w {\n  /// P\n  param p: int\n}\n");
+        let docs: Vec<Option<String>> = file
+            .items
+            .iter()
+            .map(|i| i.doc().map(|d| d.text.clone()))
+            .collect();
+        // `////` is a plain comment and breaks the run, so `app` has no doc.
+        assert_eq!(docs, vec![None, Some("Three".to_string())]);
+        let file = ok("/// One.\n///   Two.\napp a {}");
+        assert_eq!(
+            file.items[0].doc().map(|d| d.text.as_str()),
+            Some("One.\n  Two.")
+        );
+        let file = ok("workflow w {\n  /// P\n  param p: int\n}\n");
+        let Some(Item::Workflow(w)) = file.items.first() else {
+            panic!()
+        };
+        assert_eq!(
+            w.params()
+                .next()
+                .and_then(|p| p.doc.as_ref())
+                .map(|d| d.text.as_str()),
+            Some("P")
+        );
+    }
+
+    #[test]
+    fn field_sugar_for_step_members() {
+        let file = ok("workflow w { step s { timeout = 5m, retry = 2, resources = { cpu = 1 } } }");
+        let Some(Item::Workflow(w)) = file.items.first() else {
+            panic!()
+        };
+        let step = w
+            .steps()
+            .next()
+            .map(|s| s.members.clone())
+            .unwrap_or_default();
+        assert!(matches!(step[0], StepMember::Timeout(_)));
+        assert!(matches!(step[1], StepMember::Retry(_)));
+        assert!(matches!(step[2], StepMember::Resources(_)));
+    }
+
+    #[test]
+    fn chained_comparisons_are_rejected() {
+        let parse = parse(FileId(0), "app a { x = 1 < 2 < 3 }");
+        assert_eq!(parse.diagnostics.len(), 1);
+        assert_eq!(
+            parse.diagnostics[0].message,
+            "comparison operators cannot be chained"
+        );
+        assert_eq!(parse.file.items.len(), 1);
+    }
+
+    #[test]
+    fn deep_inputs_do_not_overflow() {
+        for text in [
+            format!("app a {{ x = {}1 }}", "-".repeat(100_000)),
+            format!("app a {{ x = 1{} }}", " + 1".repeat(100_000)),
+            format!("app a {{ x = a{} }}", ".b".repeat(100_000)),
+            format!(
+                "app a {{ x = {}1{} }}",
+                "(".repeat(100_000),
+                ")".repeat(100_000)
+            ),
+            format!(
+                "type t = {}int{}",
+                "list<".repeat(100_000),
+                ">".repeat(100_000)
+            ),
+            format!("app a {{ x = \"{{{{ {}1 }}}}\" }}", "(".repeat(100_000)),
+            format!("app a {{ x = f{} }}", "()".repeat(100_000)),
+        ] {
+            let parse = parse(FileId(0), &text);
+            assert!(!parse.diagnostics.is_empty(), "{}", &text[..40]);
+        }
+        // Reasonable depth is fine.
+        ok(&format!(
+            "app a {{ x = {}1{} }}",
+            "(".repeat(50),
+            ")".repeat(50)
+        ));
+    }
+}

@@ -1,0 +1,286 @@
+//! Error recovery: cutting a file into declaration chunks, and a workflow into member chunks.
+//!
+//! pest stops at the first error and returns no partial tree, so the parser never hands it the
+//! whole file. This module cuts the text first, using only the coarse tokens of
+//! [`comments::lex`](super::comments::lex) (it knows strings and comments, so a `}` inside a
+//! string is no brace), and the parser parses each chunk on its own: one bad declaration costs
+//! one diagnostic and the others still parse. Everything here is a single linear pass.
+//!
+//! Where a chunk starts:
+//! - at a declaration keyword (`app use type workflow service agent trigger policy extern`)
+//!   at brace depth 0;
+//! - at such a keyword at column 0 followed by a name, even when the depth count says we are
+//!   still inside braces: that is how a missing `}` looks, and resetting the depth there keeps
+//!   the damage to the one declaration that lacks it.
+//!
+//! Inside a workflow whose declaration failed, a member starts at `param` or `step` at depth 0
+//! of the body, or as the first word of a line followed by a name (again: a missing `}` of the
+//! previous step).
+
+use super::comments::{Tok, TokKind};
+use crate::span::Span;
+
+/// The keywords that start a top-level declaration.
+pub(crate) const DECL_KEYWORDS: &[&str] = &[
+    "app", "use", "type", "workflow", "service", "agent", "trigger", "policy", "extern",
+];
+
+/// The keywords that start a workflow member.
+pub(crate) const WORKFLOW_MEMBER_KEYWORDS: &[&str] = &["param", "step"];
+
+/// How deeply brackets may nest within one chunk. Far beyond any real program; it keeps pest's
+/// recursion (and ours) within the stack on adversarial input.
+pub(crate) const MAX_NESTING: usize = 100;
+
+/// A slice of the file to parse on its own.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Chunk {
+    /// From its first token to the end of its last token (trivia around it excluded).
+    pub span: Span,
+    /// Indices into the code tokens (comments excluded) it covers.
+    pub toks: std::ops::Range<usize>,
+    /// Where brackets first nest deeper than [`MAX_NESTING`], if they do.
+    pub too_deep: Option<Span>,
+    /// Whether it contains an unterminated string (already reported by the parser).
+    pub has_lex_error: bool,
+}
+
+/// Cuts the file into chunks. `code` are the coarse tokens without comments.
+pub(crate) fn split_items(text: &str, code: &[Tok]) -> Vec<Chunk> {
+    let starts = boundaries(text, code, 0..code.len(), DECL_KEYWORDS, false);
+    chunks_from(text, code, &starts, code.len())
+}
+
+/// The members of a workflow body: the body starts after the `{` at code index `open`, and
+/// the chunk's tokens end (exclusively) at `end`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Body {
+    /// The member chunks, in order (stray text before the first member is a chunk too).
+    pub members: Vec<Chunk>,
+    /// The code index of the `}` that closes the body, if there is one.
+    pub close: Option<usize>,
+    /// Tokens after the closing `}` (code indices), if any: stray text.
+    pub trailing: Option<std::ops::Range<usize>>,
+}
+
+/// Splits a workflow body into member chunks.
+pub(crate) fn split_body(text: &str, code: &[Tok], open: usize, end: usize) -> Body {
+    // Find the closing brace first: depth counting from the body start, where a member keyword
+    // at the start of a line resets the depth (the previous member lacks its `}`).
+    let mut depth = 0usize;
+    let mut close = None;
+    let body_start = open + 1;
+    for j in body_start..end {
+        let tok = &code[j];
+        if depth > 0 && starts_member(text, code, j, body_start, WORKFLOW_MEMBER_KEYWORDS, true) {
+            depth = 0;
+        }
+        if tok.kind == TokKind::Punct {
+            match tok.span.text(text) {
+                "{" | "(" | "[" => depth += 1,
+                "}" if depth == 0 => {
+                    close = Some(j);
+                    break;
+                }
+                "}" | ")" | "]" => depth = depth.saturating_sub(1),
+                _ => {}
+            }
+        }
+    }
+    let body_end = close.unwrap_or(end);
+    let starts = boundaries(
+        text,
+        code,
+        body_start..body_end,
+        WORKFLOW_MEMBER_KEYWORDS,
+        true,
+    );
+    let members = chunks_from(text, code, &starts, body_end);
+    let trailing = close.map(|c| c + 1..end).filter(|r| !r.is_empty());
+    Body {
+        members,
+        close,
+        trailing,
+    }
+}
+
+/// Whether the word at code index `j` starts a declaration (or member) of `keywords`:
+/// at depth 0 (`at_depth0`), or at the start of a line and followed by a name.
+fn starts_member(
+    text: &str,
+    code: &[Tok],
+    j: usize,
+    first: usize,
+    keywords: &[&str],
+    line_rule: bool,
+) -> bool {
+    let tok = &code[j];
+    if tok.kind != TokKind::Word || !keywords.contains(&tok.span.text(text)) {
+        return false;
+    }
+    // `x.step` is a field read, not a member.
+    if j > first && code[j - 1].is_punct(text, ".") {
+        return false;
+    }
+    let at_line_start = if line_rule { tok.line_start } else { tok.col0 };
+    let next_is_name = code.get(j + 1).is_some_and(|n| {
+        n.kind == TokKind::Word
+            || (tok.is_word(text, "use") && matches!(n.kind, TokKind::Str { .. }))
+    });
+    at_line_start && next_is_name
+}
+
+/// The code indices in `range` where a new chunk starts. The first token of the range always
+/// starts one (stray text if it is no keyword).
+fn boundaries(
+    text: &str,
+    code: &[Tok],
+    range: std::ops::Range<usize>,
+    keywords: &[&str],
+    line_rule: bool,
+) -> Vec<usize> {
+    let mut starts = Vec::new();
+    let mut depth = 0usize;
+    let first = range.start;
+    for j in range {
+        let tok = &code[j];
+        let is_keyword = tok.kind == TokKind::Word && keywords.contains(&tok.span.text(text));
+        let after_dot = j > first && code[j - 1].is_punct(text, ".");
+        let boundary = j == first
+            || (is_keyword && !after_dot && depth == 0)
+            || (depth > 0 && starts_member(text, code, j, first, keywords, line_rule));
+        if boundary {
+            starts.push(j);
+            depth = 0;
+        }
+        if tok.kind == TokKind::Punct {
+            match tok.span.text(text) {
+                "{" | "(" | "[" => depth += 1,
+                "}" | ")" | "]" => depth = depth.saturating_sub(1),
+                _ => {}
+            }
+        }
+    }
+    starts
+}
+
+/// Builds the chunks that start at `starts` and end before the next start (or `end`).
+fn chunks_from(text: &str, code: &[Tok], starts: &[usize], end: usize) -> Vec<Chunk> {
+    let mut chunks = Vec::with_capacity(starts.len());
+    for (n, &s) in starts.iter().enumerate() {
+        let e = starts.get(n + 1).copied().unwrap_or(end);
+        if e <= s {
+            continue;
+        }
+        let first = &code[s];
+        let last = &code[e - 1];
+        let mut depth = 0usize;
+        let mut too_deep = None;
+        let mut has_lex_error = false;
+        for tok in &code[s..e] {
+            match tok.kind {
+                TokKind::Punct => match tok.span.text(text) {
+                    "{" | "(" | "[" => {
+                        depth += 1;
+                        if depth > MAX_NESTING && too_deep.is_none() {
+                            too_deep = Some(tok.span);
+                        }
+                    }
+                    "}" | ")" | "]" => depth = depth.saturating_sub(1),
+                    _ => {}
+                },
+                TokKind::Str { terminated: false } => has_lex_error = true,
+                _ => {}
+            }
+        }
+        chunks.push(Chunk {
+            span: Span::new(first.span.start(), last.span.end()),
+            toks: s..e,
+            too_deep,
+            has_lex_error,
+        });
+    }
+    chunks
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::comments::lex;
+    use super::*;
+
+    fn code(text: &str) -> Vec<Tok> {
+        lex(text).into_iter().filter(|t| !t.is_comment()).collect()
+    }
+
+    fn item_texts(text: &str) -> Vec<&str> {
+        let code = code(text);
+        split_items(text, &code)
+            .into_iter()
+            .map(|c| c.span.text(text))
+            .collect()
+    }
+
+    #[test]
+    fn splits_at_keywords_at_depth_zero_only() {
+        let text = "app a { x = \"} workflow\" }\n// use not\nuse std.x\nservice s { type = 1 }";
+        assert_eq!(
+            item_texts(text),
+            vec![
+                "app a { x = \"} workflow\" }",
+                "use std.x",
+                "service s { type = 1 }"
+            ]
+        );
+    }
+
+    #[test]
+    fn a_keyword_at_column_zero_recovers_a_missing_brace() {
+        let text = "workflow w {\n  step a {\n}\npolicy p { when x then y() }";
+        assert_eq!(
+            item_texts(text),
+            vec![
+                "workflow w {\n  step a {\n}",
+                "policy p { when x then y() }"
+            ]
+        );
+        // Indented, or followed by `=`, it does not.
+        let text = "app a {\n  service s\ntype = 1\n}";
+        assert_eq!(item_texts(text), vec![text]);
+    }
+
+    #[test]
+    fn stray_text_before_the_first_declaration_is_one_chunk() {
+        let text = "step fit { }\nuse std.x";
+        let code = code(text);
+        let chunks = split_items(text, &code);
+        assert_eq!(chunks.len(), 2);
+        assert_eq!(chunks[0].span.text(text), "step fit { }");
+    }
+
+    #[test]
+    fn workflow_bodies_split_into_members_even_with_a_missing_brace() {
+        let text = "workflow w {\n  param p: int\n  step a {\n    image = \"x\"\n  step b { run = \"y\" }\n} junk";
+        let code = code(text);
+        let open = code.iter().position(|t| t.is_punct(text, "{")).unwrap_or(0);
+        let body = split_body(text, &code, open, code.len());
+        let members: Vec<_> = body.members.iter().map(|c| c.span.text(text)).collect();
+        assert_eq!(
+            members,
+            vec![
+                "param p: int",
+                "step a {\n    image = \"x\"",
+                "step b { run = \"y\" }"
+            ]
+        );
+        assert_eq!(body.close.map(|c| code[c].span.text(text)), Some("}"));
+        assert_eq!(body.trailing.map(|r| r.len()), Some(1));
+    }
+
+    #[test]
+    fn deep_nesting_is_flagged() {
+        let text = format!("app a {{ x = {} }}", "(".repeat(MAX_NESTING + 5));
+        let code = code(&text);
+        let chunks = split_items(&text, &code);
+        assert!(chunks[0].too_deep.is_some());
+    }
+}
