@@ -18,7 +18,12 @@ use std::process::ExitCode;
 
 /// The sflow compiler.
 #[derive(Debug, Parser)]
-#[command(name = "sflowc", version, about, propagate_version = true)]
+#[command(
+    name = "sflowc",
+    version,
+    about = "The sflow compiler: check programs, draw their graphs, explain diagnostics",
+    propagate_version = true
+)]
 struct Cli {
     /// What to do.
     #[command(subcommand)]
@@ -34,6 +39,14 @@ enum Command {
     Graph(commands::graph::GraphArgs),
     /// Explain a diagnostic code (`sflowc explain E0101`), or list them all.
     Explain(commands::explain::ExplainArgs),
+    /// Rewrite files in the canonical layout (`--check`: only report the ones that would change).
+    Fmt(commands::fmt::FmtArgs),
+    /// Run the language server over stdin/stdout (editors start it).
+    Lsp(commands::lsp::LspArgs),
+    /// Write the plan (`plan.json`) and the Kubernetes manifests of a program.
+    Build(commands::build::BuildArgs),
+    /// Print the JSON Schema of the plan.
+    Schema(commands::build::SchemaArgs),
 }
 
 /// How a command ended, as the process exit status.
@@ -92,6 +105,10 @@ fn main() -> ExitCode {
         Command::Check(args) => commands::check::run(&args),
         Command::Graph(args) => commands::graph::run(&args),
         Command::Explain(args) => commands::explain::run(&args),
+        Command::Fmt(args) => commands::fmt::run(&args),
+        Command::Lsp(args) => commands::lsp::run(&args),
+        Command::Build(args) => commands::build::run(&args),
+        Command::Schema(args) => commands::build::schema(&args),
     };
     match result {
         Ok(status) => status.into(),

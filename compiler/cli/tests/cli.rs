@@ -90,3 +90,45 @@ fn explain_list_names_every_code() {
         assert!(stdout.contains(&format!("{code}  {}", code.title())), "{code} missing from\n{stdout}");
     }
 }
+
+#[test]
+fn graph_draws_each_workflow_in_dot_and_mermaid() {
+    let dir = cases().join("ok-templates-and-after");
+    let out = sflowc(&dir, &["graph", "main.sflow"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let dot = text(&out.stdout);
+    assert!(dot.starts_with("digraph \"pipeline\"") || dot.starts_with("digraph pipeline"), "{dot}");
+    assert!(dot.contains("\"extract\" -> \"load\"") || dot.contains("extract -> load"), "{dot}");
+
+    let out = sflowc(&dir, &["graph", "main.sflow", "--format", "mermaid", "--workflow", "pipeline"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("flowchart LR"), "{}", text(&out.stdout));
+}
+
+#[test]
+fn graph_draws_the_wiring() {
+    let out = sflowc(&cases().join("ok-north-star"), &["graph", "main.sflow", "--wiring"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let dot = text(&out.stdout);
+    for name in ["tracker", "checker", "improver", "planner", "retrain_on_drift", "predictor", "training"] {
+        assert!(dot.contains(name), "{name} missing from\n{dot}");
+    }
+    let out = sflowc(&cases().join("ok-north-star"), &["graph", "main.sflow", "--wiring", "--format", "mermaid"]);
+    assert!(text(&out.stdout).contains("flowchart LR"));
+}
+
+#[test]
+fn graph_of_an_unknown_workflow_lists_the_workflows() {
+    let out = sflowc(&cases().join("ok-templates-and-after"), &["graph", "main.sflow", "--workflow", "pipelin"]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("no workflow named `pipelin`") && stderr.contains("`pipeline`"), "{stderr}");
+}
+
+#[test]
+fn graph_of_a_program_with_errors_prints_the_diagnostics_and_exits_1() {
+    let out = sflowc(&cases().join("e0401-cycle-two-steps"), &["graph", "main.sflow"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(out.stdout.is_empty());
+    assert!(text(&out.stderr).contains("error[E0401]"), "{}", text(&out.stderr));
+}

@@ -12,7 +12,9 @@
 
 pub mod analysis;
 pub mod diagnostics;
+pub mod format;
 pub mod graph;
+pub mod lower;
 pub mod resolve;
 pub mod sources;
 pub mod span;

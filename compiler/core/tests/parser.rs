@@ -352,6 +352,8 @@ fn broken_workflows_and_steps() {
         "workflow w { step s { input in: int } }",
         "workflow w { step s {} } }",
         "workflow w { step s {} junk }",
+        "workflow w {\n  step b {\n    after = [a\n  }\n  step c { image = \"x\" }\n}",
+        "workflow w {\n  step b {\n    image \"x\"\n    run = \n    retry 2\n  }\n}",
     ]));
 }
 
@@ -501,16 +503,14 @@ fn recovery_reports_every_error_and_keeps_the_rest() {
     ));
     assert_eq!(parse.diagnostics.len(), 5);
     assert!(parse.diagnostics.iter().all(|d| d.code == Code::E0001));
-    // The workflow survives with the steps that parsed, in order.
+    // The workflow survives with all its steps; the broken ones keep the members that parsed.
     let training = workflow(&parse, "training");
     assert_eq!(training.params().count(), 1);
-    assert_eq!(
-        training
-            .steps()
-            .map(|s| s.name.name.as_str())
-            .collect::<Vec<_>>(),
-        ["report"]
-    );
+    let steps: Vec<(&str, usize)> = training
+        .steps()
+        .map(|s| (s.name.name.as_str(), s.members.len()))
+        .collect();
+    assert_eq!(steps, [("fit", 2), ("evaluate", 2), ("report", 2)]);
     assert_eq!(
         parse
             .file
@@ -531,6 +531,24 @@ fn missing_braces_are_contained() {
         "workflow w {\n  step a { run = \"x }\n  step b { run = \"y\" }\n}",
         "app a { x = }\n\nworkflow step {}\n\ntrigger t: schedule \"0 2 * * *\" run w\n\nuse std.data.mnist\n",
     ]));
+}
+
+#[test]
+fn broken_steps_keep_their_good_members() {
+    let text = "workflow w {\n  step s {\n    image = \n    input x: \n    output y: File\n    retry 2\n  }\n  step t { image = \"x\" }\n}\n";
+    insta::assert_snapshot!(render(text));
+    let parse = parse0(text);
+    let w = workflow(&parse, "w");
+    let s = w.steps().next().expect("step s");
+    // Later stages can tell that `s` was only partly parsed; `t` is intact.
+    assert!(parse.has_error_within(s.span));
+    assert!(!parse.has_error_within(w.steps().nth(1).expect("step t").span));
+    assert!(s
+        .members
+        .iter()
+        .any(|m| matches!(m, StepMember::Port(p) if p.name.name == "y")));
+    assert!(s.members.iter().any(|m| matches!(m, StepMember::Retry(_))));
+    assert_eq!(w.steps().count(), 2);
 }
 
 // ---------------------------------------------------------------------------------------------

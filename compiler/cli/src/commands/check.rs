@@ -14,7 +14,7 @@ pub struct CheckArgs {
     /// read relative to it).
     #[arg(required = true, value_name = "FILE")]
     pub files: Vec<PathBuf>,
-    /// `human`: reports on stderr; `json`: one JSON array of every diagnostic on stdout.
+    /// How to report diagnostics.
     #[arg(long, value_enum, default_value_t = Format::Human)]
     pub format: Format,
 }
@@ -24,7 +24,9 @@ pub struct CheckArgs {
 pub enum Format {
     /// Graphical reports on stderr, then a summary line per file.
     Human,
-    /// One JSON array of diagnostic objects on stdout.
+    /// One JSON array on stdout for all files: objects with `severity`, `code`, `message`,
+    /// `file`, `line`, `column`, `end_line`, `end_column`, `labels`, `help`, `suggestions`
+    /// (lines and columns count from 1, columns in characters; the end is exclusive).
     Json,
 }
 

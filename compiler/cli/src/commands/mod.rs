@@ -1,5 +1,8 @@
 //! The subcommands, one module each.
 
+pub mod build;
 pub mod check;
 pub mod explain;
+pub mod fmt;
 pub mod graph;
+pub mod lsp;

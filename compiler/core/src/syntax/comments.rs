@@ -2,7 +2,7 @@
 //!
 //! pest treats comments as trivia and drops them, but the formatter needs them and doc
 //! comments must be attached to declarations, so this module scans the text once more, by
-//! hand. The same scan ([`lex`]) serves error recovery and error messages: it knows where
+//! hand. The same scan (`lex`, crate-internal) serves error recovery and error messages: it knows where
 //! strings and comments are (so a `//` or a `}` inside a string is neither a comment nor a
 //! brace), and splits the rest into words, numbers and punctuation. It is deliberately
 //! coarse: it never fails and never judges, the grammar does that.
@@ -118,7 +118,8 @@ pub(crate) fn lex(text: &str) -> Vec<Tok> {
             line_start_offset = i;
             continue;
         }
-        if b == b' ' || b == b'\t' || b == b'\r' {
+        // The grammar's whitespace: space, and tab through carriage return.
+        if b == b' ' || (b'\t'..=b'\r').contains(&b) {
             i += 1;
             continue;
         }
@@ -167,10 +168,11 @@ pub(crate) fn lex(text: &str) -> Vec<Tok> {
             i += if PUNCT2.contains(&two) { 2 } else { 1 };
             TokKind::Punct
         } else {
-            // One whole character (possibly several bytes), or the BOM as whitespace.
+            // One whole character (possibly several bytes). A byte order mark opening the
+            // text is skipped; anywhere else it is a stray character.
             let ch = text[i..].chars().next().unwrap_or(' ');
             i += ch.len_utf8().max(1);
-            if ch == '\u{FEFF}' {
+            if ch == '\u{FEFF}' && start == 0 {
                 continue;
             }
             TokKind::Other

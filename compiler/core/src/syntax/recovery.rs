@@ -1,4 +1,5 @@
-//! Error recovery: cutting a file into declaration chunks, and a workflow into member chunks.
+//! Error recovery: cutting a file into declaration chunks, a workflow into member chunks and a
+//! step into one chunk per member.
 //!
 //! pest stops at the first error and returns no partial tree, so the parser never hands it the
 //! whole file. This module cuts the text first, using only the coarse tokens of
@@ -15,7 +16,11 @@
 //!
 //! Inside a workflow whose declaration failed, a member starts at `param` or `step` at depth 0
 //! of the body, or as the first word of a line followed by a name (again: a missing `}` of the
-//! previous step).
+//! previous step). Inside a step that failed, members are cut at separators and line starts
+//! ([`split_block`]).
+//!
+//! Brackets are tracked as a stack, not a count: a `}` closes any `(` or `[` left open inside
+//! its braces, so `after = [a` on one line does not swallow the `}` of its step.
 
 use super::comments::{Tok, TokKind};
 use crate::span::Span;
@@ -31,6 +36,52 @@ pub(crate) const WORKFLOW_MEMBER_KEYWORDS: &[&str] = &["param", "step"];
 /// How deeply brackets may nest within one chunk. Far beyond any real program; it keeps pest's
 /// recursion (and ours) within the stack on adversarial input.
 pub(crate) const MAX_NESTING: usize = 100;
+
+/// The brackets open at a point of the scan. A `}` closes everything up to its `{` (an
+/// unclosed `(` or `[` inside braces must not swallow the brace that ends the block); a `)` or
+/// `]` closes only its own kind and is otherwise ignored.
+#[derive(Debug, Default)]
+struct Nesting {
+    open: Vec<u8>,
+}
+
+impl Nesting {
+    fn depth(&self) -> usize {
+        self.open.len()
+    }
+
+    fn reset(&mut self) {
+        self.open.clear();
+    }
+
+    /// Feeds one token. Returns `true` when it is a `}` with no `{` open (it closes whatever
+    /// encloses the scanned text).
+    fn feed(&mut self, text: &str, tok: &Tok) -> bool {
+        if tok.kind != TokKind::Punct {
+            return false;
+        }
+        match tok.span.text(text) {
+            "{" => self.open.push(b'{'),
+            "(" => self.open.push(b'('),
+            "[" => self.open.push(b'['),
+            "}" => match self.open.iter().rposition(|&c| c == b'{') {
+                Some(at) => self.open.truncate(at),
+                None => {
+                    self.open.clear();
+                    return true;
+                }
+            },
+            ")" if self.open.last() == Some(&b'(') => {
+                self.open.pop();
+            }
+            "]" if self.open.last() == Some(&b'[') => {
+                self.open.pop();
+            }
+            _ => {}
+        }
+        false
+    }
+}
 
 /// A slice of the file to parse on its own.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -67,24 +118,18 @@ pub(crate) struct Body {
 pub(crate) fn split_body(text: &str, code: &[Tok], open: usize, end: usize) -> Body {
     // Find the closing brace first: depth counting from the body start, where a member keyword
     // at the start of a line resets the depth (the previous member lacks its `}`).
-    let mut depth = 0usize;
+    let mut nesting = Nesting::default();
     let mut close = None;
     let body_start = open + 1;
     for j in body_start..end {
-        let tok = &code[j];
-        if depth > 0 && starts_member(text, code, j, body_start, WORKFLOW_MEMBER_KEYWORDS, true) {
-            depth = 0;
+        if nesting.depth() > 0
+            && starts_member(text, code, j, body_start, WORKFLOW_MEMBER_KEYWORDS, true)
+        {
+            nesting.reset();
         }
-        if tok.kind == TokKind::Punct {
-            match tok.span.text(text) {
-                "{" | "(" | "[" => depth += 1,
-                "}" if depth == 0 => {
-                    close = Some(j);
-                    break;
-                }
-                "}" | ")" | "]" => depth = depth.saturating_sub(1),
-                _ => {}
-            }
+        if nesting.feed(text, &code[j]) {
+            close = Some(j);
+            break;
         }
     }
     let body_end = close.unwrap_or(end);
@@ -104,8 +149,86 @@ pub(crate) fn split_body(text: &str, code: &[Tok], open: usize, end: usize) -> B
     }
 }
 
-/// Whether the word at code index `j` starts a declaration (or member) of `keywords`:
-/// at depth 0 (`at_depth0`), or at the start of a line and followed by a name.
+/// The keywords that start a member of a step.
+pub(crate) const STEP_MEMBER_KEYWORDS: &[&str] =
+    &["input", "output", "metric", "resources", "retry", "timeout"];
+
+/// Splits the body of a block whose `{` is at code index `open` (the chunk's tokens end,
+/// exclusively, at `end`) into one chunk per member. Newlines are not significant to the
+/// grammar, but people write one member per line, so a member starts, at depth 0 of the body:
+/// - after a `,` or `;`;
+/// - at a word that begins a line and is one of `keywords`, or is followed by `=` (a field,
+///   whose name may be a keyword: `run = …`);
+/// - at any other word that begins a line, unless it is a keyword (`backoff` goes on a
+///   `retry`) or the line before ends with something that needs more (an operator, `=`, `(`,
+///   a keyword: see [`continues`]).
+pub(crate) fn split_block(
+    text: &str,
+    code: &[Tok],
+    open: usize,
+    end: usize,
+    keywords: &[&str],
+) -> Body {
+    let mut nesting = Nesting::default();
+    let mut close = None;
+    let mut starts = Vec::new();
+    let mut after_sep = true;
+    for j in open + 1..end {
+        let tok = &code[j];
+        let is_sep = tok.is_punct(text, ",") || tok.is_punct(text, ";");
+        if nesting.feed(text, tok) {
+            close = Some(j);
+            break;
+        }
+        // The token's own bracket is already counted: a `{` opening a member's block still
+        // belongs to the member that starts here.
+        let opened_here =
+            matches!(tok.span.text(text), "{" | "(" | "[") && tok.kind == TokKind::Punct;
+        let depth = nesting.depth() - usize::from(opened_here);
+        if depth == 0 {
+            let new_line_member = tok.line_start && tok.kind == TokKind::Word && {
+                let word = tok.span.text(text);
+                let field = code.get(j + 1).is_some_and(|n| n.is_punct(text, "="));
+                if keywords.contains(&word) || field {
+                    true
+                } else if crate::syntax::ast::is_keyword(word) {
+                    false
+                } else {
+                    !continues(text, code.get(j.wrapping_sub(1)).filter(|_| j > open + 1))
+                }
+            };
+            if !is_sep && (after_sep || new_line_member) {
+                starts.push(j);
+            }
+            after_sep = is_sep;
+        }
+    }
+    let body_end = close.unwrap_or(end);
+    let members = chunks_from(text, code, &starts, body_end);
+    let trailing = close.map(|c| c + 1..end).filter(|r| !r.is_empty());
+    Body {
+        members,
+        close,
+        trailing,
+    }
+}
+
+/// Whether a line ending with `prev` goes on to the next line: it ends with an operator, `=`,
+/// `:`, `,`, an opening bracket, `->`, `.`, or a keyword that needs what follows (`when`,
+/// `retry`, …; not `true`/`false`).
+pub(crate) fn continues(text: &str, prev: Option<&Tok>) -> bool {
+    let Some(prev) = prev else { return false };
+    let s = prev.span.text(text);
+    match prev.kind {
+        TokKind::Punct => !matches!(s, "}" | ")" | "]" | ";"),
+        TokKind::Word => crate::syntax::ast::is_keyword(s) && s != "true" && s != "false",
+        _ => false,
+    }
+}
+
+/// Whether the word at code index `j` starts a declaration (or member) of `keywords` even
+/// though brackets are open: it stands at the start of its line (column 0 when `line_rule` is
+/// false, first on its line when true) and is followed by a name, as in `step b {`.
 fn starts_member(
     text: &str,
     code: &[Tok],
@@ -140,26 +263,22 @@ fn boundaries(
     line_rule: bool,
 ) -> Vec<usize> {
     let mut starts = Vec::new();
-    let mut depth = 0usize;
+    let mut nesting = Nesting::default();
     let first = range.start;
     for j in range {
         let tok = &code[j];
         let is_keyword = tok.kind == TokKind::Word && keywords.contains(&tok.span.text(text));
         let after_dot = j > first && code[j - 1].is_punct(text, ".");
+        let depth = nesting.depth();
         let boundary = j == first
             || (is_keyword && !after_dot && depth == 0)
             || (depth > 0 && starts_member(text, code, j, first, keywords, line_rule));
         if boundary {
             starts.push(j);
-            depth = 0;
+            nesting.reset();
         }
-        if tok.kind == TokKind::Punct {
-            match tok.span.text(text) {
-                "{" | "(" | "[" => depth += 1,
-                "}" | ")" | "]" => depth = depth.saturating_sub(1),
-                _ => {}
-            }
-        }
+        // A stray `}` at depth 0 closes nothing here; the parser reports it.
+        nesting.feed(text, tok);
     }
     starts
 }
@@ -274,6 +393,40 @@ mod tests {
         );
         assert_eq!(body.close.map(|c| code[c].span.text(text)), Some("}"));
         assert_eq!(body.trailing.map(|r| r.len()), Some(1));
+    }
+
+    #[test]
+    fn block_bodies_split_one_member_per_line_or_separator() {
+        let text = "step s {\n  image = \"x\", run = f(\n    a = 1)\n  x = 1 +\n    2\n  resources { cpu = 1\n memory = 2 }\n  image =\n  input x: T\n  retry 2\n    backoff 1s\n}";
+        let code = code(text);
+        let open = code.iter().position(|t| t.is_punct(text, "{")).unwrap_or(0);
+        let body = split_block(text, &code, open, code.len(), STEP_MEMBER_KEYWORDS);
+        let members: Vec<_> = body.members.iter().map(|c| c.span.text(text)).collect();
+        assert_eq!(
+            members,
+            vec![
+                "image = \"x\",",
+                "run = f(\n    a = 1)",
+                "x = 1 +\n    2",
+                "resources { cpu = 1\n memory = 2 }",
+                "image =",
+                "input x: T",
+                "retry 2\n    backoff 1s"
+            ]
+        );
+        assert!(body.close.is_some());
+    }
+
+    #[test]
+    fn an_unclosed_bracket_does_not_swallow_the_closing_brace() {
+        let text = "step b {\n  after = [a\n  run = f(x\n}\nrest";
+        let code = code(text);
+        let open = code.iter().position(|t| t.is_punct(text, "{")).unwrap_or(0);
+        let body = split_block(text, &code, open, code.len(), STEP_MEMBER_KEYWORDS);
+        let members: Vec<_> = body.members.iter().map(|c| c.span.text(text)).collect();
+        // Inside `[`, lines are list items, not members: the list runs on (one error, not two).
+        assert_eq!(members, vec!["after = [a\n  run = f(x"]);
+        assert_eq!(body.close.map(|c| code[c].span.start()), text.find('}'));
     }
 
     #[test]

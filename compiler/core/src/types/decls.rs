@@ -45,6 +45,8 @@ const APP_FIELDS: &[FieldSpec] = &[
     FieldSpec { name: "registry", required: false },
     FieldSpec { name: "labels", required: false },
     FieldSpec { name: "storage", required: false },
+    FieldSpec { name: "monitoring", required: false },
+    FieldSpec { name: "autoscaler", required: false },
 ];
 const STEP_FIELDS: &[FieldSpec] = &[
     FieldSpec { name: "image", required: false },
@@ -182,6 +184,24 @@ impl Checker<'_, '_> {
         if let Some(field) = fields.get("storage") {
             self.value(&field.value, Some(&Ty::Memory), ctx);
             self.positive(file, &field.value, "the artifacts volume size");
+        }
+        for (name, choices) in [
+            ("monitoring", crate::lower::plan::Monitoring::NAMES),
+            ("autoscaler", crate::lower::plan::Autoscaler::NAMES),
+        ] {
+            if let Some(field) = fields.get(name) {
+                self.value(&field.value, Some(&Ty::String), ctx);
+                if let ExprKind::Str(s) = &field.value.kind {
+                    if let Some(value) = s.as_plain().filter(|v| !choices.contains(&v.as_str())) {
+                        let list: Vec<String> = choices.iter().map(|c| format!("`\"{c}\"`")).collect();
+                        self.report(
+                            Diagnostic::new(Code::E0706, file, field.value.span, format!("`{value}` is not a known `{name}`"))
+                                .with_label("unknown value")
+                                .with_help(format!("`{name}` is one of {}", list.join(", "))),
+                        );
+                    }
+                }
+            }
         }
     }
 

@@ -1,0 +1,134 @@
+//! Running workflows. A [`Backend`] runs a whole workflow run and records its steps, metrics
+//! and artifacts in the store; the engine decides *which* runs happen and reacts to their
+//! outcome. [`local::LocalBackend`] runs each step as a child process on this machine; a
+//! Kubernetes backend (creating Argo `Workflow`s) implements the same trait.
+
+pub mod contract;
+pub mod digest;
+pub mod local;
+pub mod process;
+
+use crate::clock::{BoxFuture, Clock};
+use crate::error::Result;
+use crate::progress::Progress;
+use crate::store::{RunRow, Store};
+use crate::value::RtValue;
+use sflow_compiler::lower::plan::{Plan, WorkflowPlan};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use tokio::sync::watch;
+
+/// Everything a backend needs to execute one run.
+#[derive(Clone)]
+pub struct RunContext {
+    /// The store to record steps in.
+    pub store: Arc<Store>,
+    /// The plan.
+    pub plan: Arc<Plan>,
+    /// The workflow (index into the plan's workflows).
+    pub workflow: usize,
+    /// The run's id.
+    pub run_id: i64,
+    /// The run's directory (artifacts, logs).
+    pub run_dir: PathBuf,
+    /// The params of the run.
+    pub params: BTreeMap<String, RtValue>,
+    /// Where the program is (steps run there, data sources are found from there).
+    pub program_dir: PathBuf,
+    /// The `sflow` binary, for std steps.
+    pub self_exe: PathBuf,
+    /// Extra environment for every step of the run.
+    pub extra_env: BTreeMap<String, String>,
+    /// Whether the run is being resumed after an interruption.
+    pub resume: bool,
+    /// Progress display.
+    pub progress: Arc<dyn Progress>,
+    /// The engine's clock (timestamps of records).
+    pub clock: Arc<dyn Clock>,
+    /// Becomes `true` when the runtime shuts down: steps are stopped and the run is left to
+    /// be resumed on the next start.
+    pub shutdown: watch::Receiver<bool>,
+    /// Told about each step that succeeds (the engine updates its signals).
+    pub hooks: Option<Arc<dyn StepHooks>>,
+}
+
+/// Receives step results as they happen.
+pub trait StepHooks: Send + Sync {
+    /// A step succeeded (or was reused from the cache) with these metrics and models.
+    fn step_succeeded(&self, step: &str, metrics: &[(String, RtValue)], models: &[NewModel]);
+}
+
+impl RunContext {
+    /// The workflow being run.
+    pub fn workflow(&self) -> Option<&WorkflowPlan> {
+        self.plan.workflows.get(self.workflow)
+    }
+}
+
+/// How a run ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RunStatus {
+    /// Every step succeeded (or was cached).
+    Succeeded,
+    /// A step failed.
+    Failed(String),
+    /// The runtime is shutting down; the run stays `running` in the store and is resumed on
+    /// the next start.
+    Interrupted,
+}
+
+/// A model written by a successful step and registered.
+#[derive(Clone, Debug)]
+pub struct NewModel {
+    /// Its id in the registry.
+    pub id: i64,
+    /// `WORKFLOW.STEP.OUTPUT`.
+    pub name: String,
+    /// Its version.
+    pub version: i64,
+}
+
+/// What a run produced.
+#[derive(Clone, Debug)]
+pub struct RunOutcome {
+    /// How it ended.
+    pub status: RunStatus,
+    /// Metrics of the steps that succeeded (step, metric, latest value).
+    pub metrics: Vec<(String, String, RtValue)>,
+    /// Models it registered.
+    pub models: Vec<NewModel>,
+}
+
+/// A change to a service the backend must apply.
+#[derive(Clone, Debug)]
+pub enum ServiceChange {
+    /// Serve another model.
+    Serve {
+        /// The service.
+        service: String,
+        /// The model file.
+        path: String,
+        /// Its registry id.
+        model_id: i64,
+    },
+    /// Run this many replicas.
+    Scale {
+        /// The service.
+        service: String,
+        /// Replicas wanted.
+        replicas: i64,
+    },
+}
+
+/// Where runs execute.
+pub trait Backend: Send + Sync {
+    /// A short name (`local`).
+    fn name(&self) -> &'static str;
+    /// Executes a run to its end, recording its steps in the store.
+    fn run_workflow(&self, ctx: RunContext) -> BoxFuture<'static, RunOutcome>;
+    /// Stops whatever is left of an interrupted run's attempts (on start, before resuming).
+    fn reap_interrupted(&self, store: &Store, run: &RunRow) -> Result<()>;
+    /// Applies a change to a service (the local backend records it; serving makes it real).
+    fn apply_service(&self, change: ServiceChange) -> BoxFuture<'static, Result<()>>;
+}

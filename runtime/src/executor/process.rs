@@ -1,0 +1,131 @@
+//! Child processes: each attempt runs in its own process group, so a timeout (or a shutdown)
+//! kills the whole tree it started, not only its first process.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::Stdio;
+use std::time::Duration;
+use tokio::sync::watch;
+
+/// What to run.
+#[derive(Clone, Debug)]
+pub struct ProcessSpec<'a> {
+    /// The program.
+    pub program: &'a Path,
+    /// Its arguments.
+    pub args: &'a [String],
+    /// Its working directory.
+    pub cwd: &'a Path,
+    /// Environment added to the runtime's.
+    pub env: &'a BTreeMap<String, String>,
+    /// Where stdout goes.
+    pub stdout: &'a Path,
+    /// Where stderr goes.
+    pub stderr: &'a Path,
+    /// The time limit.
+    pub timeout: Option<Duration>,
+}
+
+/// How a process ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ProcessEnd {
+    /// It exited with this code.
+    Exited(i32),
+    /// A signal killed it.
+    Signaled(i32),
+    /// It ran past its time limit; its process group was killed.
+    TimedOut,
+    /// The runtime is shutting down; its process group was killed.
+    Stopped,
+    /// It could not be started.
+    SpawnFailed(String),
+}
+
+/// Runs a process to its end. `started` receives its pid (also its process group id) as soon
+/// as it runs, so the caller can record it before waiting.
+pub async fn run(spec: ProcessSpec<'_>, started: impl FnOnce(u32), mut shutdown: watch::Receiver<bool>) -> ProcessEnd {
+    let open = |p: &Path| std::fs::File::create(p).map_err(|e| format!("cannot create {}: {e}", p.display()));
+    let (out, err) = match (open(spec.stdout), open(spec.stderr)) {
+        (Ok(o), Ok(e)) => (o, e),
+        (Err(e), _) | (_, Err(e)) => return ProcessEnd::SpawnFailed(e),
+    };
+    let mut cmd = tokio::process::Command::new(spec.program);
+    cmd.args(spec.args)
+        .current_dir(spec.cwd)
+        .envs(spec.env)
+        .stdin(Stdio::null())
+        .stdout(Stdio::from(out))
+        .stderr(Stdio::from(err))
+        .process_group(0)
+        .kill_on_drop(true);
+    let mut child = match cmd.spawn() {
+        Ok(c) => c,
+        Err(e) => return ProcessEnd::SpawnFailed(format!("cannot start {}: {e}", spec.program.display())),
+    };
+    let pid = child.id().unwrap_or(0);
+    started(pid);
+    let deadline = async {
+        match spec.timeout {
+            Some(d) => tokio::time::sleep(d).await,
+            None => std::future::pending().await,
+        }
+    };
+    let stop = async {
+        loop {
+            if *shutdown.borrow_and_update() {
+                return;
+            }
+            if shutdown.changed().await.is_err() {
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    tokio::select! {
+        status = child.wait() => match status {
+            Ok(s) => match (s.code(), std::os::unix::process::ExitStatusExt::signal(&s)) {
+                (Some(code), _) => ProcessEnd::Exited(code),
+                (None, Some(sig)) => ProcessEnd::Signaled(sig),
+                _ => ProcessEnd::Exited(-1),
+            },
+            Err(e) => ProcessEnd::SpawnFailed(format!("cannot wait for the process: {e}")),
+        },
+        () = deadline => {
+            kill_group(pid);
+            let _ = child.wait().await;
+            ProcessEnd::TimedOut
+        }
+        () = stop => {
+            kill_group(pid);
+            let _ = child.wait().await;
+            ProcessEnd::Stopped
+        }
+    }
+}
+
+/// Kills process group `pgid` (SIGKILL). Errors (the group is gone) are ignored.
+pub fn kill_group(pgid: u32) {
+    if let Some(pid) = i32::try_from(pgid).ok().and_then(rustix::process::Pid::from_raw) {
+        let _ = rustix::process::kill_process_group(pid, rustix::process::Signal::KILL);
+    }
+}
+
+/// The start time of process `pid` (field 22 of `/proc/PID/stat`), which tells a process
+/// from a later one that reused its pid.
+pub fn start_time(pid: u32) -> Option<String> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let after = &stat[stat.rfind(')')? + 1..];
+    after.split_whitespace().nth(19).map(str::to_string)
+}
+
+/// Kills the process group of an attempt recorded as running, if its leader is still the
+/// process that was recorded. Returns whether something was killed.
+pub fn reap(pid: i64, recorded_start: Option<&str>) -> bool {
+    let Ok(pid) = u32::try_from(pid) else { return false };
+    match (start_time(pid), recorded_start) {
+        (Some(now), Some(then)) if now == then => {
+            kill_group(pid);
+            true
+        }
+        _ => false,
+    }
+}

@@ -1,0 +1,37 @@
+//! The sflow runtime: runs a program's workflows locally, records every run, metric,
+//! artifact and model version in an embedded store, and runs its agents, triggers and
+//! policies, each action exactly once.
+//!
+//! One module per job:
+//!
+//! | module | job |
+//! | --- | --- |
+//! | [`cli`] | the `sflow` command line |
+//! | [`program`] | loading a `.sflow` program or a `plan.json` |
+//! | [`engine`] | the app: runs, signals, firings, exactly-once actions, reconciliation |
+//! | [`executor`] | running workflows behind a [`executor::Backend`] (local processes now) |
+//! | [`policy`] | evaluating policies over signals with `for`, `cooldown`, `max … per` |
+//! | [`triggers`] | schedules (cron on an injectable [`clock::Clock`]) |
+//! | [`agents`] | what agents' actions do (Planner; bindings of user kinds) |
+//! | [`api`] | the control API (axum, bearer token) |
+//! | [`store`] | the embedded SQLite store and its migrations |
+//! | [`report`] | the store as JSON for the CLI and the API |
+
+pub mod agents;
+pub mod api;
+pub mod busy;
+pub mod cli;
+pub mod clock;
+pub mod engine;
+pub mod error;
+pub mod eval;
+pub mod executor;
+pub mod policy;
+pub mod program;
+pub mod progress;
+pub mod report;
+pub mod state;
+pub mod std_steps;
+pub mod store;
+pub mod triggers;
+pub mod value;

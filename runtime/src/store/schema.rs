@@ -1,0 +1,178 @@
+//! The store's schema, as numbered migrations. `PRAGMA user_version` records how many have
+//! been applied; each runs once, in its own transaction, in order. Never edit a migration that
+//! has shipped: add the next one.
+
+/// The migrations, in order: migration `i` brings the schema to version `i + 1`.
+pub const MIGRATIONS: &[&str] = &[
+    // 1: the initial schema.
+    r#"
+CREATE TABLE apps (
+  name             TEXT PRIMARY KEY,
+  source           TEXT NOT NULL,
+  plan_sha256      TEXT NOT NULL,
+  plan             TEXT NOT NULL,
+  first_started_ms INTEGER NOT NULL,
+  last_started_ms  INTEGER NOT NULL
+);
+
+CREATE TABLE workflow_runs (
+  id          INTEGER PRIMARY KEY,
+  app         TEXT NOT NULL,
+  workflow    TEXT NOT NULL,
+  status      TEXT NOT NULL,            -- running | succeeded | failed
+  origin      TEXT NOT NULL,            -- cli | api | trigger:NAME | policy:NAME | agent:A.ACTION
+  firing_key  TEXT UNIQUE,              -- the firing action that started it (exactly once)
+  created_ms  INTEGER NOT NULL,
+  finished_ms INTEGER,
+  error       TEXT,
+  dir         TEXT NOT NULL,
+  resumed     INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX workflow_runs_by_workflow ON workflow_runs(workflow, id);
+
+CREATE TABLE params (
+  run_id INTEGER NOT NULL REFERENCES workflow_runs(id),
+  name   TEXT NOT NULL,
+  type   TEXT NOT NULL,
+  value  TEXT NOT NULL,                 -- the text the step gets (SFLOW_PARAM_*)
+  json   TEXT NOT NULL,                 -- the typed value
+  PRIMARY KEY (run_id, name)
+);
+
+CREATE TABLE step_runs (
+  id          INTEGER PRIMARY KEY,
+  run_id      INTEGER NOT NULL REFERENCES workflow_runs(id),
+  step        TEXT NOT NULL,
+  attempt     INTEGER NOT NULL,         -- 1, 2, … (0 for cached and skipped steps)
+  status      TEXT NOT NULL,            -- running | succeeded | failed | cached | skipped | interrupted
+  started_ms  INTEGER NOT NULL,
+  finished_ms INTEGER,
+  exit_code   INTEGER,
+  error       TEXT,
+  dir         TEXT,
+  stdout      TEXT,
+  stderr      TEXT,
+  pid         INTEGER,                  -- the attempt's process (and process group)
+  pid_start   TEXT,                     -- its start time in /proc, to tell it from a reused pid
+  cache_key   TEXT,
+  cached_from INTEGER REFERENCES step_runs(id)
+);
+CREATE INDEX step_runs_by_run ON step_runs(run_id, step);
+CREATE INDEX step_runs_by_cache_key ON step_runs(cache_key);
+
+CREATE TABLE metrics (
+  id          INTEGER PRIMARY KEY,
+  run_id      INTEGER NOT NULL REFERENCES workflow_runs(id),
+  step_run_id INTEGER NOT NULL REFERENCES step_runs(id),
+  workflow    TEXT NOT NULL,
+  step        TEXT NOT NULL,
+  name        TEXT NOT NULL,
+  type        TEXT NOT NULL,
+  value       REAL,                     -- numbers and bools (0/1); durations in seconds
+  json        TEXT NOT NULL,            -- the typed value
+  seq         INTEGER NOT NULL,         -- position in the step's report (JSON lines give series)
+  ts_ms       INTEGER NOT NULL
+);
+CREATE INDEX metrics_series ON metrics(workflow, step, name, ts_ms);
+CREATE INDEX metrics_by_step_run ON metrics(step_run_id);
+
+CREATE TABLE artifacts (
+  id          INTEGER PRIMARY KEY,
+  run_id      INTEGER NOT NULL REFERENCES workflow_runs(id),
+  step_run_id INTEGER NOT NULL REFERENCES step_runs(id),
+  step        TEXT NOT NULL,
+  name        TEXT NOT NULL,
+  type        TEXT NOT NULL,
+  path        TEXT NOT NULL,
+  sha256      TEXT NOT NULL,
+  size        INTEGER NOT NULL,
+  created_ms  INTEGER NOT NULL
+);
+CREATE INDEX artifacts_by_run ON artifacts(run_id, step);
+
+CREATE TABLE models (
+  id          INTEGER PRIMARY KEY,
+  name        TEXT NOT NULL,            -- WORKFLOW.STEP.OUTPUT
+  version     INTEGER NOT NULL,
+  run_id      INTEGER NOT NULL REFERENCES workflow_runs(id),
+  artifact_id INTEGER REFERENCES artifacts(id),
+  path        TEXT NOT NULL,
+  sha256      TEXT NOT NULL,
+  size        INTEGER NOT NULL,
+  metrics     TEXT NOT NULL,            -- JSON object of the producing step's metrics
+  lineage     TEXT NOT NULL,            -- JSON: run, step, params, input artifacts
+  created_ms  INTEGER NOT NULL,
+  UNIQUE (name, version)
+);
+
+CREATE TABLE model_aliases (
+  scope             TEXT NOT NULL,      -- the service (or model) the alias belongs to
+  alias             TEXT NOT NULL,      -- production, …
+  model_id          INTEGER NOT NULL REFERENCES models(id),
+  previous_model_id INTEGER REFERENCES models(id),
+  updated_ms        INTEGER NOT NULL,
+  PRIMARY KEY (scope, alias)
+);
+
+CREATE TABLE services (
+  name         TEXT PRIMARY KEY,
+  replicas     INTEGER NOT NULL,        -- desired replicas (the local backend records them)
+  min_replicas INTEGER NOT NULL,
+  max_replicas INTEGER NOT NULL,
+  updated_ms   INTEGER NOT NULL
+);
+
+CREATE TABLE events (
+  id      INTEGER PRIMARY KEY,
+  ts_ms   INTEGER NOT NULL,
+  subject TEXT NOT NULL,                -- training, predictor, …
+  name    TEXT NOT NULL,                -- succeeded, model.replaced, …
+  payload TEXT NOT NULL
+);
+
+CREATE TABLE firings (
+  key         TEXT PRIMARY KEY,         -- the idempotency key
+  source      TEXT NOT NULL,            -- trigger | policy
+  name        TEXT NOT NULL,
+  created_ms  INTEGER NOT NULL,
+  status      TEXT NOT NULL,            -- pending | done | failed
+  reads       TEXT NOT NULL,            -- JSON: the values that decided it
+  actions     INTEGER NOT NULL,
+  next_action INTEGER NOT NULL DEFAULT 0,
+  finished_ms INTEGER
+);
+CREATE INDEX firings_pending ON firings(status);
+
+CREATE TABLE decisions (
+  id         INTEGER PRIMARY KEY,
+  ts_ms      INTEGER NOT NULL,
+  source     TEXT NOT NULL,             -- trigger | policy
+  name       TEXT NOT NULL,
+  firing_key TEXT,
+  reads      TEXT NOT NULL,
+  action     TEXT NOT NULL,
+  status     TEXT NOT NULL,             -- done | failed | skipped
+  result     TEXT NOT NULL
+);
+
+CREATE TABLE agent_actions (
+  id         INTEGER PRIMARY KEY,
+  ts_ms      INTEGER NOT NULL,
+  agent      TEXT NOT NULL,
+  action     TEXT NOT NULL,
+  args       TEXT NOT NULL,
+  firing_key TEXT UNIQUE
+);
+
+CREATE TABLE signals (
+  key        TEXT PRIMARY KEY,          -- agent.sensor, service.latency.p95, …
+  value      TEXT NOT NULL,
+  updated_ms INTEGER NOT NULL
+);
+
+CREATE TABLE kv (
+  key   TEXT PRIMARY KEY,
+  value TEXT NOT NULL
+);
+"#,
+];
