@@ -22,5 +22,18 @@ fn check(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, check);
+/// Parsing alone, to see how `check`'s time splits between the parser and the later stages.
+fn parse(c: &mut Criterion) {
+    let mut group = c.benchmark_group("parse");
+    for steps in [1000usize, 5000] {
+        let program = binary_tree_program(steps);
+        group.throughput(Throughput::Bytes(program.len() as u64));
+        group.bench_with_input(BenchmarkId::from_parameter(steps), &program, |b, program| {
+            b.iter(|| sflow_compiler::syntax::parse(sflow_compiler::span::FileId(0), program));
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, check, parse);
 criterion_main!(benches);

@@ -19,9 +19,9 @@ pub fn binary_tree_program(steps: usize) -> String {
         } else {
             let parent = (i - 1) / 2;
             out.push_str(
-                "    run   = \"python step.py --depth {{depth}} --rate {{rate}} --in {{inputs.data}} --out {{outputs.data}}\"\n",
+                "    run   = \"python step.py --depth {{depth}} --rate {{rate}} --in {{inputs.parent}} --out {{outputs.data}}\"\n",
             );
-            let _ = writeln!(out, "    input  data: Dataset = s{parent}.data");
+            let _ = writeln!(out, "    input  parent: Dataset = s{parent}.data");
         }
         out.push_str("    output data: Dataset\n");
         out.push_str("    resources { cpu = 500m, memory = 512Mi }\n");

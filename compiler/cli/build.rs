@@ -34,7 +34,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
          pub const CODE_DOCS: &[(&str, &str)] = &[\n",
     );
     for (stem, path) in &pages {
-        writeln!(out, "    ({stem:?}, include_str!({:?})),", path.display().to_string())?;
+        writeln!(
+            out,
+            "    ({stem:?}, include_str!({:?})),",
+            path.display().to_string()
+        )?;
     }
     out.push_str("];\n");
     let out_dir = PathBuf::from(std::env::var("OUT_DIR")?);

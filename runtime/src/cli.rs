@@ -147,11 +147,18 @@ pub fn main() -> i32 {
     init_tracing();
     match cli.command {
         Command::Step(a) => {
-            let args: Vec<(String, String)> = a.args.iter().map(|kv| split_kv(kv).unwrap_or_else(|| (kv.clone(), String::new()))).collect();
+            let args: Vec<(String, String)> = a
+                .args
+                .iter()
+                .map(|kv| split_kv(kv).unwrap_or_else(|| (kv.clone(), String::new())))
+                .collect();
             std_steps::run(&a.name, &args)
         }
         Command::Run(a) => {
-            let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+            let rt = match tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+            {
                 Ok(rt) => rt,
                 Err(e) => {
                     eprintln!("error: cannot start the async runtime: {e}");
@@ -171,7 +178,8 @@ pub fn main() -> i32 {
 }
 
 fn init_tracing() {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("SFLOW_LOG").unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let filter = tracing_subscriber::EnvFilter::try_from_env("SFLOW_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
@@ -181,7 +189,8 @@ fn init_tracing() {
 }
 
 fn split_kv(kv: &str) -> Option<(String, String)> {
-    kv.split_once('=').map(|(k, v)| (k.trim().to_string(), v.to_string()))
+    kv.split_once('=')
+        .map(|(k, v)| (k.trim().to_string(), v.to_string()))
 }
 
 async fn run(a: RunArgs, state_dir: Option<PathBuf>) -> i32 {
@@ -264,7 +273,10 @@ async fn run(a: RunArgs, state_dir: Option<PathBuf>) -> i32 {
             }
         }
         None => {
-            eprintln!("{} is running; Ctrl-C stops it (interrupted runs resume on the next start)", engine.plan().app.name);
+            eprintln!(
+                "{} is running; Ctrl-C stops it (interrupted runs resume on the next start)",
+                engine.plan().app.name
+            );
             interrupted().await;
             0
         }
@@ -275,7 +287,9 @@ async fn run(a: RunArgs, state_dir: Option<PathBuf>) -> i32 {
 
 async fn start_api(engine: &Engine, state_dir: &Path, listen: SocketAddr) -> Result<(), Error> {
     if !listen.ip().is_loopback() {
-        return Err(Error::Msg(format!("{listen} is not a loopback address: the control API only listens on loopback")));
+        return Err(Error::Msg(format!(
+            "{listen} is not a loopback address: the control API only listens on loopback"
+        )));
     }
     let token = state::token(state_dir)?;
     let (tx, rx) = tokio::sync::oneshot::channel();
@@ -285,7 +299,9 @@ async fn start_api(engine: &Engine, state_dir: &Path, listen: SocketAddr) -> Res
             tracing::error!("control API: {err}");
         }
     });
-    let addr = rx.await.map_err(|_| Error::Msg(format!("cannot listen on {listen}")))?;
+    let addr = rx
+        .await
+        .map_err(|_| Error::Msg(format!("cannot listen on {listen}")))?;
     let url = format!("http://{addr}");
     state::write_api_info(state_dir, &url)?;
     tracing::info!(url, token = %state_dir.join("token").display(), "control API listening");
@@ -307,7 +323,11 @@ async fn interrupted() {
     }
 }
 
-fn read(state_dir: Option<PathBuf>, format: Format, f: impl FnOnce(&Store) -> crate::error::Result<Json>) -> i32 {
+fn read(
+    state_dir: Option<PathBuf>,
+    format: Format,
+    f: impl FnOnce(&Store) -> crate::error::Result<Json>,
+) -> i32 {
     let dir = state_dir.unwrap_or_else(|| PathBuf::from(".sflow"));
     let store = match Store::open_existing(&state::store_path(&dir)) {
         Ok(Some(s)) => s,
@@ -326,7 +346,9 @@ fn read(state_dir: Option<PathBuf>, format: Format, f: impl FnOnce(&Store) -> cr
     match f(&store) {
         Ok(v) => {
             match format {
-                Format::Json => println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default()),
+                Format::Json => {
+                    println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default())
+                }
                 Format::Text => print!("{}", text(&v)),
             }
             0
@@ -353,8 +375,28 @@ fn text(v: &Json) -> String {
         Json::Array(rows) => {
             let keys: Vec<&str> = match rows.first() {
                 Some(Json::Object(o)) => {
-                    let preferred = ["id", "time", "workflow", "name", "version", "status", "source", "origin", "action", "created", "durationMs", "aliases", "metrics", "result", "error"];
-                    preferred.iter().copied().filter(|k| o.contains_key(*k)).collect()
+                    let preferred = [
+                        "id",
+                        "time",
+                        "workflow",
+                        "name",
+                        "version",
+                        "status",
+                        "source",
+                        "origin",
+                        "action",
+                        "created",
+                        "durationMs",
+                        "aliases",
+                        "metrics",
+                        "result",
+                        "error",
+                    ];
+                    preferred
+                        .iter()
+                        .copied()
+                        .filter(|k| o.contains_key(*k))
+                        .collect()
                 }
                 _ => Vec::new(),
             };
@@ -380,11 +422,34 @@ fn text(v: &Json) -> String {
             }
             for (title, key, cols) in [
                 ("params", "params", vec!["name", "type", "value"]),
-                ("steps", "steps", vec!["step", "attempt", "status", "durationMs", "exitCode", "error"]),
-                ("metrics", "metrics", vec!["step", "name", "type", "value", "seq"]),
-                ("artifacts", "artifacts", vec!["step", "name", "type", "size", "sha256", "path"]),
+                (
+                    "steps",
+                    "steps",
+                    vec![
+                        "step",
+                        "attempt",
+                        "status",
+                        "durationMs",
+                        "exitCode",
+                        "error",
+                    ],
+                ),
+                (
+                    "metrics",
+                    "metrics",
+                    vec!["step", "name", "type", "value", "seq"],
+                ),
+                (
+                    "artifacts",
+                    "artifacts",
+                    vec!["step", "name", "type", "size", "sha256", "path"],
+                ),
             ] {
-                let rows = v.get(key).and_then(Json::as_array).cloned().unwrap_or_default();
+                let rows = v
+                    .get(key)
+                    .and_then(Json::as_array)
+                    .cloned()
+                    .unwrap_or_default();
                 out.push_str(&format!("\n{title}:\n"));
                 if rows.is_empty() {
                     out.push_str("  (none)\n");
@@ -400,7 +465,10 @@ fn text(v: &Json) -> String {
             }
             out
         }
-        Json::Object(o) => o.iter().map(|(k, v)| format!("{k}: {}\n", cell(Some(v)))).collect(),
+        Json::Object(o) => o
+            .iter()
+            .map(|(k, v)| format!("{k}: {}\n", cell(Some(v))))
+            .collect(),
         other => format!("{other}\n"),
     }
 }
@@ -409,7 +477,11 @@ fn cell(v: Option<&Json>) -> String {
     let t = match v {
         None | Some(Json::Null) => "-".to_string(),
         Some(Json::String(s)) => s.clone(),
-        Some(Json::Array(a)) if a.iter().all(Json::is_string) => a.iter().filter_map(Json::as_str).collect::<Vec<_>>().join(","),
+        Some(Json::Array(a)) if a.iter().all(Json::is_string) => a
+            .iter()
+            .filter_map(Json::as_str)
+            .collect::<Vec<_>>()
+            .join(","),
         Some(other) => other.to_string(),
     };
     let t = t.replace('\n', " ");
@@ -422,10 +494,21 @@ fn cell(v: Option<&Json>) -> String {
 
 fn render_table(rows: &[Vec<String>]) -> String {
     let cols = rows.first().map_or(0, Vec::len);
-    let widths: Vec<usize> = (0..cols).map(|c| rows.iter().map(|r| r.get(c).map_or(0, |x| x.chars().count())).max().unwrap_or(0)).collect();
+    let widths: Vec<usize> = (0..cols)
+        .map(|c| {
+            rows.iter()
+                .map(|r| r.get(c).map_or(0, |x| x.chars().count()))
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
     let mut out = String::new();
     for r in rows {
-        let line: Vec<String> = r.iter().enumerate().map(|(i, x)| format!("{x:<w$}", w = widths.get(i).copied().unwrap_or(0))).collect();
+        let line: Vec<String> = r
+            .iter()
+            .enumerate()
+            .map(|(i, x)| format!("{x:<w$}", w = widths.get(i).copied().unwrap_or(0)))
+            .collect();
         out.push_str(line.join("  ").trim_end());
         out.push('\n');
     }

@@ -48,7 +48,9 @@ impl Clock for SystemClock {
 
 /// The wall-clock time now.
 pub fn system_now_ms() -> Millis {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as Millis)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as Millis)
 }
 
 /// A clock that only moves when told to: tests set it and advance it.
@@ -60,7 +62,9 @@ pub struct TestClock {
 impl TestClock {
     /// A clock standing at `start`.
     pub fn new(start: Millis) -> Arc<TestClock> {
-        Arc::new(TestClock { now: watch::Sender::new(start) })
+        Arc::new(TestClock {
+            now: watch::Sender::new(start),
+        })
     }
 
     /// Moves the clock to `t` (never backwards).
@@ -134,7 +138,13 @@ pub fn minute_of(t: Millis) -> Option<NaiveMinute> {
     let days = secs.div_euclid(86_400);
     let rem = secs.rem_euclid(86_400);
     let (y, m, d) = civil_from_days(days);
-    NaiveMinute::new(i32::try_from(y).ok()?, m as u8, d as u8, (rem / 3600) as u8, ((rem % 3600) / 60) as u8)
+    NaiveMinute::new(
+        i32::try_from(y).ok()?,
+        m as u8,
+        d as u8,
+        (rem / 3600) as u8,
+        ((rem % 3600) / 60) as u8,
+    )
 }
 
 /// The start of minute `m`, in milliseconds since the epoch.
@@ -150,7 +160,12 @@ pub fn format_utc(t: Millis) -> String {
     let days = secs.div_euclid(86_400);
     let rem = secs.rem_euclid(86_400);
     let (y, m, d) = civil_from_days(days);
-    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{ms:03}Z", rem / 3600, (rem % 3600) / 60, rem % 60)
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{ms:03}Z",
+        rem / 3600,
+        (rem % 3600) / 60,
+        rem % 60
+    )
 }
 
 /// Parses `YYYY-MM-DDTHH:MM[:SS]Z` (UTC) into milliseconds since the epoch.
@@ -187,7 +202,10 @@ mod tests {
     fn minutes_round_trip() {
         let t = parse_utc("2026-02-28T23:59:00Z").expect("parses");
         let m = minute_of(t).expect("valid");
-        assert_eq!((m.year, m.month, m.day, m.hour, m.minute), (2026, 2, 28, 23, 59));
+        assert_eq!(
+            (m.year, m.month, m.day, m.hour, m.minute),
+            (2026, 2, 28, 23, 59)
+        );
         assert_eq!(ms_of_minute(m), t);
         assert_eq!(format_utc(t), "2026-02-28T23:59:00.000Z");
     }

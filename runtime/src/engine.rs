@@ -20,13 +20,13 @@ use crate::eval::Scope;
 use crate::executor::local::LocalBackend;
 use crate::executor::{Backend, NewModel, RunContext, RunStatus, ServiceChange};
 use crate::policy::{PolicyEngine, PolicyState, Scalar, Verdict, VerdictKind};
-use crate::progress::Progress;
 use crate::program::Program;
+use crate::progress::Progress;
 use crate::store::{self, ParamRow, RunRow, Store};
 use crate::triggers;
 use crate::value::{self, RtValue};
 use serde_json::{json, Map, Value as Json};
-use sflow_compiler::lower::plan::{ActionPlan, AppPlan, PlanType, Plan, Signal, TriggerSourcePlan};
+use sflow_compiler::lower::plan::{ActionPlan, AppPlan, Plan, PlanType, Signal, TriggerSourcePlan};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -134,7 +134,12 @@ struct Launch {
 }
 
 enum Msg {
-    Base { key: String, value: RtValue, _busy: BusyGuard },
+    Base {
+        key: String,
+        value: RtValue,
+        _busy: BusyGuard,
+    },
+    Sync(tokio::sync::oneshot::Sender<()>),
 }
 
 /// The state the engine's tasks share.
@@ -153,7 +158,7 @@ pub struct Shared {
     board: Mutex<HashMap<String, RtValue>>,
     http: reqwest::Client,
     seq: AtomicU64,
-    _lock: std::fs::File,
+    lock: Mutex<Option<std::fs::File>>,
 }
 
 /// A running engine (cheap to clone).
@@ -165,21 +170,38 @@ pub struct Engine {
 /// The base key and member path of a signal: `checker.picked` + `[size]`.
 pub fn base_of(s: &Signal) -> (String, Vec<String>) {
     match s {
-        Signal::Sensor { agent, sensor, path } => (format!("{agent}.{sensor}"), path.clone()),
+        Signal::Sensor {
+            agent,
+            sensor,
+            path,
+        } => (format!("{agent}.{sensor}"), path.clone()),
         Signal::Service { service, path } => match path.first().map(String::as_str) {
             Some("model") => (format!("{service}.model"), path[1..].to_vec()),
             _ => (format!("{service}.{}", path.join(".")), Vec::new()),
         },
-        Signal::StepMetric { workflow, step, metric } => (format!("{workflow}.{step}.{metric}"), Vec::new()),
+        Signal::StepMetric {
+            workflow,
+            step,
+            metric,
+        } => (format!("{workflow}.{step}.{metric}"), Vec::new()),
     }
 }
 
 fn model_value(m: &store::ModelRow) -> RtValue {
     let metrics = match &m.metrics {
-        Json::Object(o) => o.iter().map(|(k, v)| (k.clone(), value::json_to_value(v))).collect(),
+        Json::Object(o) => o
+            .iter()
+            .map(|(k, v)| (k.clone(), value::json_to_value(v)))
+            .collect(),
         _ => BTreeMap::new(),
     };
-    RtValue::Model { id: m.id, name: m.name.clone(), version: m.version, path: m.path.clone(), metrics }
+    RtValue::Model {
+        id: m.id,
+        name: m.name.clone(),
+        version: m.version,
+        path: m.path.clone(),
+        metrics,
+    }
 }
 
 impl Engine {
@@ -187,7 +209,8 @@ impl Engine {
     /// left unfinished (resumes interrupted runs, continues pending firings), and starts the
     /// control loop and the schedules.
     pub async fn start(program: Program, cfg: EngineConfig) -> Result<Engine> {
-        std::fs::create_dir_all(&cfg.state_dir).map_err(|e| Error::io(format!("cannot create {}", cfg.state_dir.display()), e))?;
+        std::fs::create_dir_all(&cfg.state_dir)
+            .map_err(|e| Error::io(format!("cannot create {}", cfg.state_dir.display()), e))?;
         let lock = crate::state::lock(&cfg.state_dir)?;
         let store = Arc::new(Store::open(&cfg.state_dir.join("store.db"))?);
         let plan = Arc::new(program.plan.clone());
@@ -195,16 +218,36 @@ impl Engine {
         let now = clock.now_ms();
         let plan_text = serde_json::to_string(&*plan)?;
         let plan_sha = crate::executor::digest::sha256_hex(plan_text.as_bytes());
-        store.with(|c| store::upsert_app(c, &plan.app.name, &program.path.to_string_lossy(), &plan_sha, &plan_text, now))?;
+        store.with(|c| {
+            store::upsert_app(
+                c,
+                &plan.app.name,
+                &program.path.to_string_lossy(),
+                &plan_sha,
+                &plan_text,
+                now,
+            )
+        })?;
         for s in &plan.services {
-            store.with(|c| store::ensure_service(c, &s.name, i64::from(s.min_replicas), i64::from(s.max_replicas), now))?;
+            store.with(|c| {
+                store::ensure_service(
+                    c,
+                    &s.name,
+                    i64::from(s.min_replicas),
+                    i64::from(s.max_replicas),
+                    now,
+                )
+            })?;
         }
         let backend: Arc<dyn Backend> = match &cfg.backend {
             Some(b) => b.clone(),
             None => Arc::new(LocalBackend::new(cfg.parallelism)),
         };
         let (tx, rx) = mpsc::unbounded_channel();
-        let http = reqwest::Client::builder().timeout(Duration::from_secs(30)).build().map_err(|e| Error::Msg(format!("http client: {e}")))?;
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .build()
+            .map_err(|e| Error::Msg(format!("http client: {e}")))?;
         let shared = Arc::new(Shared {
             plan: plan.clone(),
             program,
@@ -220,7 +263,7 @@ impl Engine {
             board: Mutex::new(HashMap::new()),
             http,
             seq: AtomicU64::new(0),
-            _lock: lock,
+            lock: Mutex::new(Some(lock)),
         });
         let board = shared.load_board()?;
         let mut policies = PolicyEngine::new(&plan.policies);
@@ -234,7 +277,10 @@ impl Engine {
         let mut every = HashMap::new();
         for t in &plan.triggers {
             if let TriggerSourcePlan::Every { .. } = t.on {
-                let base = store.with(|c| store::kv_get(c, &format!("trigger:{}:baseline", t.name)))?.and_then(|v| v.as_i64()).unwrap_or(0);
+                let base = store
+                    .with(|c| store::kv_get(c, &format!("trigger:{}:baseline", t.name)))?
+                    .and_then(|v| v.as_i64())
+                    .unwrap_or(0);
                 every.insert(t.name.clone(), base);
             }
         }
@@ -278,17 +324,34 @@ impl Engine {
     }
 
     /// Starts a run of `workflow` with params given as text (`--param`, the control API).
-    pub fn run_workflow(&self, workflow: &str, params: &BTreeMap<String, String>, origin: &str) -> Result<i64> {
-        let wf = self.s.plan.workflow(workflow).ok_or_else(|| self.s.unknown_workflow(workflow))?;
+    pub fn run_workflow(
+        &self,
+        workflow: &str,
+        params: &BTreeMap<String, String>,
+        origin: &str,
+    ) -> Result<i64> {
+        let wf = self
+            .s
+            .plan
+            .workflow(workflow)
+            .ok_or_else(|| self.s.unknown_workflow(workflow))?;
         let mut overrides = BTreeMap::new();
         for (k, v) in params {
             let p = wf.params.iter().find(|p| &p.name == k).ok_or_else(|| {
                 Error::Msg(format!(
                     "workflow `{workflow}` has no param `{k}` (its params: {})",
-                    wf.params.iter().map(|p| p.name.as_str()).collect::<Vec<_>>().join(", ")
+                    wf.params
+                        .iter()
+                        .map(|p| p.name.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 ))
             })?;
-            overrides.insert(k.clone(), value::parse_param(v, &p.ty).map_err(|e| Error::Msg(format!("param `{k}`: {e}")))?);
+            overrides.insert(
+                k.clone(),
+                value::parse_param(v, &p.ty)
+                    .map_err(|e| Error::Msg(format!("param `{k}`: {e}")))?,
+            );
         }
         self.s.start_run(workflow, overrides, origin, None)
     }
@@ -298,7 +361,11 @@ impl Engine {
         let mut rx = self.s.runs_finished.subscribe();
         loop {
             rx.borrow_and_update();
-            let row = self.s.store.with(|c| store::run(c, id))?.ok_or_else(|| Error::Msg(format!("no run {id}")))?;
+            let row = self
+                .s
+                .store
+                .with(|c| store::run(c, id))?
+                .ok_or_else(|| Error::Msg(format!("no run {id}")))?;
             if row.status != "running" {
                 return Ok(row);
             }
@@ -312,6 +379,16 @@ impl Engine {
     /// waiting to be evaluated.
     pub async fn wait_idle(&self) {
         self.s.busy.idle().await;
+    }
+
+    /// Waits until the control loop has handled every signal change sent so far and any
+    /// `for` window or cooldown due at the clock's current time (tests move a test clock,
+    /// then call this).
+    pub async fn sync(&self) {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        if self.s.tx.send(Msg::Sync(tx)).is_ok() {
+            let _ = rx.await;
+        }
     }
 
     /// How much work is in flight.
@@ -332,12 +409,20 @@ impl Engine {
     /// Fires the trigger registered on webhook `path`; `idempotency` (the request's
     /// `Idempotency-Key`) makes a retried request fire once.
     pub fn webhook(&self, path: &str, idempotency: Option<&str>) -> Result<Option<String>> {
-        let Some((i, t)) = self.s.plan.triggers.iter().enumerate().find(|(_, t)| matches!(&t.on, TriggerSourcePlan::Webhook { path: p } if p == path)) else {
+        let Some((i, t)) =
+            self.s.plan.triggers.iter().enumerate().find(
+                |(_, t)| matches!(&t.on, TriggerSourcePlan::Webhook { path: p } if p == path),
+            )
+        else {
             return Ok(None);
         };
         let id = match idempotency {
             Some(k) => k.to_string(),
-            None => format!("{}-{}", self.s.clock.now_ms(), self.s.seq.fetch_add(1, Ordering::SeqCst)),
+            None => format!(
+                "{}-{}",
+                self.s.clock.now_ms(),
+                self.s.seq.fetch_add(1, Ordering::SeqCst)
+            ),
         };
         let key = format!("trigger:{}:webhook:{id}", t.name);
         self.s.fire_trigger(i, &key, json!({ "webhook": path }))?;
@@ -349,12 +434,18 @@ impl Engine {
         let deadline = tokio::time::Instant::now() + wait;
         loop {
             let f = self.s.store.with(|c| store::firing(c, key))?;
-            let status = f.as_ref().map_or_else(|| "unknown".to_string(), |f| f.status.clone());
+            let status = f
+                .as_ref()
+                .map_or_else(|| "unknown".to_string(), |f| f.status.clone());
             if status != "pending" || tokio::time::Instant::now() >= deadline {
                 let actions = f.map_or(0, |f| f.actions);
                 let mut runs = Vec::new();
                 for i in 0..actions {
-                    if let Some(r) = self.s.store.with(|c| store::run_by_firing(c, &format!("{key}#{i}")))? {
+                    if let Some(r) = self
+                        .s
+                        .store
+                        .with(|c| store::run_by_firing(c, &format!("{key}#{i}")))?
+                    {
                         runs.push(r);
                     }
                 }
@@ -366,13 +457,21 @@ impl Engine {
 
     /// The current signal values (plain JSON).
     pub fn signals(&self) -> BTreeMap<String, Json> {
-        self.s.board.lock().map(|b| b.iter().map(|(k, v)| (k.clone(), v.to_json())).collect()).unwrap_or_default()
+        self.s
+            .board
+            .lock()
+            .map(|b| b.iter().map(|(k, v)| (k.clone(), v.to_json())).collect())
+            .unwrap_or_default()
     }
 
     /// Stops: running steps are killed and their runs left to be resumed by the next start.
     pub async fn shutdown(&self) {
         self.s.shutdown.send_replace(true);
         let _ = tokio::time::timeout(Duration::from_secs(10), self.s.busy.idle()).await;
+        // The directory is free for the next runtime.
+        if let Ok(mut lock) = self.s.lock.lock() {
+            lock.take();
+        }
     }
 
     /// A receiver that turns `true` when the engine shuts down.
@@ -405,7 +504,12 @@ impl Shared {
     fn unknown_workflow(&self, name: &str) -> Error {
         Error::Msg(format!(
             "no workflow `{name}` (the program has: {})",
-            self.plan.workflows.iter().map(|w| w.name.as_str()).collect::<Vec<_>>().join(", ")
+            self.plan
+                .workflows
+                .iter()
+                .map(|w| w.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
         ))
     }
 
@@ -461,7 +565,12 @@ impl Shared {
             }
         }
         for svc in self.store.with(store::services)? {
-            board.insert(format!("{}.replicas", svc.name), RtValue::Int { value: svc.replicas });
+            board.insert(
+                format!("{}.replicas", svc.name),
+                RtValue::Int {
+                    value: svc.replicas,
+                },
+            );
             if let Some((id, _)) = self.alias(&svc.name)? {
                 if let Some(m) = self.store.with(|c| store::model(c, id))? {
                     board.insert(format!("{}.model", svc.name), model_value(&m));
@@ -479,22 +588,43 @@ impl Shared {
         if let Ok(mut b) = self.board.lock() {
             b.insert(key.clone(), value.clone());
         }
-        let _ = self.tx.send(Msg::Base { key, value, _busy: self.busy.enter() });
+        let _ = self.tx.send(Msg::Base {
+            key,
+            value,
+            _busy: self.busy.enter(),
+        });
     }
 
     fn set_sensor(&self, agent: &str, sensor: &str, v: &Json) -> Result<RtValue> {
-        let a = self.plan.agent(agent).ok_or_else(|| Error::Msg(format!("no agent `{agent}`")))?;
-        let kind = self.plan.agent_kind(&a.kind).ok_or_else(|| Error::Msg(format!("unknown kind `{}`", a.kind)))?;
-        let decl = kind.sensors.iter().find(|s| s.name == sensor).ok_or_else(|| {
-            Error::Msg(format!(
-                "kind `{}` has no sensor `{sensor}` (its sensors: {})",
-                kind.name,
-                kind.sensors.iter().map(|s| s.name.as_str()).collect::<Vec<_>>().join(", ")
-            ))
-        })?;
-        let value = value::from_json_typed(v, &decl.ty).map_err(|e| Error::Msg(format!("sensor `{agent}.{sensor}`: {e}")))?;
+        let a = self
+            .plan
+            .agent(agent)
+            .ok_or_else(|| Error::Msg(format!("no agent `{agent}`")))?;
+        let kind = self
+            .plan
+            .agent_kind(&a.kind)
+            .ok_or_else(|| Error::Msg(format!("unknown kind `{}`", a.kind)))?;
+        let decl = kind
+            .sensors
+            .iter()
+            .find(|s| s.name == sensor)
+            .ok_or_else(|| {
+                Error::Msg(format!(
+                    "kind `{}` has no sensor `{sensor}` (its sensors: {})",
+                    kind.name,
+                    kind.sensors
+                        .iter()
+                        .map(|s| s.name.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ))
+            })?;
+        let value = value::from_json_typed(v, &decl.ty)
+            .map_err(|e| Error::Msg(format!("sensor `{agent}.{sensor}`: {e}")))?;
         let key = format!("{agent}.{sensor}");
-        self.store.with(|c| store::set_signal(c, &key, &serde_json::to_value(&value)?, self.clock.now_ms()))?;
+        self.store.with(|c| {
+            store::set_signal(c, &key, &serde_json::to_value(&value)?, self.clock.now_ms())
+        })?;
         self.set_base(key, value.clone());
         Ok(value)
     }
@@ -509,16 +639,28 @@ impl Shared {
             "errors" => PlanType::Ratio,
             _ => return Err(Error::Msg(format!("`{path}` is not a service signal that can be set (latency.p50|p95|p99, requests, errors)"))),
         };
-        let value = value::from_json_typed(v, &ty).map_err(|e| Error::Msg(format!("`{service}.{path}`: {e}")))?;
+        let value = value::from_json_typed(v, &ty)
+            .map_err(|e| Error::Msg(format!("`{service}.{path}`: {e}")))?;
         let key = format!("{service}.{path}");
-        self.store.with(|c| store::set_signal(c, &key, &serde_json::to_value(&value)?, self.clock.now_ms()))?;
+        self.store.with(|c| {
+            store::set_signal(c, &key, &serde_json::to_value(&value)?, self.clock.now_ms())
+        })?;
         self.set_base(key, value.clone());
         Ok(value)
     }
 
     /// Resolves a run's params: overrides, then defaults.
-    fn prepare_params(&self, workflow: &str, mut overrides: BTreeMap<String, RtValue>) -> Result<(usize, BTreeMap<String, RtValue>, Vec<ParamRow>)> {
-        let idx = self.plan.workflows.iter().position(|w| w.name == workflow).ok_or_else(|| self.unknown_workflow(workflow))?;
+    fn prepare_params(
+        &self,
+        workflow: &str,
+        mut overrides: BTreeMap<String, RtValue>,
+    ) -> Result<(usize, BTreeMap<String, RtValue>, Vec<ParamRow>)> {
+        let idx = self
+            .plan
+            .workflows
+            .iter()
+            .position(|w| w.name == workflow)
+            .ok_or_else(|| self.unknown_workflow(workflow))?;
         let wf = &self.plan.workflows[idx];
         let mut values = BTreeMap::new();
         let mut rows = Vec::new();
@@ -527,23 +669,43 @@ impl Shared {
                 Some(v) => v,
                 None => match &p.default {
                     Some(d) => RtValue::from_plan(d),
-                    None => return Err(Error::Msg(format!("param `{}` of `{workflow}` has no default: give it (`--param {}=…`)", p.name, p.name))),
+                    None => {
+                        return Err(Error::Msg(format!(
+                            "param `{}` of `{workflow}` has no default: give it (`--param {}=…`)",
+                            p.name, p.name
+                        )))
+                    }
                 },
             };
-            rows.push(ParamRow { name: p.name.clone(), ty: value::type_name(&p.ty), value: v.to_param_text(), json: serde_json::to_value(&v)? });
+            rows.push(ParamRow {
+                name: p.name.clone(),
+                ty: value::type_name(&p.ty),
+                value: v.to_param_text(),
+                json: serde_json::to_value(&v)?,
+            });
             values.insert(p.name.clone(), v);
         }
         if let Some(k) = overrides.keys().next() {
-            return Err(Error::Msg(format!("workflow `{workflow}` has no param `{k}`")));
+            return Err(Error::Msg(format!(
+                "workflow `{workflow}` has no param `{k}`"
+            )));
         }
         Ok((idx, values, rows))
     }
 
     /// Starts a run outside any firing (command line, control API).
-    fn start_run(self: &Arc<Self>, workflow: &str, overrides: BTreeMap<String, RtValue>, origin: &str, firing: Option<&str>) -> Result<i64> {
+    fn start_run(
+        self: &Arc<Self>,
+        workflow: &str,
+        overrides: BTreeMap<String, RtValue>,
+        origin: &str,
+        firing: Option<&str>,
+    ) -> Result<i64> {
         let (idx, values, rows) = self.prepare_params(workflow, overrides)?;
         let mut after = After::default();
-        let run_id = self.store.tx(|c| self.insert_run(c, idx, values, &rows, origin, firing, &mut after))?;
+        let run_id = self
+            .store
+            .tx(|c| self.insert_run(c, idx, values, &rows, origin, firing, &mut after))?;
         self.after_commit(after);
         Ok(run_id)
     }
@@ -563,15 +725,41 @@ impl Shared {
         let now = self.clock.now_ms();
         let wf = &self.plan.workflows[idx];
         let runs_dir = self.cfg.state_dir.join("runs");
-        let (run_id, dir) = store::insert_run(c, &self.plan.app.name, &wf.name, origin, firing, rows, &runs_dir, now)?;
-        after.firings.extend(self.emit_event(c, &wf.name, "started", &json!({ "run": run_id, "origin": origin }))?);
-        after.runs.push(Launch { run_id, dir, workflow: idx, params: values, resume: false });
+        let (run_id, dir) = store::insert_run(
+            c,
+            &self.plan.app.name,
+            &wf.name,
+            origin,
+            firing,
+            rows,
+            &runs_dir,
+            now,
+        )?;
+        after.firings.extend(self.emit_event(
+            c,
+            &wf.name,
+            "started",
+            &json!({ "run": run_id, "origin": origin }),
+        )?);
+        after.runs.push(Launch {
+            run_id,
+            dir,
+            workflow: idx,
+            params: values,
+            resume: false,
+        });
         Ok(run_id)
     }
 
     /// Records an event and the `on` trigger firings it causes (one per trigger, keyed by the
     /// event), inside a transaction; returns the firings to perform after the commit.
-    fn emit_event(&self, c: &rusqlite::Connection, subject: &str, name: &str, payload: &Json) -> Result<Vec<String>> {
+    fn emit_event(
+        &self,
+        c: &rusqlite::Connection,
+        subject: &str,
+        name: &str,
+        payload: &Json,
+    ) -> Result<Vec<String>> {
         let now = self.clock.now_ms();
         let id = store::insert_event(c, subject, name, payload, now)?;
         let mut keys = Vec::new();
@@ -591,9 +779,22 @@ impl Shared {
 
     fn resume_run(self: &Arc<Self>, run: &RunRow) -> Result<()> {
         self.backend.reap_interrupted(&self.store, run)?;
-        let Some(idx) = self.plan.workflows.iter().position(|w| w.name == run.workflow) else {
+        let Some(idx) = self
+            .plan
+            .workflows
+            .iter()
+            .position(|w| w.name == run.workflow)
+        else {
             let now = self.clock.now_ms();
-            self.store.with(|c| store::finish_run(c, run.id, "failed", Some("interrupted, and its workflow is no longer in the program"), now))?;
+            self.store.with(|c| {
+                store::finish_run(
+                    c,
+                    run.id,
+                    "failed",
+                    Some("interrupted, and its workflow is no longer in the program"),
+                    now,
+                )
+            })?;
             return Ok(());
         };
         let mut params = BTreeMap::new();
@@ -603,8 +804,18 @@ impl Shared {
             }
         }
         self.store.with(|c| store::mark_resumed(c, run.id))?;
-        tracing::info!(run = run.id, workflow = run.workflow, "resuming a run interrupted by a stop");
-        self.launch(Launch { run_id: run.id, dir: run.dir.clone(), workflow: idx, params, resume: true });
+        tracing::info!(
+            run = run.id,
+            workflow = run.workflow,
+            "resuming a run interrupted by a stop"
+        );
+        self.launch(Launch {
+            run_id: run.id,
+            dir: run.dir.clone(),
+            workflow: idx,
+            params,
+            resume: true,
+        });
         Ok(())
     }
 
@@ -640,9 +851,14 @@ impl Shared {
     }
 
     async fn drive_run(self: &Arc<Self>, l: Launch) {
-        let Some(wf) = self.plan.workflows.get(l.workflow) else { return };
+        let Some(wf) = self.plan.workflows.get(l.workflow) else {
+            return;
+        };
         let wf_name = wf.name.clone();
-        let hooks: Arc<dyn crate::executor::StepHooks> = Arc::new(Hooks { shared: Arc::downgrade(self), workflow: wf_name.clone() });
+        let hooks: Arc<dyn crate::executor::StepHooks> = Arc::new(Hooks {
+            shared: Arc::downgrade(self),
+            workflow: wf_name.clone(),
+        });
         let ctx = RunContext {
             store: self.store.clone(),
             plan: self.plan.clone(),
@@ -669,7 +885,12 @@ impl Shared {
         let committed = self.store.tx(|c| {
             let now = self.clock.now_ms();
             store::finish_run(c, l.run_id, status, error.as_deref(), now)?;
-            after.firings.extend(self.emit_event(c, &wf_name, status, &json!({ "run": l.run_id, "error": error }))?);
+            after.firings.extend(self.emit_event(
+                c,
+                &wf_name,
+                status,
+                &json!({ "run": l.run_id, "error": error }),
+            )?);
             if status == "succeeded" {
                 self.first_deployments(c, &wf_name, &outcome.models, &mut after)?;
             }
@@ -678,24 +899,44 @@ impl Shared {
         if let Err(e) = committed {
             tracing::error!(run = l.run_id, "cannot record the end of the run: {e}");
         }
-        self.cfg.progress.run_finished(l.run_id, &wf_name, status, error.as_deref());
+        self.cfg
+            .progress
+            .run_finished(l.run_id, &wf_name, status, error.as_deref());
         self.after_commit(after);
         self.runs_finished.send_modify(|n| *n += 1);
     }
 
     /// A service starts serving its model output once a run produced it (until then it
     /// waits); after that only a Planner changes what it serves.
-    fn first_deployments(&self, c: &rusqlite::Connection, workflow: &str, models: &[NewModel], after: &mut After) -> Result<()> {
+    fn first_deployments(
+        &self,
+        c: &rusqlite::Connection,
+        workflow: &str,
+        models: &[NewModel],
+        after: &mut After,
+    ) -> Result<()> {
         for svc in &self.plan.services {
-            if svc.model.workflow != workflow || store::alias(c, &svc.name, "production")?.is_some() {
+            if svc.model.workflow != workflow || store::alias(c, &svc.name, "production")?.is_some()
+            {
                 continue;
             }
-            let name = format!("{}.{}.{}", svc.model.workflow, svc.model.step, svc.model.output);
-            let Some(m) = models.iter().find(|m| m.name == name) else { continue };
+            let name = format!(
+                "{}.{}.{}",
+                svc.model.workflow, svc.model.step, svc.model.output
+            );
+            let Some(m) = models.iter().find(|m| m.name == name) else {
+                continue;
+            };
             store::set_alias(c, &svc.name, "production", m.id, None, self.clock.now_ms())?;
             if let Some(row) = store::model(c, m.id)? {
-                after.bases.push((format!("{}.model", svc.name), model_value(&row)));
-                after.services.push(ServiceChange::Serve { service: svc.name.clone(), path: row.path.clone(), model_id: m.id });
+                after
+                    .bases
+                    .push((format!("{}.model", svc.name), model_value(&row)));
+                after.services.push(ServiceChange::Serve {
+                    service: svc.name.clone(),
+                    path: row.path.clone(),
+                    model_id: m.id,
+                });
             }
         }
         Ok(())
@@ -703,9 +944,13 @@ impl Shared {
 
     /// Records a trigger firing (once per key) and performs it.
     pub fn fire_trigger(self: &Arc<Self>, trigger: usize, key: &str, reads: Json) -> Result<bool> {
-        let Some(t) = self.plan.triggers.get(trigger) else { return Ok(false) };
+        let Some(t) = self.plan.triggers.get(trigger) else {
+            return Ok(false);
+        };
         let now = self.clock.now_ms();
-        let new = self.store.with(|c| store::insert_firing(c, key, "trigger", &t.name, &reads, 1, now))?;
+        let new = self
+            .store
+            .with(|c| store::insert_firing(c, key, "trigger", &t.name, &reads, 1, now))?;
         if new {
             self.spawn_firing(key.to_string());
         }
@@ -734,8 +979,18 @@ impl Shared {
 
     fn actions_of(&self, source: &str, name: &str) -> Option<Vec<ActionPlan>> {
         match source {
-            "trigger" => self.plan.triggers.iter().find(|t| t.name == name).map(|t| vec![t.action.clone()]),
-            "policy" => self.plan.policies.iter().find(|p| p.name == name).map(|p| p.then.clone()),
+            "trigger" => self
+                .plan
+                .triggers
+                .iter()
+                .find(|t| t.name == name)
+                .map(|t| vec![t.action.clone()]),
+            "policy" => self
+                .plan
+                .policies
+                .iter()
+                .find(|p| p.name == name)
+                .map(|p| p.then.clone()),
             _ => None,
         }
     }
@@ -746,7 +1001,9 @@ impl Shared {
             // firing and acting on it.
             tokio::time::sleep(Duration::from_millis(ms.parse().unwrap_or(0))).await;
         }
-        let Some(f) = self.store.with(|c| store::firing(c, key))? else { return Ok(()) };
+        let Some(f) = self.store.with(|c| store::firing(c, key))? else {
+            return Ok(());
+        };
         if f.status != "pending" {
             return Ok(());
         }
@@ -754,14 +1011,26 @@ impl Shared {
         let Some(actions) = self.actions_of(&f.source, &f.name) else {
             let why = format!("the {} `{}` is no longer in the program", f.source, f.name);
             self.store.tx(|c| {
-                store::insert_decision(c, &f.source, &f.name, Some(key), &f.reads, "-", "failed", &why, now)?;
+                store::insert_decision(
+                    c,
+                    &f.source,
+                    &f.name,
+                    Some(key),
+                    &f.reads,
+                    "-",
+                    "failed",
+                    &why,
+                    now,
+                )?;
                 store::advance_firing(c, key, f.actions, "failed", now)
             })?;
             return Ok(());
         };
         let total = actions.len() as i64;
         for i in f.next_action.max(0)..total {
-            let Some(action) = actions.get(i as usize) else { break };
+            let Some(action) = actions.get(i as usize) else {
+                break;
+            };
             let action_key = format!("{key}#{i}");
             let described = describe_action(action);
             let decided = match action {
@@ -779,10 +1048,18 @@ impl Shared {
                     }
                     match err {
                         Some(e) => Err(e),
-                        None => Ok(Effect::StartRun { workflow: workflow.clone(), overrides, origin: format!("{}:{}", f.source, f.name) }),
+                        None => Ok(Effect::StartRun {
+                            workflow: workflow.clone(),
+                            overrides,
+                            origin: format!("{}:{}", f.source, f.name),
+                        }),
                     }
                 }
-                ActionPlan::Call { agent, action, args } => agents::call(self, agent, action, args, &action_key).await,
+                ActionPlan::Call {
+                    agent,
+                    action,
+                    args,
+                } => agents::call(self, agent, action, args, &action_key).await,
             };
             let last = i + 1 == total;
             let result = match decided {
@@ -794,9 +1071,29 @@ impl Shared {
                 tracing::warn!(firing = key, action = described, "action failed: {msg}");
                 let now = self.clock.now_ms();
                 self.store.tx(|c| {
-                    store::insert_decision(c, &f.source, &f.name, Some(key), &f.reads, &described, "failed", &msg, now)?;
+                    store::insert_decision(
+                        c,
+                        &f.source,
+                        &f.name,
+                        Some(key),
+                        &f.reads,
+                        &described,
+                        "failed",
+                        &msg,
+                        now,
+                    )?;
                     for later in actions.iter().skip(i as usize + 1) {
-                        store::insert_decision(c, &f.source, &f.name, Some(key), &f.reads, &describe_action(later), "skipped", "an earlier action failed", now)?;
+                        store::insert_decision(
+                            c,
+                            &f.source,
+                            &f.name,
+                            Some(key),
+                            &f.reads,
+                            &describe_action(later),
+                            "skipped",
+                            "an earlier action failed",
+                            now,
+                        )?;
                     }
                     store::advance_firing(c, key, total, "failed", now)
                 })?;
@@ -804,17 +1101,30 @@ impl Shared {
             }
         }
         if total == 0 {
-            self.store.with(|c| store::advance_firing(c, key, 0, "done", now))?;
+            self.store
+                .with(|c| store::advance_firing(c, key, 0, "done", now))?;
         }
         Ok(())
     }
 
     /// Applies an action's effect and records it done, in one transaction.
-    fn commit(self: &Arc<Self>, f: &store::FiringRow, i: i64, last: bool, action_key: &str, described: &str, effect: Effect) -> Result<()> {
+    fn commit(
+        self: &Arc<Self>,
+        f: &store::FiringRow,
+        i: i64,
+        last: bool,
+        action_key: &str,
+        described: &str,
+        effect: Effect,
+    ) -> Result<()> {
         let mut after = After::default();
         // Validate a run's params before the transaction (a bad override fails the action).
         let prepared = match &effect {
-            Effect::StartRun { workflow, overrides, .. } => Some(self.prepare_params(workflow, overrides.clone())?),
+            Effect::StartRun {
+                workflow,
+                overrides,
+                ..
+            } => Some(self.prepare_params(workflow, overrides.clone())?),
             _ => None,
         };
         self.store.tx(|c| {
@@ -861,14 +1171,34 @@ impl Shared {
 
     /// Records a policy verdict: a firing to perform, or a skipped firing in the audit log.
     fn record_verdict(self: &Arc<Self>, v: &Verdict, state: Option<&PolicyState>) -> Result<()> {
-        let Some(p) = self.plan.policies.get(v.policy) else { return Ok(()) };
-        let reads = Json::Object(v.reads.iter().map(|(k, s)| (k.clone(), s.to_json())).collect::<Map<String, Json>>());
+        let Some(p) = self.plan.policies.get(v.policy) else {
+            return Ok(());
+        };
+        let reads = Json::Object(
+            v.reads
+                .iter()
+                .map(|(k, s)| (k.clone(), s.to_json()))
+                .collect::<Map<String, Json>>(),
+        );
         let state_json = serde_json::to_value(state.cloned().unwrap_or_default())?;
         match &v.kind {
             VerdictKind::Fire => {
-                let key = format!("policy:{}:{}:{}", p.name, format_utc(v.at), self.seq.fetch_add(1, Ordering::SeqCst));
+                let key = format!(
+                    "policy:{}:{}:{}",
+                    p.name,
+                    format_utc(v.at),
+                    self.seq.fetch_add(1, Ordering::SeqCst)
+                );
                 self.store.tx(|c| {
-                    store::insert_firing(c, &key, "policy", &p.name, &reads, p.then.len() as i64, v.at)?;
+                    store::insert_firing(
+                        c,
+                        &key,
+                        "policy",
+                        &p.name,
+                        &reads,
+                        p.then.len() as i64,
+                        v.at,
+                    )?;
                     store::kv_set(c, &format!("policy:{}", p.name), &state_json)
                 })?;
                 tracing::info!(policy = p.name, firing = key, "policy fired");
@@ -876,8 +1206,15 @@ impl Shared {
             }
             VerdictKind::Skip(why) => {
                 self.store.tx(|c| {
-                    let actions = p.then.iter().map(describe_action).collect::<Vec<_>>().join(", ");
-                    store::insert_decision(c, "policy", &p.name, None, &reads, &actions, "skipped", why, v.at)?;
+                    let actions = p
+                        .then
+                        .iter()
+                        .map(describe_action)
+                        .collect::<Vec<_>>()
+                        .join(", ");
+                    store::insert_decision(
+                        c, "policy", &p.name, None, &reads, &actions, "skipped", why, v.at,
+                    )?;
                     store::kv_set(c, &format!("policy:{}", p.name), &state_json)
                 })?;
                 tracing::info!(policy = p.name, "policy firing skipped: {why}");
@@ -911,7 +1248,9 @@ struct Hooks {
 
 impl crate::executor::StepHooks for Hooks {
     fn step_succeeded(&self, step: &str, metrics: &[(String, RtValue)], models: &[NewModel]) {
-        let Some(shared) = self.shared.upgrade() else { return };
+        let Some(shared) = self.shared.upgrade() else {
+            return;
+        };
         for (name, v) in metrics {
             shared.set_base(format!("{}.{step}.{name}", self.workflow), v.clone());
         }
@@ -927,7 +1266,10 @@ impl crate::executor::StepHooks for Hooks {
 pub fn describe_action(a: &ActionPlan) -> String {
     match a {
         ActionPlan::Run { workflow, with } if with.is_empty() => format!("run {workflow}"),
-        ActionPlan::Run { workflow, with } => format!("run {workflow} with {{{}}}", with.keys().cloned().collect::<Vec<_>>().join(", ")),
+        ActionPlan::Run { workflow, with } => format!(
+            "run {workflow} with {{{}}}",
+            with.keys().cloned().collect::<Vec<_>>().join(", ")
+        ),
         ActionPlan::Call { agent, action, .. } => format!("{agent}.{action}(…)"),
     }
 }
@@ -939,32 +1281,60 @@ struct ControlLoop {
     policies: PolicyEngine,
     derived: HashMap<String, Vec<(u32, Vec<String>)>>,
     every: HashMap<String, i64>,
+    initial: Vec<Verdict>,
 }
 
 impl ControlLoop {
-    fn new(shared: Arc<Shared>, mut policies: PolicyEngine, every: HashMap<String, i64>, board: &HashMap<String, RtValue>, now: Millis) -> ControlLoop {
+    fn new(
+        shared: Arc<Shared>,
+        mut policies: PolicyEngine,
+        every: HashMap<String, i64>,
+        board: &HashMap<String, RtValue>,
+        now: Millis,
+    ) -> ControlLoop {
         let mut derived: HashMap<String, Vec<(u32, Vec<String>)>> = HashMap::new();
         for (slot, s) in policies.signals().iter().enumerate() {
             let (base, path) = base_of(s);
             derived.entry(base).or_default().push((slot as u32, path));
         }
-        let mut ignored = Vec::new();
         for (key, value) in board {
             if let Some(slots) = derived.get(key) {
                 for (slot, path) in slots {
-                    let v = if path.is_empty() { Some(value.clone()) } else { value.project(path) };
-                    policies.set(*slot, v.as_ref().map_or(Scalar::Missing, Scalar::from_value), now, &mut ignored);
+                    let v = if path.is_empty() {
+                        Some(value.clone())
+                    } else {
+                        value.project(path)
+                    };
+                    policies.preset(
+                        *slot,
+                        v.as_ref().map_or(Scalar::Missing, Scalar::from_value),
+                    );
                 }
             }
         }
-        // Restore: what held before the stop was acted on then; re-arming state was restored.
-        let _ = policies.take_dirty();
-        ControlLoop { shared, policies, derived, every }
+        // Evaluate once with every restored value: a policy that fired before the stop stays
+        // disarmed or cooling down (its state was restored), and one whose condition became
+        // true just before a crash, without its firing being recorded, fires now.
+        let mut initial = Vec::new();
+        policies.tick(now, &mut initial);
+        let mut me = ControlLoop {
+            shared,
+            policies,
+            derived,
+            every,
+            initial,
+        };
+        // The same for `every` counters whose growth was recorded but not yet acted on.
+        for (key, value) in board {
+            me.every_triggers(key, value);
+        }
+        me
     }
 
     async fn run(mut self, mut rx: mpsc::UnboundedReceiver<Msg>) {
         let mut shutdown = self.shared.shutdown.subscribe();
-        let mut out = Vec::new();
+        let mut out = std::mem::take(&mut self.initial);
+        self.settle(&mut out);
         loop {
             let sleep = match self.policies.next_deadline() {
                 Some(d) => self.shared.clock.sleep_until(d),
@@ -984,6 +1354,14 @@ impl ControlLoop {
                         }
                         self.settle(&mut out);
                     }
+                    Some(Msg::Sync(reply)) => {
+                        let now = self.shared.clock.now_ms();
+                        if self.policies.next_deadline().is_some_and(|d| d <= now) {
+                            self.policies.tick(now, &mut out);
+                            self.settle(&mut out);
+                        }
+                        let _ = reply.send(());
+                    }
                 },
                 () = sleep => {
                     let now = self.shared.clock.now_ms();
@@ -997,14 +1375,24 @@ impl ControlLoop {
 
     fn settle(&mut self, out: &mut Vec<Verdict>) {
         for v in out.drain(..) {
-            if let Err(e) = self.shared.record_verdict(&v, self.policies.state(v.policy)) {
-                tracing::error!(policy = self.policies.name(v.policy), "cannot record a policy decision: {e}");
+            if let Err(e) = self
+                .shared
+                .record_verdict(&v, self.policies.state(v.policy))
+            {
+                tracing::error!(
+                    policy = self.policies.name(v.policy),
+                    "cannot record a policy decision: {e}"
+                );
             }
         }
         for p in self.policies.take_dirty() {
-            if let (Some(plan), Some(state)) = (self.shared.plan.policies.get(p), self.policies.state(p)) {
+            if let (Some(plan), Some(state)) =
+                (self.shared.plan.policies.get(p), self.policies.state(p))
+            {
                 let key = format!("policy:{}", plan.name);
-                let _ = serde_json::to_value(state).map_err(Error::from).and_then(|j| self.shared.store.with(|c| store::kv_set(c, &key, &j)));
+                let _ = serde_json::to_value(state)
+                    .map_err(Error::from)
+                    .and_then(|j| self.shared.store.with(|c| store::kv_set(c, &key, &j)));
             }
         }
     }
@@ -1012,9 +1400,18 @@ impl ControlLoop {
     /// `every N agent.sensor`: fires once each time the counter has grown by N since the
     /// trigger last fired.
     fn every_triggers(&mut self, key: &str, value: &RtValue) {
-        let RtValue::Int { value: v } = value else { return };
+        let RtValue::Int { value: v } = value else {
+            return;
+        };
         for (i, t) in self.shared.plan.triggers.iter().enumerate() {
-            let TriggerSourcePlan::Every { count, agent, sensor } = &t.on else { continue };
+            let TriggerSourcePlan::Every {
+                count,
+                agent,
+                sensor,
+            } = &t.on
+            else {
+                continue;
+            };
             if format!("{agent}.{sensor}") != key {
                 continue;
             }
@@ -1029,7 +1426,15 @@ impl ControlLoop {
                 let reads = json!({ key: v, "baseline": base });
                 let name = t.name.clone();
                 let r = self.shared.store.tx(|c| {
-                    let new = store::insert_firing(c, &fkey, "trigger", &name, &reads, 1, self.shared.clock.now_ms())?;
+                    let new = store::insert_firing(
+                        c,
+                        &fkey,
+                        "trigger",
+                        &name,
+                        &reads,
+                        1,
+                        self.shared.clock.now_ms(),
+                    )?;
                     store::kv_set(c, &format!("trigger:{name}:baseline"), &json!(v))?;
                     Ok(new)
                 });

@@ -4,7 +4,9 @@
 
 use crate::policy::Scalar;
 use crate::value::RtValue;
-use sflow_compiler::lower::plan::{AppPlan, BinaryOp, Expr, Signal, TargetKind, TemplatePart, UnaryOp};
+use sflow_compiler::lower::plan::{
+    AppPlan, BinaryOp, Expr, Signal, TargetKind, TemplatePart, UnaryOp,
+};
 use std::collections::BTreeMap;
 
 /// What an expression can read.
@@ -51,8 +53,12 @@ pub fn app_field(app: Option<&AppPlan>, field: &str) -> String {
 pub fn eval(e: &Expr, scope: &dyn Scope) -> Result<RtValue, String> {
     match e {
         Expr::Literal { value } => Ok(RtValue::from_plan(value)),
-        Expr::Param { name, .. } => scope.param(name).ok_or_else(|| format!("`{name}` has no value")),
-        Expr::Signal { signal, .. } => scope.signal(signal).ok_or_else(|| format!("`{}` has no value yet", signal.key())),
+        Expr::Param { name, .. } => scope
+            .param(name)
+            .ok_or_else(|| format!("`{name}` has no value")),
+        Expr::Signal { signal, .. } => scope
+            .signal(signal)
+            .ok_or_else(|| format!("`{}` has no value yet", signal.key())),
         Expr::Ref { target_kind, name } => Ok(RtValue::Ref {
             kind: match target_kind {
                 TargetKind::Workflow => "workflow",
@@ -64,7 +70,12 @@ pub fn eval(e: &Expr, scope: &dyn Scope) -> Result<RtValue, String> {
         }),
         Expr::Call { function, args, .. } => {
             let mut fields = BTreeMap::new();
-            fields.insert("function".to_string(), RtValue::String { value: function.clone() });
+            fields.insert(
+                "function".to_string(),
+                RtValue::String {
+                    value: function.clone(),
+                },
+            );
             for (k, v) in args {
                 fields.insert(k.clone(), eval(v, scope)?);
             }
@@ -75,7 +86,12 @@ pub fn eval(e: &Expr, scope: &dyn Scope) -> Result<RtValue, String> {
             for p in parts {
                 match p {
                     TemplatePart::Text { text } => out.push_str(text),
-                    TemplatePart::Param { name } => out.push_str(&scope.param(name).map(|v| v.to_param_text()).unwrap_or_default()),
+                    TemplatePart::Param { name } => out.push_str(
+                        &scope
+                            .param(name)
+                            .map(|v| v.to_param_text())
+                            .unwrap_or_default(),
+                    ),
                     TemplatePart::App { field } => out.push_str(&app_field(scope.app(), field)),
                     TemplatePart::Input { name } | TemplatePart::Output { name } => {
                         out.push_str("{{");
@@ -86,7 +102,12 @@ pub fn eval(e: &Expr, scope: &dyn Scope) -> Result<RtValue, String> {
             }
             Ok(RtValue::String { value: out })
         }
-        Expr::List { items } => Ok(RtValue::List { items: items.iter().map(|i| eval(i, scope)).collect::<Result<_, _>>()? }),
+        Expr::List { items } => Ok(RtValue::List {
+            items: items
+                .iter()
+                .map(|i| eval(i, scope))
+                .collect::<Result<_, _>>()?,
+        }),
         Expr::Unary { op, operand, .. } => {
             let v = eval(operand, scope)?;
             match (op, &v) {
@@ -100,20 +121,33 @@ pub fn eval(e: &Expr, scope: &dyn Scope) -> Result<RtValue, String> {
             let (a, b) = (eval(lhs, scope)?, eval(rhs, scope)?);
             if matches!(op, BinaryOp::And | BinaryOp::Or) {
                 return match (&a, &b) {
-                    (RtValue::Bool { value: x }, RtValue::Bool { value: y }) => {
-                        Ok(RtValue::Bool { value: if *op == BinaryOp::And { *x && *y } else { *x || *y } })
-                    }
+                    (RtValue::Bool { value: x }, RtValue::Bool { value: y }) => Ok(RtValue::Bool {
+                        value: if *op == BinaryOp::And {
+                            *x && *y
+                        } else {
+                            *x || *y
+                        },
+                    }),
                     _ => Err("`and`/`or` need bools".into()),
                 };
             }
-            let engine_op = crate::policy::eval_binary(*op, &Scalar::from_value(&a), &Scalar::from_value(&b));
+            let engine_op =
+                crate::policy::eval_binary(*op, &Scalar::from_value(&a), &Scalar::from_value(&b));
             match engine_op {
                 Scalar::Int(value) => Ok(RtValue::Int { value }),
                 Scalar::Float(value) => Ok(RtValue::Float { value }),
                 Scalar::Bool(value) => Ok(RtValue::Bool { value }),
-                Scalar::Dur(ms) => Ok(RtValue::Duration { ms: ms.max(0) as u64 }),
-                Scalar::Str(s) => Ok(RtValue::String { value: s.to_string() }),
-                Scalar::Missing => Err(format!("cannot compute {} {op:?} {}", a.to_json(), b.to_json())),
+                Scalar::Dur(ms) => Ok(RtValue::Duration {
+                    ms: ms.max(0) as u64,
+                }),
+                Scalar::Str(s) => Ok(RtValue::String {
+                    value: s.to_string(),
+                }),
+                Scalar::Missing => Err(format!(
+                    "cannot compute {} {op:?} {}",
+                    a.to_json(),
+                    b.to_json()
+                )),
             }
         }
     }

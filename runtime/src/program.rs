@@ -41,19 +41,31 @@ impl Program {
 
 /// Loads a program from a `.sflow` file or a `plan.json`.
 pub fn load(path: &Path) -> Result<Program, String> {
-    let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
     let plan = if path.extension().is_some_and(|e| e == "json") {
-        let plan: Plan = serde_json::from_str(&text).map_err(|e| format!("{} is not a plan: {e}", path.display()))?;
+        let plan: Plan = serde_json::from_str(&text)
+            .map_err(|e| format!("{} is not a plan: {e}", path.display()))?;
         if plan.api_version != API_VERSION {
-            return Err(format!("{} has apiVersion `{}`; this runtime reads `{API_VERSION}`", path.display(), plan.api_version));
+            return Err(format!(
+                "{} has apiVersion `{}`; this runtime reads `{API_VERSION}`",
+                path.display(),
+                plan.api_version
+            ));
         }
         plan
     } else {
         plan_of_source(&path.to_string_lossy(), &text)?
     };
     let abs = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
-    let dir = abs.parent().map_or_else(|| PathBuf::from("."), Path::to_path_buf);
-    Ok(Program { plan, path: abs, dir })
+    let dir = abs
+        .parent()
+        .map_or_else(|| PathBuf::from("."), Path::to_path_buf);
+    Ok(Program {
+        plan,
+        path: abs,
+        dir,
+    })
 }
 
 /// Checks and lowers program text; errors are listed one per line (`sflowc check` shows them
@@ -67,11 +79,17 @@ pub fn plan_of_source(path: &str, text: &str) -> Result<Plan, String> {
         .map(|d| {
             let src = analysis.sources.get(d.primary.at.file);
             let lc = src.line_col(d.primary.at.span.start());
-            format!("{}:{}:{}: error[{}]: {}", src.path, lc.line, lc.column, d.code, d.message)
+            format!(
+                "{}:{}:{}: error[{}]: {}",
+                src.path, lc.line, lc.column, d.code, d.message
+            )
         })
         .collect();
     if !errors.is_empty() {
-        return Err(format!("{path} has errors (run `sflowc check {path}` for details):\n{}", errors.join("\n")));
+        return Err(format!(
+            "{path} has errors (run `sflowc check {path}` for details):\n{}",
+            errors.join("\n")
+        ));
     }
     lower(&analysis).map_err(|e| e.to_string())
 }

@@ -11,7 +11,14 @@ pub trait Progress: Send + Sync {
     /// A run started (or resumed).
     fn run_started(&self, run: i64, workflow: &str, steps: usize, resumed: bool);
     /// A step finished: `succeeded`, `cached`, `failed`, `skipped`; `detail` says why.
-    fn step_finished(&self, run: i64, workflow: &str, step: &str, status: &str, detail: Option<&str>);
+    fn step_finished(
+        &self,
+        run: i64,
+        workflow: &str,
+        step: &str,
+        status: &str,
+        detail: Option<&str>,
+    );
     /// A step attempt failed and will be retried.
     fn step_retrying(&self, run: i64, workflow: &str, step: &str, attempt: i64, detail: &str);
     /// A run finished.
@@ -39,15 +46,31 @@ impl Progress for Logs {
             tracing::info!(run, workflow, steps, "run started");
         }
     }
-    fn step_finished(&self, run: i64, workflow: &str, step: &str, status: &str, detail: Option<&str>) {
+    fn step_finished(
+        &self,
+        run: i64,
+        workflow: &str,
+        step: &str,
+        status: &str,
+        detail: Option<&str>,
+    ) {
         match detail {
-            Some(detail) if status == "failed" => tracing::warn!(run, workflow, step, status, detail, "step finished"),
+            Some(detail) if status == "failed" => {
+                tracing::warn!(run, workflow, step, status, detail, "step finished")
+            }
             Some(detail) => tracing::info!(run, workflow, step, status, detail, "step finished"),
             None => tracing::info!(run, workflow, step, status, "step finished"),
         }
     }
     fn step_retrying(&self, run: i64, workflow: &str, step: &str, attempt: i64, detail: &str) {
-        tracing::warn!(run, workflow, step, attempt, detail, "attempt failed; retrying");
+        tracing::warn!(
+            run,
+            workflow,
+            step,
+            attempt,
+            detail,
+            "attempt failed; retrying"
+        );
     }
     fn run_finished(&self, run: i64, workflow: &str, status: &str, error: Option<&str>) {
         match error {
@@ -76,7 +99,10 @@ pub struct Bars {
 
 impl Bars {
     fn new() -> Bars {
-        Bars { multi: MultiProgress::with_draw_target(ProgressDrawTarget::stderr()), bars: Mutex::new(HashMap::new()) }
+        Bars {
+            multi: MultiProgress::with_draw_target(ProgressDrawTarget::stderr()),
+            bars: Mutex::new(HashMap::new()),
+        }
     }
 
     fn bar(&self, run: i64) -> Option<ProgressBar> {
@@ -110,7 +136,9 @@ impl Progress for Bars {
     }
     fn step_retrying(&self, run: i64, _: &str, step: &str, attempt: i64, detail: &str) {
         if let Some(bar) = self.bar(run) {
-            bar.println(format!("  {step} attempt {attempt} failed ({detail}); retrying"));
+            bar.println(format!(
+                "  {step} attempt {attempt} failed ({detail}); retrying"
+            ));
         }
     }
     fn run_finished(&self, run: i64, workflow: &str, status: &str, error: Option<&str>) {

@@ -33,7 +33,9 @@ pub fn runs(store: &Store, limit: i64) -> Result<Json> {
 
 /// One run with its params, steps (every attempt), metrics and artifacts.
 pub fn run(store: &Store, id: i64) -> Result<Json> {
-    let r = store.with(|c| store::run(c, id))?.ok_or_else(|| Error::Msg(format!("no run {id}")))?;
+    let r = store
+        .with(|c| store::run(c, id))?
+        .ok_or_else(|| Error::Msg(format!("no run {id}")))?;
     let params = store.with(|c| store::params_of(c, id))?;
     let steps = store.with(|c| store::step_runs_of(c, id))?;
     let metrics = store.with(|c| store::metrics_of_run(c, id))?;
@@ -108,7 +110,9 @@ pub fn status(store: &Store) -> Result<Json> {
     for s in services {
         let alias = store.with(|c| store::alias(c, &s.name, "production"))?;
         let model = match alias {
-            Some((id, _)) => store.with(|c| store::model(c, id))?.map(|m| json!({ "name": m.name, "version": m.version, "metrics": m.metrics })),
+            Some((id, _)) => store
+                .with(|c| store::model(c, id))?
+                .map(|m| json!({ "name": m.name, "version": m.version, "metrics": m.metrics })),
             None => None,
         };
         svc.push(json!({ "name": s.name, "replicas": s.replicas, "range": [s.min_replicas, s.max_replicas], "model": model }));

@@ -40,7 +40,8 @@ pub fn token(dir: &Path) -> Result<String> {
         }
     }
     let mut bytes = [0u8; 32];
-    getrandom::fill(&mut bytes).map_err(|e| Error::Msg(format!("no randomness for the token: {e}")))?;
+    getrandom::fill(&mut bytes)
+        .map_err(|e| Error::Msg(format!("no randomness for the token: {e}")))?;
     let token = crate::executor::digest::hex(&bytes);
     let mut f = std::fs::OpenOptions::new()
         .create(true)
@@ -49,8 +50,10 @@ pub fn token(dir: &Path) -> Result<String> {
         .mode(0o600)
         .open(&path)
         .map_err(|e| Error::io(format!("cannot write {}", path.display()), e))?;
-    f.write_all(token.as_bytes()).map_err(|e| Error::io(format!("cannot write {}", path.display()), e))?;
-    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).map_err(|e| Error::io("chmod token", e))?;
+    f.write_all(token.as_bytes())
+        .map_err(|e| Error::io(format!("cannot write {}", path.display()), e))?;
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))
+        .map_err(|e| Error::io("chmod token", e))?;
     Ok(token)
 }
 
@@ -62,7 +65,8 @@ pub fn store_path(dir: &Path) -> PathBuf {
 /// Records where the control API listens.
 pub fn write_api_info(dir: &Path, url: &str) -> Result<()> {
     let info = serde_json::json!({ "url": url, "pid": std::process::id() });
-    std::fs::write(dir.join("api.json"), info.to_string()).map_err(|e| Error::io("cannot write api.json", e))
+    std::fs::write(dir.join("api.json"), info.to_string())
+        .map_err(|e| Error::io("cannot write api.json", e))
 }
 
 /// Where the control API of the runtime using `dir` listens, if one recorded it.

@@ -27,7 +27,11 @@ pub fn run(name: &str, args: &[(String, String)]) -> i32 {
         _ => {
             eprintln!(
                 "sflow step {name}: unknown std step (the standard library declares: {})",
-                STD_STEPS.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", ")
+                STD_STEPS
+                    .iter()
+                    .map(|(n, _)| *n)
+                    .collect::<Vec<_>>()
+                    .join(", ")
             );
             2
         }

@@ -16,7 +16,12 @@ use std::sync::Arc;
 /// Fires trigger `index` at each time of `schedule`.
 pub async fn schedule_loop(shared: Arc<Shared>, index: usize, schedule: CronSchedule) {
     let mut shutdown = shared.shutdown_receiver();
-    let name = shared.plan().triggers.get(index).map(|t| t.name.clone()).unwrap_or_default();
+    let name = shared
+        .plan()
+        .triggers
+        .get(index)
+        .map(|t| t.name.clone())
+        .unwrap_or_default();
     loop {
         let now = shared.clock().now_ms();
         let Some(next) = minute_of(now).and_then(|m| schedule.next_after(m)) else {

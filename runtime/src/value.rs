@@ -91,15 +91,24 @@ impl RtValue {
             Value::Int { value } => RtValue::Int { value: *value },
             Value::Float { value } => RtValue::Float { value: *value },
             Value::Bool { value } => RtValue::Bool { value: *value },
-            Value::String { value } => RtValue::String { value: value.clone() },
+            Value::String { value } => RtValue::String {
+                value: value.clone(),
+            },
             Value::Duration { ms } => RtValue::Duration { ms: *ms },
             Value::Cpu { millis } => RtValue::Cpu { millis: *millis },
             Value::Memory { bytes } => RtValue::Memory { bytes: *bytes },
-            Value::List { items } => RtValue::List { items: items.iter().map(RtValue::from_plan).collect() },
-            Value::Record { fields } => {
-                RtValue::Record { fields: fields.iter().map(|(k, v)| (k.clone(), RtValue::from_plan(v))).collect() }
-            }
-            Value::Range { min, max } => RtValue::List { items: vec![RtValue::from_plan(min), RtValue::from_plan(max)] },
+            Value::List { items } => RtValue::List {
+                items: items.iter().map(RtValue::from_plan).collect(),
+            },
+            Value::Record { fields } => RtValue::Record {
+                fields: fields
+                    .iter()
+                    .map(|(k, v)| (k.clone(), RtValue::from_plan(v)))
+                    .collect(),
+            },
+            Value::Range { min, max } => RtValue::List {
+                items: vec![RtValue::from_plan(min), RtValue::from_plan(max)],
+            },
         }
     }
 
@@ -118,7 +127,9 @@ impl RtValue {
         let mut owned;
         for (i, name) in path.iter().enumerate() {
             match (v, name.as_str()) {
-                (RtValue::Batch { size, .. }, "size") if i + 1 == path.len() => return Some(RtValue::Int { value: *size }),
+                (RtValue::Batch { size, .. }, "size") if i + 1 == path.len() => {
+                    return Some(RtValue::Int { value: *size })
+                }
                 _ => {
                     owned = v.member(name)?.clone();
                     v = &owned;
@@ -146,7 +157,11 @@ impl RtValue {
             RtValue::Model { path, .. } => path.clone(),
             RtValue::Batch { path, size } => path.clone().unwrap_or_else(|| size.to_string()),
             RtValue::Ref { name, .. } => name.clone(),
-            RtValue::List { items } => items.iter().map(RtValue::to_param_text).collect::<Vec<_>>().join(","),
+            RtValue::List { items } => items
+                .iter()
+                .map(RtValue::to_param_text)
+                .collect::<Vec<_>>()
+                .join(","),
             RtValue::Record { .. } => self.to_json().to_string(),
         }
     }
@@ -161,14 +176,25 @@ impl RtValue {
             RtValue::Duration { ms } => Json::from(format!("{ms}ms")),
             RtValue::Cpu { millis } => Json::from(format!("{millis}m")),
             RtValue::Memory { bytes } => Json::from(*bytes),
-            RtValue::Model { id, name, version, path, metrics } => serde_json::json!({
+            RtValue::Model {
+                id,
+                name,
+                version,
+                path,
+                metrics,
+            } => serde_json::json!({
                 "id": id, "name": name, "version": version, "path": path,
                 "metrics": metrics.iter().map(|(k, v)| (k.clone(), v.to_json())).collect::<serde_json::Map<_, _>>(),
             }),
             RtValue::Batch { size, path } => serde_json::json!({ "size": size, "path": path }),
             RtValue::Ref { kind, name } => serde_json::json!({ "kind": kind, "name": name }),
             RtValue::List { items } => Json::Array(items.iter().map(RtValue::to_json).collect()),
-            RtValue::Record { fields } => Json::Object(fields.iter().map(|(k, v)| (k.clone(), v.to_json())).collect()),
+            RtValue::Record { fields } => Json::Object(
+                fields
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.to_json()))
+                    .collect(),
+            ),
         }
     }
 
@@ -226,7 +252,9 @@ pub fn type_name(ty: &PlanType) -> String {
 /// A duration written as text: `90s`, `250ms`, `1.5m`, `2h`, `1d`, or a bare number of seconds.
 pub fn parse_duration_text(text: &str) -> Option<u64> {
     let text = text.trim();
-    let split = text.find(|c: char| c.is_ascii_alphabetic()).unwrap_or(text.len());
+    let split = text
+        .find(|c: char| c.is_ascii_alphabetic())
+        .unwrap_or(text.len());
     let (digits, unit) = text.split_at(split);
     let n: f64 = digits.trim().parse().ok()?;
     let scale = match unit {
@@ -245,8 +273,12 @@ pub fn parse_duration_text(text: &str) -> Option<u64> {
 pub fn parse_param(text: &str, ty: &PlanType) -> Result<RtValue, String> {
     let bad = || format!("`{text}` is not a valid {}", type_name(ty));
     Ok(match ty {
-        PlanType::Int => RtValue::Int { value: text.trim().parse().map_err(|_| bad())? },
-        PlanType::Float => RtValue::Float { value: text.trim().parse().map_err(|_| bad())? },
+        PlanType::Int => RtValue::Int {
+            value: text.trim().parse().map_err(|_| bad())?,
+        },
+        PlanType::Float => RtValue::Float {
+            value: text.trim().parse().map_err(|_| bad())?,
+        },
         PlanType::Ratio => {
             let value: f64 = text.trim().parse().map_err(|_| bad())?;
             if !(0.0..=1.0).contains(&value) {
@@ -254,8 +286,12 @@ pub fn parse_param(text: &str, ty: &PlanType) -> Result<RtValue, String> {
             }
             RtValue::Float { value }
         }
-        PlanType::Bool => RtValue::Bool { value: text.trim().parse().map_err(|_| bad())? },
-        PlanType::Duration => RtValue::Duration { ms: parse_duration_text(text).ok_or_else(bad)? },
+        PlanType::Bool => RtValue::Bool {
+            value: text.trim().parse().map_err(|_| bad())?,
+        },
+        PlanType::Duration => RtValue::Duration {
+            ms: parse_duration_text(text).ok_or_else(bad)?,
+        },
         PlanType::Cpu => {
             let t = text.trim();
             let millis = match t.strip_suffix('m') {
@@ -264,8 +300,12 @@ pub fn parse_param(text: &str, ty: &PlanType) -> Result<RtValue, String> {
             };
             RtValue::Cpu { millis }
         }
-        PlanType::Memory => RtValue::Memory { bytes: parse_memory_text(text).ok_or_else(bad)? },
-        _ => RtValue::String { value: text.to_string() },
+        PlanType::Memory => RtValue::Memory {
+            bytes: parse_memory_text(text).ok_or_else(bad)?,
+        },
+        _ => RtValue::String {
+            value: text.to_string(),
+        },
     })
 }
 
@@ -296,16 +336,26 @@ pub fn check_metric(name: &str, ty: &PlanType, found: Option<&Json>) -> Result<R
     let Some(v) = found else {
         return Err(format!("metric `{name}` ({declared}) was not reported: write it to the JSON object in $SFLOW_METRICS"));
     };
-    let wrong = || format!("metric `{name}` is declared `{declared}` but the step reported {}", describe_json(v));
+    let wrong = || {
+        format!(
+            "metric `{name}` is declared `{declared}` but the step reported {}",
+            describe_json(v)
+        )
+    };
     match ty {
         PlanType::Int => match v.as_i64() {
             Some(value) => Ok(RtValue::Int { value }),
             None => match v.as_f64() {
-                Some(f) if f.fract() == 0.0 && f.abs() < 9.0e15 => Ok(RtValue::Int { value: f as i64 }),
+                Some(f) if f.fract() == 0.0 && f.abs() < 9.0e15 => {
+                    Ok(RtValue::Int { value: f as i64 })
+                }
                 _ => Err(wrong()),
             },
         },
-        PlanType::Float => v.as_f64().map(|value| RtValue::Float { value }).ok_or_else(wrong),
+        PlanType::Float => v
+            .as_f64()
+            .map(|value| RtValue::Float { value })
+            .ok_or_else(wrong),
         PlanType::Ratio => {
             let value = v.as_f64().ok_or_else(wrong)?;
             if (0.0..=1.0).contains(&value) {
@@ -314,16 +364,25 @@ pub fn check_metric(name: &str, ty: &PlanType, found: Option<&Json>) -> Result<R
                 Err(format!("metric `{name}` is declared `ratio` but the step reported {value}, outside [0, 1]"))
             }
         }
-        PlanType::Bool => v.as_bool().map(|value| RtValue::Bool { value }).ok_or_else(wrong),
+        PlanType::Bool => v
+            .as_bool()
+            .map(|value| RtValue::Bool { value })
+            .ok_or_else(wrong),
         PlanType::Duration => match v {
             Json::Number(n) => match n.as_f64() {
-                Some(s) if s >= 0.0 => Ok(RtValue::Duration { ms: (s * 1000.0).round() as u64 }),
+                Some(s) if s >= 0.0 => Ok(RtValue::Duration {
+                    ms: (s * 1000.0).round() as u64,
+                }),
                 _ => Err(wrong()),
             },
-            Json::String(s) => parse_duration_text(s).map(|ms| RtValue::Duration { ms }).ok_or_else(wrong),
+            Json::String(s) => parse_duration_text(s)
+                .map(|ms| RtValue::Duration { ms })
+                .ok_or_else(wrong),
             _ => Err(wrong()),
         },
-        _ => Err(format!("metric `{name}` has type `{declared}`, which a metric cannot have")),
+        _ => Err(format!(
+            "metric `{name}` has type `{declared}`, which a metric cannot have"
+        )),
     }
 }
 
@@ -344,11 +403,35 @@ pub fn from_json_typed(v: &Json, ty: &PlanType) -> Result<RtValue, String> {
     let wrong = || format!("expected a {} but got {}", type_name(ty), describe_json(v));
     match ty {
         PlanType::Int | PlanType::Float | PlanType::Ratio | PlanType::Bool | PlanType::Duration => {
-            check_metric("value", ty, Some(v)).map_err(|e| e.replace("metric `value` is declared", "the value is declared"))
+            check_metric("value", ty, Some(v)).map_err(|_| {
+                let article = if matches!(ty, PlanType::Int) {
+                    "an"
+                } else {
+                    "a"
+                };
+                let range = if matches!(ty, PlanType::Ratio) {
+                    " in [0, 1]"
+                } else {
+                    ""
+                };
+                format!(
+                    "expected {article} {}{range} but got {}",
+                    type_name(ty),
+                    describe_json(v)
+                )
+            })
         }
-        PlanType::String => v.as_str().map(|s| RtValue::String { value: s.to_string() }).ok_or_else(wrong),
+        PlanType::String => v
+            .as_str()
+            .map(|s| RtValue::String {
+                value: s.to_string(),
+            })
+            .ok_or_else(wrong),
         PlanType::Batch => match v {
-            Json::Number(_) => Ok(RtValue::Batch { size: v.as_i64().ok_or_else(wrong)?, path: None }),
+            Json::Number(_) => Ok(RtValue::Batch {
+                size: v.as_i64().ok_or_else(wrong)?,
+                path: None,
+            }),
             Json::Object(o) => Ok(RtValue::Batch {
                 size: o.get("size").and_then(Json::as_i64).ok_or_else(wrong)?,
                 path: o.get("path").and_then(Json::as_str).map(str::to_string),
@@ -366,9 +449,17 @@ pub fn from_json_typed(v: &Json, ty: &PlanType) -> Result<RtValue, String> {
                 };
                 Ok(RtValue::Model {
                     id: o.get("id").and_then(Json::as_i64).unwrap_or(0),
-                    name: o.get("name").and_then(Json::as_str).unwrap_or("external").to_string(),
+                    name: o
+                        .get("name")
+                        .and_then(Json::as_str)
+                        .unwrap_or("external")
+                        .to_string(),
                     version: o.get("version").and_then(Json::as_i64).unwrap_or(0),
-                    path: o.get("path").and_then(Json::as_str).unwrap_or_default().to_string(),
+                    path: o
+                        .get("path")
+                        .and_then(Json::as_str)
+                        .unwrap_or_default()
+                        .to_string(),
                     metrics,
                 })
             }
@@ -384,11 +475,20 @@ pub fn json_to_value(v: &Json) -> RtValue {
         Json::Bool(b) => RtValue::Bool { value: *b },
         Json::Number(n) => match n.as_i64() {
             Some(i) => RtValue::Int { value: i },
-            None => RtValue::Float { value: n.as_f64().unwrap_or(0.0) },
+            None => RtValue::Float {
+                value: n.as_f64().unwrap_or(0.0),
+            },
         },
         Json::String(s) => RtValue::String { value: s.clone() },
-        Json::Array(a) => RtValue::List { items: a.iter().map(json_to_value).collect() },
-        Json::Object(o) => RtValue::Record { fields: o.iter().map(|(k, v)| (k.clone(), json_to_value(v))).collect() },
+        Json::Array(a) => RtValue::List {
+            items: a.iter().map(json_to_value).collect(),
+        },
+        Json::Object(o) => RtValue::Record {
+            fields: o
+                .iter()
+                .map(|(k, v)| (k.clone(), json_to_value(v)))
+                .collect(),
+        },
         Json::Null => RtValue::List { items: Vec::new() },
     }
 }
@@ -404,21 +504,39 @@ mod tests {
         assert_eq!(RtValue::Duration { ms: 250 }.to_param_text(), "0.25s");
         assert_eq!(RtValue::Float { value: 0.001 }.to_param_text(), "0.001");
         assert_eq!(RtValue::Cpu { millis: 500 }.to_param_text(), "500m");
-        assert_eq!(parse_param("1.5m", &PlanType::Duration), Ok(RtValue::Duration { ms: 90_000 }));
+        assert_eq!(
+            parse_param("1.5m", &PlanType::Duration),
+            Ok(RtValue::Duration { ms: 90_000 })
+        );
         assert!(parse_param("1.5", &PlanType::Ratio).is_err());
-        assert_eq!(parse_param("4Gi", &PlanType::Memory), Ok(RtValue::Memory { bytes: 4 << 30 }));
+        assert_eq!(
+            parse_param("4Gi", &PlanType::Memory),
+            Ok(RtValue::Memory { bytes: 4 << 30 })
+        );
     }
 
     #[test]
     fn metrics_are_checked() {
-        assert_eq!(check_metric("a", &PlanType::Ratio, Some(&json!(0.5))), Ok(RtValue::Float { value: 0.5 }));
+        assert_eq!(
+            check_metric("a", &PlanType::Ratio, Some(&json!(0.5))),
+            Ok(RtValue::Float { value: 0.5 })
+        );
         let e = check_metric("a", &PlanType::Ratio, Some(&json!(1.5))).expect_err("out of range");
         assert!(e.contains("outside [0, 1]"), "{e}");
         let e = check_metric("rows", &PlanType::Int, Some(&json!("many"))).expect_err("mistyped");
-        assert!(e.contains("declared `int`") && e.contains("\"many\""), "{e}");
+        assert!(
+            e.contains("declared `int`") && e.contains("\"many\""),
+            "{e}"
+        );
         let e = check_metric("rows", &PlanType::Int, None).expect_err("missing");
         assert!(e.contains("not reported"), "{e}");
-        assert_eq!(check_metric("t", &PlanType::Duration, Some(&json!("250ms"))), Ok(RtValue::Duration { ms: 250 }));
-        assert_eq!(check_metric("t", &PlanType::Duration, Some(&json!(2))), Ok(RtValue::Duration { ms: 2000 }));
+        assert_eq!(
+            check_metric("t", &PlanType::Duration, Some(&json!("250ms"))),
+            Ok(RtValue::Duration { ms: 250 })
+        );
+        assert_eq!(
+            check_metric("t", &PlanType::Duration, Some(&json!(2))),
+            Ok(RtValue::Duration { ms: 2000 })
+        );
     }
 }

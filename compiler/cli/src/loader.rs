@@ -53,6 +53,9 @@ mod tests {
     #[test]
     fn missing_import_is_reported_with_its_joined_path() {
         let error = DiskLoader.load("no/such/dir/main.sflow", "./missing.sflow");
-        assert!(matches!(&error, Err(e) if e.contains("`no/such/dir/missing.sflow`")), "{error:?}");
+        assert!(
+            matches!(&error, Err(e) if e.contains("`no/such/dir/missing.sflow`")),
+            "{error:?}"
+        );
     }
 }

@@ -113,7 +113,9 @@ fn main() -> ExitCode {
     match result {
         Ok(status) => status.into(),
         // A closed pipe (`sflowc explain --list | head`) is not worth a message.
-        Err(CliError::Write(e)) if e.kind() == std::io::ErrorKind::BrokenPipe => Status::Success.into(),
+        Err(CliError::Write(e)) if e.kind() == std::io::ErrorKind::BrokenPipe => {
+            Status::Success.into()
+        }
         Err(e) => {
             eprintln!("error: {e}");
             Status::Usage.into()

@@ -5,7 +5,10 @@
 //! snippets and the help line. Labels in another file than the primary one follow as notes,
 //! each with a snippet of its own file.
 
-use miette::{GraphicalReportHandler, GraphicalTheme, LabeledSpan, MietteError, MietteSpanContents, SourceCode, SourceSpan, SpanContents};
+use miette::{
+    GraphicalReportHandler, GraphicalTheme, LabeledSpan, MietteError, MietteSpanContents,
+    SourceCode, SourceSpan, SpanContents,
+};
 use serde::Serialize;
 use sflow_compiler::diagnostics::{Code, Diagnostic, Label, Severity};
 use sflow_compiler::sources::{Source, Sources};
@@ -37,17 +40,27 @@ impl Style {
         let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
         let width = if terminal {
             terminal_size::terminal_size_of(std::io::stderr())
-                .map_or(Style::DEFAULT_WIDTH, |(w, _)| usize::from(w.0).clamp(40, 200))
+                .map_or(Style::DEFAULT_WIDTH, |(w, _)| {
+                    usize::from(w.0).clamp(40, 200)
+                })
         } else {
             Style::DEFAULT_WIDTH
         };
-        Style { color: terminal && !no_color, unicode: terminal, width }
+        Style {
+            color: terminal && !no_color,
+            unicode: terminal,
+            width,
+        }
     }
 
     /// Plain ASCII without colour at the default width.
     #[cfg(test)]
     pub fn plain() -> Style {
-        Style { color: false, unicode: false, width: Style::DEFAULT_WIDTH }
+        Style {
+            color: false,
+            unicode: false,
+            width: Style::DEFAULT_WIDTH,
+        }
     }
 
     fn handler(self) -> GraphicalReportHandler {
@@ -57,7 +70,9 @@ impl Style {
             (false, true) => GraphicalTheme::ascii(),
             (false, false) => GraphicalTheme::none(),
         };
-        GraphicalReportHandler::new_themed(theme).with_width(self.width).with_links(false)
+        GraphicalReportHandler::new_themed(theme)
+            .with_width(self.width)
+            .with_links(false)
     }
 }
 
@@ -97,13 +112,34 @@ pub fn summary(path: &str, diagnostics: &[Diagnostic]) -> String {
         (0, 0) => format!("ok: {path} checked, no errors"),
         (0, w) => format!("ok: {path} checked, no errors, {}", counted(w, "warning")),
         (e, 0) => format!("error: {} in {path}", counted(e, "error")),
-        (e, w) => format!("error: {}, {} in {path}", counted(e, "error"), counted(w, "warning")),
+        (e, w) => format!(
+            "error: {}, {} in {path}",
+            counted(e, "error"),
+            counted(w, "warning")
+        ),
+    }
+}
+
+/// [`summary`], with its leading `error`/`ok` in bold red/green when `style` has colour.
+pub fn summary_line(path: &str, diagnostics: &[Diagnostic], style: Style) -> String {
+    let plain = summary(path, diagnostics);
+    if !style.color {
+        return plain;
+    }
+    match plain.split_once(':') {
+        Some(("error", rest)) => format!("\x1b[1;31merror\x1b[0m:{rest}"),
+        Some(("ok", rest)) => format!("\x1b[1;32mok\x1b[0m:{rest}"),
+        _ => plain,
     }
 }
 
 /// `1 error`, `2 errors`.
 fn counted(n: usize, noun: &str) -> String {
-    if n == 1 { format!("1 {noun}") } else { format!("{n} {noun}s") }
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{n} {noun}s")
+    }
 }
 
 /// `; the program declares `a`, `b`` for error messages that list what exists.
@@ -166,9 +202,16 @@ impl<'a> Report<'a> {
             .secondary
             .iter()
             .filter(|label| label.at.file != primary_file)
-            .map(|label| Note { label, source: source_of(sources, label.at).map(FileText) })
+            .map(|label| Note {
+                label,
+                source: source_of(sources, label.at).map(FileText),
+            })
             .collect();
-        Report { diagnostic, source: source_of(sources, diagnostic.primary.at).map(FileText), notes }
+        Report {
+            diagnostic,
+            source: source_of(sources, diagnostic.primary.at).map(FileText),
+            notes,
+        }
     }
 
     fn text(&self) -> &'a str {
@@ -188,7 +231,11 @@ impl miette::Diagnostic for Report<'_> {
     fn code<'b>(&'b self) -> Option<Box<dyn fmt::Display + 'b>> {
         // `error[E0101]`: the severity in words, so it reads without colour too.
         let d = self.diagnostic;
-        Some(Box::new(format!("{}[{}]", severity_word(d.severity), d.code)))
+        Some(Box::new(format!(
+            "{}[{}]",
+            severity_word(d.severity),
+            d.code
+        )))
     }
 
     fn severity(&self) -> Option<miette::Severity> {
@@ -199,7 +246,10 @@ impl miette::Diagnostic for Report<'_> {
     }
 
     fn help<'b>(&'b self) -> Option<Box<dyn fmt::Display + 'b>> {
-        self.diagnostic.help.as_ref().map(|h| Box::new(h) as Box<dyn fmt::Display>)
+        self.diagnostic
+            .help
+            .as_ref()
+            .map(|h| Box::new(h) as Box<dyn fmt::Display>)
     }
 
     fn source_code(&self) -> Option<&dyn SourceCode> {
@@ -209,17 +259,21 @@ impl miette::Diagnostic for Report<'_> {
     fn labels(&self) -> Option<Box<dyn Iterator<Item = LabeledSpan> + '_>> {
         let text = self.text();
         let primary = &self.diagnostic.primary;
-        let mut labels = vec![LabeledSpan::new_primary_with_span(label_text(primary), miette_span(primary.at.span, text))];
+        let mut labels = vec![LabeledSpan::new_primary_with_span(
+            label_text(primary),
+            miette_span(primary.at.span, text),
+        )];
         labels.extend(
             self.diagnostic
                 .secondary
                 .iter()
                 .filter(|label| label.at.file == primary.at.file)
-                .map(|label| LabeledSpan::new_with_span(label_text(label), miette_span(label.at.span, text))),
+                .map(|label| {
+                    LabeledSpan::new_with_span(label_text(label), miette_span(label.at.span, text))
+                }),
         );
         Some(Box::new(labels.into_iter()))
     }
-
 }
 
 fn label_text(label: &Label) -> Option<String> {
@@ -236,7 +290,11 @@ struct Note<'a> {
 
 impl fmt::Display for Note<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.label.message.is_empty() { f.write_str("note: see here") } else { write!(f, "note: {}", self.label.message) }
+        if self.label.message.is_empty() {
+            f.write_str("note: see here")
+        } else {
+            write!(f, "note: {}", self.label.message)
+        }
     }
 }
 
@@ -254,7 +312,9 @@ impl miette::Diagnostic for Note<'_> {
     fn labels(&self) -> Option<Box<dyn Iterator<Item = LabeledSpan> + '_>> {
         let text = self.source.map_or("", |s| s.0.text.as_str());
         let span = miette_span(self.label.at.span, text);
-        Some(Box::new(std::iter::once(LabeledSpan::new_primary_with_span(None, span))))
+        Some(Box::new(std::iter::once(
+            LabeledSpan::new_primary_with_span(None, span),
+        )))
     }
 }
 
@@ -269,7 +329,11 @@ impl SourceCode for FileText<'_> {
         context_lines_before: usize,
         context_lines_after: usize,
     ) -> Result<Box<dyn SpanContents<'b> + 'b>, MietteError> {
-        let inner = self.0.text.as_str().read_span(span, context_lines_before, context_lines_after)?;
+        let inner =
+            self.0
+                .text
+                .as_str()
+                .read_span(span, context_lines_before, context_lines_after)?;
         Ok(Box::new(MietteSpanContents::new_named(
             self.0.path.clone(),
             inner.data(),
@@ -310,7 +374,13 @@ fn position(sources: &Sources, at: FileSpan) -> Position {
                 end_column: end.column,
             }
         }
-        None => Position { file: String::new(), line: 1, column: 1, end_line: 1, end_column: 1 },
+        None => Position {
+            file: String::new(),
+            line: 1,
+            column: 1,
+            end_line: 1,
+            end_column: 1,
+        },
     }
 }
 
@@ -396,7 +466,11 @@ mod tests {
 
     fn sources() -> Sources {
         let mut sources = Sources::default();
-        sources.add("main.sflow", "app a {}\nworkflow w {\n  step fït { run = \"x\" }\n}\n", Origin::User);
+        sources.add(
+            "main.sflow",
+            "app a {}\nworkflow w {\n  step fït { run = \"x\" }\n}\n",
+            Origin::User,
+        );
         sources.add("other.sflow", "workflow w {}\n", Origin::User);
         sources
     }
@@ -404,16 +478,29 @@ mod tests {
     fn diagnostic() -> Diagnostic {
         let text = "app a {}\nworkflow w {\n  step fït { run = \"x\" }\n}\n";
         let at = text.find("fït").unwrap_or(0);
-        Diagnostic::new(Code::E0102, FileId(0), Span::new(at, at + "fït".len()), "duplicate name `fït`")
-            .with_label("declared again here")
-            .with_secondary(FileId(1), Span::new(9, 10), "first declared here")
-            .with_help("rename one of them")
+        Diagnostic::new(
+            Code::E0102,
+            FileId(0),
+            Span::new(at, at + "fït".len()),
+            "duplicate name `fït`",
+        )
+        .with_label("declared again here")
+        .with_secondary(FileId(1), Span::new(9, 10), "first declared here")
+        .with_help("rename one of them")
     }
 
     #[test]
     fn json_positions_are_one_based_and_count_characters() {
         let json = JsonDiagnostic::new(&diagnostic(), &sources());
-        assert_eq!((json.at.line, json.at.column, json.at.end_line, json.at.end_column), (3, 8, 3, 11));
+        assert_eq!(
+            (
+                json.at.line,
+                json.at.column,
+                json.at.end_line,
+                json.at.end_column
+            ),
+            (3, 8, 3, 11)
+        );
         assert_eq!(json.labels.len(), 2);
         assert_eq!(json.labels[1].at.file, "other.sflow");
         assert_eq!((json.labels[1].at.line, json.labels[1].at.column), (1, 10));
@@ -424,7 +511,15 @@ mod tests {
         let sources = sources();
         let text = human(&[diagnostic()], &sources, Style::plain());
         println!("{text}");
-        for expected in ["error[E0102]", "duplicate name `fït`", "main.sflow:3:8", "declared again here", "other.sflow:1:10", "first declared here", "rename one of them"] {
+        for expected in [
+            "error[E0102]",
+            "duplicate name `fït`",
+            "main.sflow:3:8",
+            "declared again here",
+            "other.sflow:1:10",
+            "first declared here",
+            "rename one of them",
+        ] {
             assert!(text.contains(expected), "missing {expected:?} in\n{text}");
         }
         assert!(text.is_ascii() || text.contains("fït"), "{text}");
@@ -443,8 +538,26 @@ mod tests {
         let error = diagnostic();
         let warning = Diagnostic::new(Code::W0003, FileId(0), Span::new(0, 1), "unused");
         assert_eq!(summary("m.sflow", &[]), "ok: m.sflow checked, no errors");
-        assert_eq!(summary("m.sflow", std::slice::from_ref(&warning)), "ok: m.sflow checked, no errors, 1 warning");
-        assert_eq!(summary("m.sflow", &[error.clone(), error.clone(), warning]), "error: 2 errors, 1 warning in m.sflow");
+        assert_eq!(
+            summary("m.sflow", std::slice::from_ref(&warning)),
+            "ok: m.sflow checked, no errors, 1 warning"
+        );
+        assert_eq!(
+            summary("m.sflow", &[error.clone(), error.clone(), warning]),
+            "error: 2 errors, 1 warning in m.sflow"
+        );
         assert_eq!(summary("m.sflow", &[error]), "error: 1 error in m.sflow");
+        let colored = Style {
+            color: true,
+            ..Style::plain()
+        };
+        assert_eq!(
+            summary_line("m.sflow", &[], colored),
+            "\x1b[1;32mok\x1b[0m: m.sflow checked, no errors"
+        );
+        assert_eq!(
+            summary_line("m.sflow", &[], Style::plain()),
+            "ok: m.sflow checked, no errors"
+        );
     }
 }

@@ -25,7 +25,12 @@ fn cases() -> Vec<(String, PathBuf)> {
         .expect("tests/cases exists")
         .map(|entry| entry.unwrap().path())
         .filter(|path| path.is_dir())
-        .map(|path| (path.file_name().unwrap().to_string_lossy().into_owned(), path))
+        .map(|path| {
+            (
+                path.file_name().unwrap().to_string_lossy().into_owned(),
+                path,
+            )
+        })
         .collect();
     cases.sort();
     cases
@@ -40,7 +45,10 @@ fn run_check(dir: &Path) -> String {
         .output()
         .expect("sflowc runs");
     let mut text = String::from_utf8_lossy(&output.stderr).into_owned();
-    let code = output.status.code().map_or_else(|| "signal".to_owned(), |c| c.to_string());
+    let code = output
+        .status
+        .code()
+        .map_or_else(|| "signal".to_owned(), |c| c.to_string());
     writeln!(text, "exit: {code}").unwrap();
     text
 }
@@ -70,7 +78,9 @@ fn name_rule_broken(name: &str, output: &str) -> Option<String> {
         (format!("warning[{code}]"), "exit: 0\n")
     };
     if !output.contains(&tag) {
-        return Some(format!("the case is named after {code}, but the output has no `{tag}`"));
+        return Some(format!(
+            "the case is named after {code}, but the output has no `{tag}`"
+        ));
     }
     if !output.ends_with(exit) {
         return Some(format!("a {code} case must end with `{}`", exit.trim_end()));
@@ -97,9 +107,18 @@ fn golden_cases() {
         }
         let broken = name_rule_broken(&name, &actual);
         if !bless && expected.is_empty() {
-            writeln!(failures, "--- {name}: no expected.txt (run with SFLOW_BLESS=1); actual:\n{actual}").unwrap();
+            writeln!(
+                failures,
+                "--- {name}: no expected.txt (run with SFLOW_BLESS=1); actual:\n{actual}"
+            )
+            .unwrap();
         } else if !bless && expected != actual {
-            writeln!(failures, "--- {name}: output changed\n{}", diff(&expected, &actual)).unwrap();
+            writeln!(
+                failures,
+                "--- {name}: output changed\n{}",
+                diff(&expected, &actual)
+            )
+            .unwrap();
         } else if broken.is_some() {
             writeln!(failures, "--- {name}: actual:\n{actual}").unwrap();
         }
@@ -119,14 +138,25 @@ fn every_code_has_a_case() {
     let missing: Vec<&str> = Code::ALL
         .iter()
         .map(|c| c.as_str())
-        .filter(|code| !names.iter().any(|n| n.starts_with(&format!("{}-", code.to_ascii_lowercase()))))
+        .filter(|code| {
+            !names
+                .iter()
+                .any(|n| n.starts_with(&format!("{}-", code.to_ascii_lowercase())))
+        })
         .collect();
-    assert!(missing.is_empty(), "no case in tests/cases for: {}", missing.join(", "));
+    assert!(
+        missing.is_empty(),
+        "no case in tests/cases for: {}",
+        missing.join(", ")
+    );
 }
 
 #[test]
 fn diffs_show_expected_and_actual() {
     let text = diff("a\nb\n", "a\nc\n");
-    assert!(text.contains("--- expected") && text.contains("+++ actual"), "{text}");
+    assert!(
+        text.contains("--- expected") && text.contains("+++ actual"),
+        "{text}"
+    );
     assert!(text.contains("-b") && text.contains("+c"), "{text}");
 }

@@ -7,7 +7,12 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
 fn sflowc(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_sflowc")).args(args).current_dir(dir).env("NO_COLOR", "1").output().expect("sflowc runs")
+    Command::new(env!("CARGO_BIN_EXE_sflowc"))
+        .args(args)
+        .current_dir(dir)
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("sflowc runs")
 }
 
 fn scratch(name: &str) -> PathBuf {
@@ -30,7 +35,10 @@ fn fmt_rewrites_a_file_and_a_second_run_changes_nothing() {
     std::fs::write(dir.join("main.sflow"), MESSY).unwrap();
     let out = sflowc(&dir, &["fmt", "main.sflow"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
-    assert_eq!(std::fs::read_to_string(dir.join("main.sflow")).unwrap(), TIDY);
+    assert_eq!(
+        std::fs::read_to_string(dir.join("main.sflow")).unwrap(),
+        TIDY
+    );
     assert!(text(&out.stderr).contains("formatted main.sflow"));
     let again = sflowc(&dir, &["fmt", "--check", "main.sflow"]);
     assert_eq!(again.status.code(), Some(0), "{}", text(&again.stderr));
@@ -45,7 +53,10 @@ fn check_exits_1_and_names_the_files_that_would_change_without_touching_them() {
     let out = sflowc(&dir, &["fmt", "--check", "a.sflow", "b.sflow"]);
     assert_eq!(out.status.code(), Some(1));
     let stderr = text(&out.stderr);
-    assert!(stderr.contains("would reformat a.sflow (from line 1)"), "{stderr}");
+    assert!(
+        stderr.contains("would reformat a.sflow (from line 1)"),
+        "{stderr}"
+    );
     assert!(!stderr.contains("b.sflow"), "{stderr}");
     assert_eq!(std::fs::read_to_string(dir.join("a.sflow")).unwrap(), MESSY);
 }
@@ -59,8 +70,14 @@ fn a_folder_means_every_sflow_file_under_it() {
     std::fs::write(dir.join("app/notes.txt"), "not sflow {").unwrap();
     let out = sflowc(&dir, &["fmt", "app"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
-    assert_eq!(std::fs::read_to_string(dir.join("app/lib/common.sflow")).unwrap(), "type Score = ratio\n");
-    assert_eq!(std::fs::read_to_string(dir.join("app/notes.txt")).unwrap(), "not sflow {");
+    assert_eq!(
+        std::fs::read_to_string(dir.join("app/lib/common.sflow")).unwrap(),
+        "type Score = ratio\n"
+    );
+    assert_eq!(
+        std::fs::read_to_string(dir.join("app/notes.txt")).unwrap(),
+        "not sflow {"
+    );
 }
 
 #[test]
@@ -72,7 +89,10 @@ fn a_file_with_syntax_errors_is_refused_with_the_reason_and_left_alone() {
     assert_eq!(out.status.code(), Some(1));
     let stderr = text(&out.stderr);
     assert!(stderr.contains("error: cannot format `main.sflow`: the file does not parse (2:14: expected an expression"), "{stderr}");
-    assert_eq!(std::fs::read_to_string(dir.join("main.sflow")).unwrap(), broken);
+    assert_eq!(
+        std::fs::read_to_string(dir.join("main.sflow")).unwrap(),
+        broken
+    );
 }
 
 #[test]
@@ -84,7 +104,12 @@ fn stdin_is_formatted_to_stdout() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    child.stdin.take().unwrap().write_all(MESSY.as_bytes()).unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(MESSY.as_bytes())
+        .unwrap();
     let out = child.wait_with_output().unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     assert_eq!(text(&out.stdout), TIDY);
@@ -103,6 +128,9 @@ fn the_examples_are_formatted() {
     // The north-star program is a fixed point except for its trigger arrows (see
     // docs/language.md, "Formatting"); the standard library and the minimal case exactly.
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let out = sflowc(&root, &["fmt", "--check", "stdlib", "tests/cases/ok-minimal"]);
+    let out = sflowc(
+        &root,
+        &["fmt", "--check", "stdlib", "tests/cases/ok-minimal"],
+    );
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
 }

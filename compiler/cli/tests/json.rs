@@ -34,7 +34,11 @@ fn parse(stdout: &str) -> Vec<Value> {
 /// The JSON of one golden case, run from its directory.
 fn case_json(name: &str) -> String {
     let (output, stdout) = check_json(&cases().join(name), &["main.sflow"]);
-    assert!(output.stderr.is_empty(), "json mode writes nothing to stderr: {}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.stderr.is_empty(),
+        "json mode writes nothing to stderr: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     parse(&stdout);
     stdout
 }
@@ -67,11 +71,22 @@ fn unknown_step_position_by_hand() {
     let (output, stdout) = check_json(&cases().join("e0101-unknown-step"), &["main.sflow"]);
     assert_eq!(output.status.code(), Some(1));
     let items = parse(&stdout);
-    let d = items.iter().find(|d| d["code"] == "E0101").expect("an E0101");
+    let d = items
+        .iter()
+        .find(|d| d["code"] == "E0101")
+        .expect("an E0101");
     assert_eq!(d["severity"], "error");
     assert_eq!(d["file"], "main.sflow");
-    assert_eq!((d["line"].as_u64(), d["column"].as_u64()), (Some(15), Some(27)), "{d}");
-    assert_eq!((d["end_line"].as_u64(), d["end_column"].as_u64()), (Some(15), Some(31)), "{d}");
+    assert_eq!(
+        (d["line"].as_u64(), d["column"].as_u64()),
+        (Some(15), Some(27)),
+        "{d}"
+    );
+    assert_eq!(
+        (d["end_line"].as_u64(), d["end_column"].as_u64()),
+        (Some(15), Some(31)),
+        "{d}"
+    );
     assert!(d["help"].as_str().is_some_and(|h| h.contains("fit")), "{d}");
 }
 
@@ -88,13 +103,60 @@ fn several_files_make_one_array_with_columns_in_characters() {
     assert_eq!(output.status.code(), Some(1));
     let items = parse(&stdout);
     assert!(items.iter().any(|d| d["file"] == "a.sflow"), "{stdout}");
-    assert!(items.iter().any(|d| d["file"] == "b.sflow" && d["code"] == "E0105"), "{stdout}");
-    let template = items.iter().find(|d| d["code"] == "E0501").expect("an E0501");
-    // The label points inside the string: at `{{` or at `inputs`, counted in characters.
-    let line = text.lines().nth(7).unwrap();
-    let chars_before = |s: &str| line[..line.find(s).unwrap()].chars().count() as u64 + 1;
-    assert_eq!(template["line"].as_u64(), Some(8));
-    let column = template["column"].as_u64().unwrap();
-    assert!(column == chars_before("{{") || column == chars_before("inputs"), "{template}");
-    assert!(template["end_column"].as_u64().unwrap() <= line.chars().count() as u64 + 1, "{template}");
+    assert!(
+        items
+            .iter()
+            .any(|d| d["file"] == "b.sflow" && d["code"] == "E0105"),
+        "{stdout}"
+    );
+    let template = items
+        .iter()
+        .find(|d| d["code"] == "E0501")
+        .expect("an E0501");
+    // Line 8 is `    run   = "echo café… {{inputs.nope}}"`: counted in characters, `nope` is
+    // columns 34 to 37 (in bytes it would start at 37, as `é` and `…` take 2 and 3 bytes).
+    let at = |key: &str| template[key].as_u64();
+    assert_eq!(
+        (at("line"), at("column"), at("end_line"), at("end_column")),
+        (Some(8), Some(34), Some(8), Some(38)),
+        "{template}"
+    );
+}
+
+#[test]
+fn every_case_gives_one_well_formed_array() {
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir(cases())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.join("main.sflow").is_file())
+        .collect();
+    dirs.sort();
+    for dir in dirs {
+        let (output, stdout) = check_json(&dir, &["main.sflow"]);
+        let name = dir.file_name().unwrap().to_string_lossy().into_owned();
+        assert!(
+            matches!(output.status.code(), Some(0 | 1)),
+            "{name}: {output:?}"
+        );
+        for d in parse(&stdout) {
+            let n = |key: &str| d[key].as_u64().unwrap_or(0);
+            assert!(n("line") >= 1 && n("column") >= 1, "{name}: {d}");
+            assert!(
+                (n("end_line"), n("end_column")) >= (n("line"), n("column")),
+                "{name}: {d}"
+            );
+            assert!(
+                d["code"].as_str().is_some_and(|c| c.len() == 5),
+                "{name}: {d}"
+            );
+            assert!(
+                matches!(d["severity"].as_str(), Some("error" | "warning")),
+                "{name}: {d}"
+            );
+            assert!(
+                d["labels"].as_array().is_some_and(|l| !l.is_empty()),
+                "{name}: {d}"
+            );
+        }
+    }
 }

@@ -2,7 +2,8 @@
 //! cases, the standard library) and over small layouts:
 //! - every file that parses formats, and formatting is idempotent;
 //! - formatting never changes the program: same syntax tree (spans aside), same comments,
-//!   and the same diagnostics (codes and messages) from a full analysis of each program;
+//!   the same diagnostics (codes and messages) from a full analysis of each program, and the
+//!   same plan (source positions aside) for each program that lowers;
 //! - the north-star example is a fixed point except for the documented trigger-arrow rule.
 
 #![allow(clippy::unwrap_used)]
@@ -20,7 +21,9 @@ fn repo() -> PathBuf {
 }
 
 fn sflow_files(dir: &Path, out: &mut Vec<PathBuf>) {
-    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
     let mut entries: Vec<_> = entries.filter_map(Result::ok).map(|e| e.path()).collect();
     entries.sort();
     for path in entries {
@@ -37,12 +40,19 @@ fn corpus() -> Vec<PathBuf> {
     for dir in ["examples", "tests/cases", "stdlib"] {
         sflow_files(&repo().join(dir), &mut files);
     }
-    assert!(files.len() > 50, "expected the examples and test cases, found {}", files.len());
+    assert!(
+        files.len() > 50,
+        "expected the examples and test cases, found {}",
+        files.len()
+    );
     files
 }
 
 fn parses_cleanly(text: &str) -> bool {
-    !parse(FileId(0), text).diagnostics.iter().any(|d| d.code == sflow_compiler::diagnostics::Code::E0001)
+    !parse(FileId(0), text)
+        .diagnostics
+        .iter()
+        .any(|d| d.code == sflow_compiler::diagnostics::Code::E0001)
 }
 
 #[test]
@@ -54,14 +64,34 @@ fn every_file_that_parses_formats_idempotently_with_the_same_tree_and_comments()
         match format(&text) {
             Ok(once) => {
                 formatted += 1;
-                let twice = format(&once).unwrap_or_else(|e| panic!("{name}: formatted output does not format: {e}"));
+                let twice = format(&once)
+                    .unwrap_or_else(|e| panic!("{name}: formatted output does not format: {e}"));
                 assert_eq!(once, twice, "{name}: formatting is not idempotent");
                 let (before, after) = (parse(FileId(0), &text), parse(FileId(0), &once));
-                assert_eq!(shape(&before.file), shape(&after.file), "{name}: the tree changed");
-                let comments = |p: &sflow_compiler::syntax::Parse| p.comments.iter().map(|c| c.text.trim_end().to_string()).collect::<Vec<_>>();
-                assert_eq!(comments(&before), comments(&after), "{name}: comments changed");
-                assert!(once.ends_with('\n') || once.is_empty(), "{name}: no final line break");
-                assert!(!once.lines().any(|l| l.ends_with(' ')), "{name}: trailing spaces");
+                assert_eq!(
+                    shape(&before.file),
+                    shape(&after.file),
+                    "{name}: the tree changed"
+                );
+                let comments = |p: &sflow_compiler::syntax::Parse| {
+                    p.comments
+                        .iter()
+                        .map(|c| c.text.trim_end().to_string())
+                        .collect::<Vec<_>>()
+                };
+                assert_eq!(
+                    comments(&before),
+                    comments(&after),
+                    "{name}: comments changed"
+                );
+                assert!(
+                    once.ends_with('\n') || once.is_empty(),
+                    "{name}: no final line break"
+                );
+                assert!(
+                    !once.lines().any(|l| l.ends_with(' ')),
+                    "{name}: trailing spaces"
+                );
             }
             Err(FormatError::Syntax { .. }) => {
                 assert!(!parses_cleanly(&text), "{name}: refused although it parses");
@@ -82,44 +112,107 @@ fn formatting_never_changes_what_the_checker_says() {
         if path.starts_with(repo().join("stdlib")) {
             continue;
         }
-        dirs.entry(path.parent().unwrap().to_path_buf()).or_default().push(path);
+        dirs.entry(path.parent().unwrap().to_path_buf())
+            .or_default()
+            .push(path);
     }
     let mut programs = 0;
+    let mut plans = 0;
     for (dir, files) in dirs {
-        let root = files.iter().find(|f| f.ends_with("main.sflow")).or(files.first()).unwrap().clone();
+        let root = files
+            .iter()
+            .find(|f| f.ends_with("main.sflow"))
+            .or(files.first())
+            .unwrap()
+            .clone();
         let mut original = MemoryFiles::default();
         let mut formatted = MemoryFiles::default();
         let mut all_format = true;
         for file in &files {
-            let key = file.strip_prefix(&dir).unwrap().to_string_lossy().into_owned();
+            let key = file
+                .strip_prefix(&dir)
+                .unwrap()
+                .to_string_lossy()
+                .into_owned();
             let text = std::fs::read_to_string(file).unwrap();
             let pretty = format(&text);
             all_format &= pretty.is_ok();
-            formatted.files.insert(key.clone(), pretty.unwrap_or_else(|_| text.clone()));
+            formatted
+                .files
+                .insert(key.clone(), pretty.unwrap_or_else(|_| text.clone()));
             original.files.insert(key, text);
         }
         if !all_format {
             continue;
         }
         programs += 1;
-        let root_key = root.strip_prefix(&dir).unwrap().to_string_lossy().into_owned();
+        let root_key = root
+            .strip_prefix(&dir)
+            .unwrap()
+            .to_string_lossy()
+            .into_owned();
         let summarize = |files: &MemoryFiles| {
             let a = analyze(&root_key, &files.files[&root_key], files);
             a.diagnostics
                 .iter()
-                .map(|d| (d.code, d.message.clone(), a.sources.get(d.primary.at.file).slice(d.primary.at.span).to_string()))
+                .map(|d| {
+                    (
+                        d.code,
+                        d.message.clone(),
+                        a.sources
+                            .get(d.primary.at.file)
+                            .slice(d.primary.at.span)
+                            .to_string(),
+                    )
+                })
                 .collect::<Vec<_>>()
         };
-        assert_eq!(summarize(&original), summarize(&formatted), "{}: diagnostics changed", dir.display());
+        assert_eq!(
+            summarize(&original),
+            summarize(&formatted),
+            "{}: diagnostics changed",
+            dir.display()
+        );
+        // The plan (what the runtime executes) is the same, source positions aside.
+        let plan = |files: &MemoryFiles| {
+            let a = analyze(&root_key, &files.files[&root_key], files);
+            sflow_compiler::lower::lower(&a).ok().map(|p| {
+                let mut v = serde_json::to_value(p).unwrap();
+                erase_source_refs(&mut v);
+                v
+            })
+        };
+        let (before, after) = (plan(&original), plan(&formatted));
+        if before.is_some() {
+            plans += 1;
+        }
+        assert_eq!(before, after, "{}: the plan changed", dir.display());
     }
     assert!(programs > 40, "only {programs} programs compared");
+    assert!(plans > 5, "only {plans} plans compared");
+}
+
+/// Removes the source positions (`{ file, line, column }` objects) from a plan.
+fn erase_source_refs(v: &mut serde_json::Value) {
+    match v {
+        serde_json::Value::Object(map) => {
+            map.retain(|_, x| !(x.is_object() && x.get("line").is_some() && x.get("column").is_some()));
+            map.values_mut().for_each(erase_source_refs);
+        }
+        serde_json::Value::Array(items) => items.iter_mut().for_each(erase_source_refs),
+        _ => {}
+    }
 }
 
 #[test]
 fn the_north_star_is_a_fixed_point_but_for_the_trigger_arrows() {
     let text = std::fs::read_to_string(repo().join("examples/mnist/mnist.sflow")).unwrap();
     let once = format(&text).unwrap();
-    let changed: Vec<(&str, &str)> = text.lines().zip(once.lines()).filter(|(a, b)| a != b).collect();
+    let changed: Vec<(&str, &str)> = text
+        .lines()
+        .zip(once.lines())
+        .filter(|(a, b)| a != b)
+        .collect();
     assert_eq!(text.lines().count(), once.lines().count());
     // The spec's example pads the trigger sources to a wider column than the longest one
     // needs; the formatter puts the arrows one space after the longest source.
@@ -140,7 +233,15 @@ fn the_north_star_is_a_fixed_point_but_for_the_trigger_arrows() {
 
 #[test]
 fn the_fraud_example_and_the_stdlib_are_fixed_points() {
-    for file in ["examples/fraud/main.sflow", "examples/fraud/common.sflow", "stdlib/prelude.sflow", "stdlib/torch.sflow", "stdlib/data.sflow", "stdlib/detectors.sflow", "stdlib/labels.sflow"] {
+    for file in [
+        "examples/fraud/main.sflow",
+        "examples/fraud/common.sflow",
+        "stdlib/prelude.sflow",
+        "stdlib/torch.sflow",
+        "stdlib/data.sflow",
+        "stdlib/detectors.sflow",
+        "stdlib/labels.sflow",
+    ] {
         let text = std::fs::read_to_string(repo().join(file)).unwrap();
         if !parses_cleanly(&text) {
             // Reported by the corpus test's count; a file that does not parse has no layout.
@@ -227,6 +328,63 @@ fn layout_rules() {
 fn broken_files_are_refused_with_the_reason() {
     let err = format("app a {\n  namespace = \n}\nworkflow {").unwrap_err();
     let message = err.to_string();
-    assert!(message.starts_with("the file does not parse (2:14"), "{message}");
+    assert!(
+        message.starts_with("the file does not parse (2:14"),
+        "{message}"
+    );
     assert!(message.contains("more syntax error"), "{message}");
+}
+
+mod respacing {
+    //! Property: re-spacing a file (indentation, trailing spaces, spaces around `=`, repeated
+    //! blank lines) never changes what it formats to.
+
+    use super::*;
+    use proptest::prelude::*;
+
+    fn respace(text: &str, choices: &[u8]) -> String {
+        let mut pick = choices.iter().cycle().copied();
+        let mut out = String::new();
+        for line in text.lines() {
+            let mut c = pick.next().unwrap_or(0);
+            let body = line.trim_start();
+            if body.is_empty() {
+                // A blank line, sometimes repeated.
+                out.push_str(if c % 3 == 0 { "\n\n" } else { "\n" });
+                continue;
+            }
+            out.push_str(&" ".repeat((c % 7) as usize));
+            c = pick.next().unwrap_or(0);
+            let body = if !body.contains('"') && !body.starts_with("//") && !body.contains("//") {
+                match c % 3 {
+                    0 => body.replacen(" = ", "=", 1),
+                    1 => body.replacen(" = ", "   =  ", 1),
+                    _ => body.to_string(),
+                }
+            } else {
+                body.to_string()
+            };
+            out.push_str(&body);
+            out.push_str(&" ".repeat((pick.next().unwrap_or(0) % 3) as usize));
+            out.push('\n');
+        }
+        out
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(24))]
+        #[test]
+        fn respacing_does_not_change_the_formatted_text(choices in proptest::collection::vec(any::<u8>(), 1..64)) {
+            for path in corpus() {
+                let text = std::fs::read_to_string(&path).unwrap();
+                if text.contains("/*") {
+                    continue;
+                }
+                let Ok(expected) = format(&text) else { continue };
+                let respaced = respace(&text, &choices);
+                let got = format(&respaced);
+                prop_assert_eq!(got.as_ref().ok(), Some(&expected), "{} respaced:\n{}", path.display(), respaced);
+            }
+        }
+    }
 }

@@ -6,7 +6,7 @@
 //! | --- | --- |
 //! | `name` | the declaration's Kubernetes name (`predictor`, `training`), or the app's for app-wide objects |
 //! | `instance` | the app's Kubernetes name |
-//! | `component` | what the object is for: `service`, `workflow`, `schedule`, `runtime`, `plan`, `artifacts`, `network`, `app` |
+//! | `component` | what the object is for: `service`, `workflow`, `schedule`, `runtime`, `plan`, `artifacts`, `network`, `app`, `extension` (user templates) |
 //! | `part-of` | the app's Kubernetes name |
 //! | `managed-by` | `sflowc` |
 //! | `version` | the plan's revision: the first 12 hex digits of the SHA-256 of the plan |
@@ -56,6 +56,8 @@ pub enum Component {
     Schedule,
     /// A service.
     Service,
+    /// An object of a user template.
+    Extension,
 }
 
 impl Component {
@@ -70,6 +72,7 @@ impl Component {
             Component::Workflow => "workflow",
             Component::Schedule => "schedule",
             Component::Service => "service",
+            Component::Extension => "extension",
         }
     }
 }

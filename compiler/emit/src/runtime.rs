@@ -6,7 +6,7 @@
 use crate::conventions::{self, names, RUNTIME_PORT};
 use crate::meta::{Component, Context};
 use crate::pod::{self, ARTIFACTS_VOLUME, PLAN_VOLUME, TOKEN_MOUNT, TOKEN_VOLUME};
-use crate::storage::plan_entry;
+use crate::storage::plan_key;
 use crate::{EmitError, Objects};
 use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec, DeploymentStrategy, RollingUpdateDeployment};
 use k8s_openapi::api::core::v1::{
@@ -196,8 +196,7 @@ pub fn runtime(ctx: &Context<'_>, out: &mut Objects) -> Result<(), EmitError> {
     };
     out.push("v1", "Service", &name, &service)?;
 
-    let entry = plan_entry(ctx);
-    let plan_path = format!("{}/{}", conventions::PLAN_MOUNT, entry.key());
+    let plan_path = format!("{}/{}", conventions::PLAN_MOUNT, plan_key(ctx));
     let container = Container {
         name: "runtime".to_string(),
         image: Some(ctx.sflow_image.clone()),

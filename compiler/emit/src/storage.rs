@@ -47,23 +47,22 @@ pub enum PlanEntry {
     Gzip(Vec<u8>),
 }
 
-impl PlanEntry {
-    /// The key, and so the file name under the runtime's plan mount.
-    pub fn key(&self) -> &'static str {
-        match self {
-            PlanEntry::Text(_) => PLAN_KEY,
-            PlanEntry::Gzip(_) => PLAN_GZ_KEY,
-        }
+/// The plan's key in its ConfigMap, and so its file name under the runtime's plan mount.
+pub fn plan_key(ctx: &Context<'_>) -> &'static str {
+    if ctx.plan_compact.len() <= CONFIG_MAP_DATA_MAX {
+        PLAN_KEY
+    } else {
+        PLAN_GZ_KEY
     }
 }
 
 /// The plan's entry: text when it fits, gzip otherwise. Deterministic (no timestamp in the
 /// gzip header).
 pub fn plan_entry(ctx: &Context<'_>) -> PlanEntry {
-    if ctx.plan_compact.len() <= CONFIG_MAP_DATA_MAX {
+    if plan_key(ctx) == PLAN_KEY {
         return PlanEntry::Text(ctx.plan_compact.clone());
     }
-    let mut encoder = flate2::GzBuilder::new().mtime(0).write(Vec::new(), flate2::Compression::best());
+    let mut encoder = flate2::GzBuilder::new().mtime(0).write(Vec::new(), flate2::Compression::default());
     let bytes = encoder.write_all(ctx.plan_compact.as_bytes()).and_then(|()| encoder.finish());
     match bytes {
         Ok(bytes) => {
@@ -76,7 +75,8 @@ pub fn plan_entry(ctx: &Context<'_>) -> PlanEntry {
             }
             PlanEntry::Gzip(bytes)
         }
-        Err(_) => PlanEntry::Text(ctx.plan_compact.clone()),
+        // Writing to memory does not fail.
+        Err(_) => PlanEntry::Gzip(Vec::new()),
     }
 }
 

@@ -289,7 +289,7 @@ pub fn user_context(ctx: &Context<'_>) -> serde_json::Value {
         map.insert(
             "sflow".to_string(),
             json!({
-                "labels": ctx.labels(&ctx.app, Component::App),
+                "labels": ctx.labels(&ctx.app, Component::Extension),
                 "namespace": ctx.namespace,
                 "version": ctx.version(),
                 "image": ctx.sflow_image,
@@ -304,9 +304,10 @@ pub fn user_objects(ctx: &Context<'_>, template: &UserTemplate, out: &mut Object
     let docs = render(&template.name, &template.text, &user_context(ctx))?;
     for doc in docs {
         let name = doc.get("metadata").and_then(|m| str_at(m, "name")).unwrap_or_default().to_string();
-        let mut labels = ctx.labels(&ctx.app, Component::App);
-        labels.insert(meta::NAME.to_string(), if name.len() <= 63 { name } else { ctx.app.clone() });
-        labels.insert(meta::COMPONENT.to_string(), "extension".to_string());
+        let mut labels = ctx.labels(&ctx.app, Component::Extension);
+        if name.len() <= 63 {
+            labels.insert(meta::NAME.to_string(), name);
+        }
         push_rendered(ctx, doc, &labels, &format!("template:{}", template.name), out)?;
     }
     Ok(())

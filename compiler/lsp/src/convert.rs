@@ -1,7 +1,10 @@
 //! Core diagnostics as protocol diagnostics.
 
 use crate::world::Snapshot;
-use lsp_types::{Diagnostic, DiagnosticRelatedInformation, DiagnosticSeverity, DiagnosticTag, NumberOrString, Url};
+use lsp_types::{
+    Diagnostic, DiagnosticRelatedInformation, DiagnosticSeverity, DiagnosticTag, NumberOrString,
+    Url,
+};
 use sflow_compiler::diagnostics::{Code, Severity};
 use std::collections::BTreeMap;
 
@@ -21,7 +24,9 @@ pub fn diagnostics_by_file(snapshot: &Snapshot) -> BTreeMap<Url, Vec<Diagnostic>
         if !snapshot.is_user(file) {
             continue;
         }
-        let Some(uri) = snapshot.uri(file) else { continue };
+        let Some(uri) = snapshot.uri(file) else {
+            continue;
+        };
         out.entry(uri).or_default().push(diagnostic(snapshot, d));
     }
     out
@@ -41,10 +46,16 @@ pub fn diagnostic(snapshot: &Snapshot, d: &sflow_compiler::diagnostics::Diagnost
         .secondary
         .iter()
         .filter_map(|label| {
-            Some(DiagnosticRelatedInformation { location: snapshot.location(label.at)?, message: label.message.clone() })
+            Some(DiagnosticRelatedInformation {
+                location: snapshot.location(label.at)?,
+                message: label.message.clone(),
+            })
         })
         .collect();
-    let unnecessary = matches!(d.code, Code::W0001 | Code::W0002 | Code::W0003 | Code::W0004);
+    let unnecessary = matches!(
+        d.code,
+        Code::W0001 | Code::W0002 | Code::W0003 | Code::W0004
+    );
     Diagnostic {
         range: snapshot.range(d.primary.at),
         severity: Some(match d.severity {
@@ -55,8 +66,16 @@ pub fn diagnostic(snapshot: &Snapshot, d: &sflow_compiler::diagnostics::Diagnost
         code_description: None,
         source: Some("sflow".into()),
         message,
-        related_information: if related.is_empty() { None } else { Some(related) },
-        tags: if unnecessary { Some(vec![DiagnosticTag::UNNECESSARY]) } else { None },
+        related_information: if related.is_empty() {
+            None
+        } else {
+            Some(related)
+        },
+        tags: if unnecessary {
+            Some(vec![DiagnosticTag::UNNECESSARY])
+        } else {
+            None
+        },
         data: None,
     }
 }

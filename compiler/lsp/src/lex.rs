@@ -78,9 +78,14 @@ pub fn lex(text: &str) -> Vec<Tok> {
                 i += 1;
             }
             let body = text.get(start..i).unwrap_or("");
-            Kind::Comment { doc: body.starts_with("///") && !body.starts_with("////") }
+            Kind::Comment {
+                doc: body.starts_with("///") && !body.starts_with("////"),
+            }
         } else if b == b'/' && bytes.get(i + 1) == Some(&b'*') {
-            i = text.get(i + 2..).and_then(|rest| rest.find("*/")).map_or(bytes.len(), |k| i + 2 + k + 2);
+            i = text
+                .get(i + 2..)
+                .and_then(|rest| rest.find("*/"))
+                .map_or(bytes.len(), |k| i + 2 + k + 2);
             Kind::Comment { doc: false }
         } else if b == b'"' {
             i += 1;
@@ -134,12 +139,20 @@ pub fn lex(text: &str) -> Vec<Tok> {
             i += if PUNCT2.contains(&two) { 2 } else { 1 };
             Kind::Punct
         } else {
-            i += text.get(i..).and_then(|s| s.chars().next()).map_or(1, char::len_utf8);
+            i += text
+                .get(i..)
+                .and_then(|s| s.chars().next())
+                .map_or(1, char::len_utf8);
             Kind::Other
         };
         let i_end = i.min(bytes.len());
         // Keep offsets on character boundaries (a lone multi-byte char is one `Other` token).
-        toks.push(Tok { kind, start, end: i_end, line_start: !line_has_token });
+        toks.push(Tok {
+            kind,
+            start,
+            end: i_end,
+            line_start: !line_has_token,
+        });
         line_has_token = true;
         i = i_end;
     }
@@ -159,6 +172,9 @@ mod tests {
         assert!(got.contains(&(Kind::Comment { doc: false }, "// c")));
         assert!(got.contains(&(Kind::Str { terminated: true }, "\"x {{y}}\"")));
         assert!(got.contains(&(Kind::Number, "4Gi")));
-        assert_eq!(got.last(), Some(&(Kind::Str { terminated: false }, "\"open")));
+        assert_eq!(
+            got.last(),
+            Some(&(Kind::Str { terminated: false }, "\"open"))
+        );
     }
 }

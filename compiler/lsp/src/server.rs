@@ -62,10 +62,15 @@ pub fn run(connection: &Connection) -> Result<(), String> {
         .unwrap_or(0);
     let result = InitializeResult {
         capabilities: capabilities(),
-        server_info: Some(ServerInfo { name: "sflowc lsp".into(), version: Some(env!("CARGO_PKG_VERSION").into()) }),
+        server_info: Some(ServerInfo {
+            name: "sflowc lsp".into(),
+            version: Some(env!("CARGO_PKG_VERSION").into()),
+        }),
     };
     let result = serde_json::to_value(result).map_err(|e| e.to_string())?;
-    connection.initialize_finish(id, result).map_err(|e| e.to_string())?;
+    connection
+        .initialize_finish(id, result)
+        .map_err(|e| e.to_string())?;
 
     let mut server = Server {
         vfs: Vfs::default(),
@@ -101,7 +106,11 @@ pub fn run(connection: &Connection) -> Result<(), String> {
                     continue;
                 }
                 if server.shutdown {
-                    let response = Response::new_err(request.id, ErrorCode::InvalidRequest as i32, "the server is shutting down".into());
+                    let response = Response::new_err(
+                        request.id,
+                        ErrorCode::InvalidRequest as i32,
+                        "the server is shutting down".into(),
+                    );
                     respond(connection, response);
                     continue;
                 }
@@ -125,16 +134,21 @@ fn respond(connection: &Connection, response: Response) {
 
 fn capabilities() -> ServerCapabilities {
     ServerCapabilities {
-        text_document_sync: Some(TextDocumentSyncCapability::Options(TextDocumentSyncOptions {
-            open_close: Some(true),
-            change: Some(TextDocumentSyncKind::INCREMENTAL),
-            save: Some(TextDocumentSyncSaveOptions::Supported(true)),
-            ..Default::default()
-        })),
+        text_document_sync: Some(TextDocumentSyncCapability::Options(
+            TextDocumentSyncOptions {
+                open_close: Some(true),
+                change: Some(TextDocumentSyncKind::INCREMENTAL),
+                save: Some(TextDocumentSyncSaveOptions::Supported(true)),
+                ..Default::default()
+            },
+        )),
         hover_provider: Some(HoverProviderCapability::Simple(true)),
         definition_provider: Some(OneOf::Left(true)),
         references_provider: Some(OneOf::Left(true)),
-        rename_provider: Some(OneOf::Right(RenameOptions { prepare_provider: Some(true), work_done_progress_options: Default::default() })),
+        rename_provider: Some(OneOf::Right(RenameOptions {
+            prepare_provider: Some(true),
+            work_done_progress_options: Default::default(),
+        })),
         completion_provider: Some(CompletionOptions {
             trigger_characters: Some(vec![".".into(), "{".into(), ":".into(), "(".into()]),
             ..Default::default()
@@ -150,12 +164,14 @@ fn capabilities() -> ServerCapabilities {
             code_action_kinds: Some(vec![CodeActionKind::QUICKFIX]),
             ..Default::default()
         })),
-        semantic_tokens_provider: Some(SemanticTokensServerCapabilities::SemanticTokensOptions(SemanticTokensOptions {
-            legend: handlers::semantic_tokens::legend(),
-            full: Some(SemanticTokensFullOptions::Bool(true)),
-            range: None,
-            work_done_progress_options: Default::default(),
-        })),
+        semantic_tokens_provider: Some(SemanticTokensServerCapabilities::SemanticTokensOptions(
+            SemanticTokensOptions {
+                legend: handlers::semantic_tokens::legend(),
+                full: Some(SemanticTokensFullOptions::Bool(true)),
+                range: None,
+                work_done_progress_options: Default::default(),
+            },
+        )),
         ..Default::default()
     }
 }
@@ -185,19 +201,25 @@ impl Server {
             notif::DidChangeTextDocument::METHOD => {
                 if let Ok(p) = extract::<DidChangeTextDocumentParams>(n.params) {
                     let path = vfs::path_of(&p.text_document.uri);
-                    let Some(doc) = self.vfs.get(&path) else { return };
+                    let Some(doc) = self.vfs.get(&path) else {
+                        return;
+                    };
                     let mut text = doc.text.clone();
                     for change in p.content_changes {
                         apply_change(&mut text, change);
                     }
-                    self.vfs.set_text(&p.text_document.uri, text, p.text_document.version);
+                    self.vfs
+                        .set_text(&p.text_document.uri, text, p.text_document.version);
                     self.touch(&p.text_document.uri);
                 }
             }
             notif::DidSaveTextDocument::METHOD => {
                 if let Ok(p) = extract::<DidSaveTextDocumentParams>(n.params) {
                     if let Some(text) = p.text {
-                        let version = self.vfs.get(&vfs::path_of(&p.text_document.uri)).map_or(0, |d| d.version);
+                        let version = self
+                            .vfs
+                            .get(&vfs::path_of(&p.text_document.uri))
+                            .map_or(0, |d| d.version);
                         self.vfs.set_text(&p.text_document.uri, text, version);
                     }
                     self.roots.clear();
@@ -246,26 +268,43 @@ impl Server {
 
     /// Makes the snapshot of `root` current.
     fn refresh(&mut self, root: &str) {
-        let fresh = self.snapshots.get(root).is_some_and(|s| s.generation == self.generation);
+        // Programs made up to view a std module never change.
+        let fresh = self
+            .snapshots
+            .get(root)
+            .is_some_and(|s| s.generation == self.generation || root.starts_with(STD_VIEW));
         if !fresh {
             let snapshot = Snapshot::compute(&self.vfs, root, self.generation);
-            self.snapshots.insert(root.to_string(), snapshot);
+            if let Some(old) = self.snapshots.insert(root.to_string(), snapshot) {
+                // Freeing a large analysis takes milliseconds: not on the editor's time.
+                std::thread::spawn(move || drop(old));
+            }
         }
     }
 
     fn publish(&mut self, connection: &Connection, root: &str) {
-        let Some(snapshot) = self.snapshots.get(root) else { return };
+        let Some(snapshot) = self.snapshots.get(root) else {
+            return;
+        };
         let by_file = convert::diagnostics_by_file(snapshot);
         let mut now: BTreeSet<Url> = BTreeSet::new();
         let mut messages = Vec::new();
         for (uri, diagnostics) in by_file {
             let version = self.vfs.get(&vfs::path_of(&uri)).map(|d| d.version);
             now.insert(uri.clone());
-            messages.push(PublishDiagnosticsParams { uri, diagnostics, version });
+            messages.push(PublishDiagnosticsParams {
+                uri,
+                diagnostics,
+                version,
+            });
         }
         for stale in self.published.get(root).into_iter().flatten() {
             if !now.contains(stale) {
-                messages.push(PublishDiagnosticsParams { uri: stale.clone(), diagnostics: Vec::new(), version: None });
+                messages.push(PublishDiagnosticsParams {
+                    uri: stale.clone(),
+                    diagnostics: Vec::new(),
+                    version: None,
+                });
             }
         }
         self.published.insert(root.to_string(), now);
@@ -277,16 +316,41 @@ impl Server {
 
     /// The current snapshot of the program `uri` belongs to, analyzed now if the buffers
     /// changed since (publishing its diagnostics too, as they are then known).
-    pub fn fresh(&mut self, connection: &Connection, uri: &Url) -> Answer<(&Snapshot, sflow_compiler::span::FileId)> {
+    pub fn fresh(
+        &mut self,
+        connection: &Connection,
+        uri: &Url,
+    ) -> Answer<(&Snapshot, sflow_compiler::span::FileId)> {
         let path = vfs::path_of(uri);
-        let root = if uri.scheme() == vfs::STD_SCHEME { self.std_root(&path) } else { self.root_of(&path) };
+        let std = uri.scheme() == vfs::STD_SCHEME;
+        let mut root = if std {
+            self.std_root(&path)
+        } else {
+            self.root_of(&path)
+        };
         let was_dirty = self.dirty.remove(&root);
         self.refresh(&root);
         if was_dirty {
             self.publish(connection, &root);
         }
-        let snapshot = self.snapshots.get(&root).ok_or_else(|| Failure::Refused("no analysis".into()))?;
-        let file = snapshot.file(&path).ok_or_else(|| Failure::Refused(format!("{path} is not part of the program")))?;
+        // The program the file was thought to belong to no longer imports it: check it alone.
+        if !std
+            && self
+                .snapshots
+                .get(&root)
+                .is_some_and(|s| s.file(&path).is_none())
+        {
+            self.roots.insert(path.clone(), path.clone());
+            root = path.clone();
+            self.refresh(&root);
+        }
+        let snapshot = self
+            .snapshots
+            .get(&root)
+            .ok_or_else(|| Failure::Refused("no analysis".into()))?;
+        let file = snapshot
+            .file(&path)
+            .ok_or_else(|| Failure::Refused(format!("{path} is not part of the program")))?;
         Ok((snapshot, file))
     }
 
@@ -311,21 +375,47 @@ impl Server {
         let name = path.trim_start_matches("<std>/").trim_end_matches(".sflow");
         let root = format!("{STD_VIEW}{name}");
         if !self.snapshots.contains_key(&root) {
-            let text = if name == "prelude" { String::new() } else { format!("use std.{name}\n") };
-            let analysis = sflow_compiler::analysis::analyze(&root, &text, &sflow_compiler::sources::NoFiles);
-            self.snapshots.insert(root.clone(), Snapshot { root: root.clone(), analysis, generation: u64::MAX });
+            let text = if name == "prelude" {
+                String::new()
+            } else {
+                format!("use std.{name}\n")
+            };
+            let analysis =
+                sflow_compiler::analysis::analyze(&root, &text, &sflow_compiler::sources::NoFiles);
+            self.snapshots.insert(
+                root.clone(),
+                Snapshot {
+                    root: root.clone(),
+                    analysis,
+                    generation: u64::MAX,
+                },
+            );
         }
         root
     }
 
     fn request(&mut self, connection: &Connection, request: Request) -> Response {
         let id = request.id.clone();
-        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.dispatch(connection, request)));
+        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            self.dispatch(connection, request)
+        }));
         match outcome {
-            Ok(Ok(value)) => Response { id, result: Some(value), error: None },
-            Ok(Err(Failure::BadParams(why))) => Response::new_err(id, ErrorCode::InvalidParams as i32, why),
-            Ok(Err(Failure::Refused(why))) => Response::new_err(id, ErrorCode::RequestFailed as i32, why),
-            Err(_) => Response::new_err(id, ErrorCode::InternalError as i32, "internal error in the sflow language server (please report it)".into()),
+            Ok(Ok(value)) => Response {
+                id,
+                result: Some(value),
+                error: None,
+            },
+            Ok(Err(Failure::BadParams(why))) => {
+                Response::new_err(id, ErrorCode::InvalidParams as i32, why)
+            }
+            Ok(Err(Failure::Refused(why))) => {
+                Response::new_err(id, ErrorCode::RequestFailed as i32, why)
+            }
+            Err(_) => Response::new_err(
+                id,
+                ErrorCode::InternalError as i32,
+                "internal error in the sflow language server (please report it)".into(),
+            ),
         }
     }
 
@@ -337,13 +427,21 @@ impl Server {
                 let p: HoverParams = extract(params)?;
                 let uri = &p.text_document_position_params.text_document.uri;
                 let (snap, file) = self.fresh(connection, uri)?;
-                to_value(handlers::hover::hover(snap, file, p.text_document_position_params.position))
+                to_value(handlers::hover::hover(
+                    snap,
+                    file,
+                    p.text_document_position_params.position,
+                ))
             }
             req::GotoDefinition::METHOD => {
                 let p: GotoDefinitionParams = extract(params)?;
                 let uri = &p.text_document_position_params.text_document.uri;
                 let (snap, file) = self.fresh(connection, uri)?;
-                to_value(handlers::definition::definition(snap, file, p.text_document_position_params.position))
+                to_value(handlers::definition::definition(
+                    snap,
+                    file,
+                    p.text_document_position_params.position,
+                ))
             }
             req::References::METHOD => {
                 let p: ReferenceParams = extract(params)?;
@@ -365,7 +463,12 @@ impl Server {
                 let p: RenameParams = extract(params)?;
                 let uri = &p.text_document_position.text_document.uri;
                 let (snap, file) = self.fresh(connection, uri)?;
-                to_value(handlers::rename::rename(snap, file, p.text_document_position.position, &p.new_name)?)
+                to_value(handlers::rename::rename(
+                    snap,
+                    file,
+                    p.text_document_position.position,
+                    &p.new_name,
+                )?)
             }
             req::Completion::METHOD => {
                 let p: CompletionParams = extract(params)?;
@@ -375,7 +478,12 @@ impl Server {
                     return to_value(None::<CompletionResponse>);
                 };
                 let snap = self.latest(&uri);
-                to_value(handlers::completion::completion(snap, &path, &doc, p.text_document_position.position))
+                to_value(handlers::completion::completion(
+                    snap,
+                    &path,
+                    &doc,
+                    p.text_document_position.position,
+                ))
             }
             req::SignatureHelpRequest::METHOD => {
                 let p: SignatureHelpParams = extract(params)?;
@@ -385,7 +493,12 @@ impl Server {
                     return to_value(None::<SignatureHelp>);
                 };
                 let snap = self.latest(&uri);
-                to_value(handlers::signature_help::signature_help(snap, &path, &doc, p.text_document_position_params.position))
+                to_value(handlers::signature_help::signature_help(
+                    snap,
+                    &path,
+                    &doc,
+                    p.text_document_position_params.position,
+                ))
             }
             req::DocumentSymbolRequest::METHOD => {
                 let p: DocumentSymbolParams = extract(params)?;
@@ -410,14 +523,19 @@ impl Server {
                 let p: CodeActionParams = extract(params)?;
                 let uri = p.text_document.uri.clone();
                 let (snap, file) = self.fresh(connection, &uri)?;
-                to_value(handlers::code_action::code_actions(snap, file, &uri, p.range))
+                to_value(handlers::code_action::code_actions(
+                    snap, file, &uri, p.range,
+                ))
             }
             STDLIB_SOURCE => {
                 let p: StdlibSourceParams = extract(params)?;
                 let path = vfs::path_of(&p.uri);
                 match vfs::std_module(&path) {
                     Some(module) => to_value(module.text),
-                    None => Err(Failure::Refused(format!("{} is not a standard library module", p.uri))),
+                    None => Err(Failure::Refused(format!(
+                        "{} is not a standard library module",
+                        p.uri
+                    ))),
                 }
             }
             _ => Err(Failure::Refused(format!("unsupported request: {method}"))),
@@ -443,7 +561,9 @@ fn apply_change(text: &mut String, change: TextDocumentContentChangeEvent) {
         Some(range) => {
             let lines = sflow_compiler::span::LineIndex::new(text);
             let start = lines.offset_utf16(text, range.start.line, range.start.character);
-            let end = lines.offset_utf16(text, range.end.line, range.end.character).max(start);
+            let end = lines
+                .offset_utf16(text, range.end.line, range.end.character)
+                .max(start);
             if text.is_char_boundary(start) && text.is_char_boundary(end) && end <= text.len() {
                 text.replace_range(start..end, &change.text);
             }
@@ -459,7 +579,16 @@ mod tests {
     fn range_changes_apply_in_utf16() {
         let mut text = "a = \"😀\"\nb".to_string();
         let change = TextDocumentContentChangeEvent {
-            range: Some(Range { start: Position { line: 0, character: 8 }, end: Position { line: 1, character: 1 } }),
+            range: Some(Range {
+                start: Position {
+                    line: 0,
+                    character: 8,
+                },
+                end: Position {
+                    line: 1,
+                    character: 1,
+                },
+            }),
             range_length: None,
             text: "\nc".into(),
         };

@@ -41,7 +41,15 @@ impl Vfs {
     /// Opens (or replaces) a document.
     pub fn open(&mut self, uri: Url, text: String, version: i32) {
         let lines = LineIndex::new(&text);
-        self.docs.insert(path_of(&uri), Document { uri, text, version, lines });
+        self.docs.insert(
+            path_of(&uri),
+            Document {
+                uri,
+                text,
+                version,
+                lines,
+            },
+        );
     }
 
     /// Replaces a document's text.
@@ -87,7 +95,9 @@ impl Vfs {
     ///    that declares an `app` and imports `path` (directly or through other imports);
     /// 3. otherwise the file is checked on its own.
     pub fn root_of(&self, path: &str) -> String {
-        let Some(text) = self.text(path) else { return path.to_string() };
+        let Some(text) = self.text(path) else {
+            return path.to_string();
+        };
         if declares_app(&text) || std_module(path).is_some() {
             return path.to_string();
         }
@@ -110,7 +120,9 @@ impl Vfs {
             if candidate == path {
                 continue;
             }
-            let Some(text) = self.text(&candidate) else { continue };
+            let Some(text) = self.text(&candidate) else {
+                continue;
+            };
             if declares_app(&text) && self.imports_transitively(&candidate, &text, path) {
                 return candidate;
             }
@@ -146,7 +158,10 @@ impl SourceLoader for Loader<'_> {
     fn load(&self, from: &str, relative: &str) -> Result<LoadedText, String> {
         let path = join_relative(from, relative);
         if let Some(doc) = self.0.get(&path) {
-            return Ok(LoadedText { path, text: doc.text.clone() });
+            return Ok(LoadedText {
+                path,
+                text: doc.text.clone(),
+            });
         }
         match std::fs::read_to_string(&path) {
             Ok(text) => Ok(LoadedText { path, text }),
@@ -159,11 +174,17 @@ fn reason(e: &std::io::Error) -> String {
     let text = e.to_string();
     let text = text.split(" (os error").next().unwrap_or(&text).to_string();
     let mut chars = text.chars();
-    chars.next().map_or(String::new(), |c| c.to_lowercase().chain(chars).collect())
+    chars
+        .next()
+        .map_or(String::new(), |c| c.to_lowercase().chain(chars).collect())
 }
 
 fn declares_app(text: &str) -> bool {
-    parse(FileId(0), text).file.items.iter().any(|i| matches!(i, Item::App(_)))
+    parse(FileId(0), text)
+        .file
+        .items
+        .iter()
+        .any(|i| matches!(i, Item::App(_)))
 }
 
 fn file_imports(text: &str) -> Vec<String> {
@@ -191,7 +212,9 @@ fn parent(path: &str) -> String {
 
 /// The embedded std module whose core path is `path` (`<std>/torch.sflow`).
 pub fn std_module(path: &str) -> Option<&'static stdlib::StdModule> {
-    std::iter::once(&stdlib::PRELUDE).chain(stdlib::MODULES.iter()).find(|m| m.path == path)
+    std::iter::once(&stdlib::PRELUDE)
+        .chain(stdlib::MODULES.iter())
+        .find(|m| m.path == path)
 }
 
 /// The core's path for a URI.
@@ -218,7 +241,9 @@ pub fn uri_of(path: &str) -> Option<Url> {
     if let Ok(url) = Url::parse(path) {
         return Some(url);
     }
-    std::env::current_dir().ok().and_then(|dir| Url::from_file_path(dir.join(path)).ok())
+    std::env::current_dir()
+        .ok()
+        .and_then(|dir| Url::from_file_path(dir.join(path)).ok())
 }
 
 #[cfg(test)]
@@ -228,15 +253,24 @@ mod tests {
     #[test]
     fn std_uris_round_trip() {
         let uri = uri_of("<std>/torch.sflow");
-        assert_eq!(uri.as_ref().map(Url::as_str), Some("sflow-std:///torch.sflow"));
-        assert_eq!(uri.map(|u| path_of(&u)).as_deref(), Some("<std>/torch.sflow"));
+        assert_eq!(
+            uri.as_ref().map(Url::as_str),
+            Some("sflow-std:///torch.sflow")
+        );
+        assert_eq!(
+            uri.map(|u| path_of(&u)).as_deref(),
+            Some("<std>/torch.sflow")
+        );
         assert!(std_module("<std>/prelude.sflow").is_some());
     }
 
     #[test]
     fn file_uris_round_trip() {
         let uri = uri_of("/tmp/x y/main.sflow");
-        assert_eq!(uri.as_ref().map(path_of).as_deref(), Some("/tmp/x y/main.sflow"));
+        assert_eq!(
+            uri.as_ref().map(path_of).as_deref(),
+            Some("/tmp/x y/main.sflow")
+        );
     }
 
     #[test]
@@ -246,7 +280,13 @@ mod tests {
         let common = uri_of("/nowhere/app/lib/common.sflow").unwrap_or_else(|| panic!("uri"));
         vfs.open(main, "app a {}\nuse \"./lib/common.sflow\"\n".into(), 1);
         vfs.open(common, "workflow w {}\n".into(), 1);
-        assert_eq!(vfs.root_of("/nowhere/app/lib/common.sflow"), "/nowhere/app/main.sflow");
-        assert_eq!(vfs.root_of("/nowhere/app/main.sflow"), "/nowhere/app/main.sflow");
+        assert_eq!(
+            vfs.root_of("/nowhere/app/lib/common.sflow"),
+            "/nowhere/app/main.sflow"
+        );
+        assert_eq!(
+            vfs.root_of("/nowhere/app/main.sflow"),
+            "/nowhere/app/main.sflow"
+        );
     }
 }

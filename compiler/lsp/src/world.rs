@@ -24,12 +24,21 @@ impl Snapshot {
     pub fn compute(vfs: &Vfs, root: &str, generation: u64) -> Snapshot {
         let text = vfs.text(root).unwrap_or_default();
         let analysis = analyze(root, &text, &vfs::Loader(vfs));
-        Snapshot { root: root.to_string(), analysis, generation }
+        Snapshot {
+            root: root.to_string(),
+            analysis,
+            generation,
+        }
     }
 
     /// The file with core path `path` (a user file or a std module).
     pub fn file(&self, path: &str) -> Option<FileId> {
-        self.analysis.sources.files.iter().find(|f| f.path == path).map(|f| f.id)
+        self.analysis
+            .sources
+            .files
+            .iter()
+            .find(|f| f.path == path)
+            .map(|f| f.id)
     }
 
     /// The source of `file`.
@@ -45,7 +54,9 @@ impl Snapshot {
     /// The byte offset of a protocol position in `file`.
     pub fn offset(&self, file: FileId, pos: Position) -> usize {
         let source = self.source(file);
-        source.lines.offset_utf16(&source.text, pos.line, pos.character)
+        source
+            .lines
+            .offset_utf16(&source.text, pos.line, pos.character)
     }
 
     /// The protocol range of a span.
@@ -57,7 +68,10 @@ impl Snapshot {
     /// The protocol location of a span.
     pub fn location(&self, at: FileSpan) -> Option<Location> {
         let uri = vfs::uri_of(&self.source(at.file).path)?;
-        Some(Location { uri, range: self.range(at) })
+        Some(Location {
+            uri,
+            range: self.range(at),
+        })
     }
 
     /// The URI of `file`.
@@ -75,7 +89,9 @@ impl Snapshot {
         let symbols = &self.analysis.symbols;
         // A cursor right after a name still means it; prefer the span that contains the
         // offset strictly, then one that ends at it.
-        symbols.at(file, offset).or_else(|| offset.checked_sub(1).and_then(|o| symbols.at(file, o)))
+        symbols
+            .at(file, offset)
+            .or_else(|| offset.checked_sub(1).and_then(|o| symbols.at(file, o)))
     }
 }
 
@@ -83,5 +99,14 @@ impl Snapshot {
 pub fn range_in(lines: &sflow_compiler::span::LineIndex, text: &str, span: Span) -> Range {
     let (l1, c1) = lines.position_utf16(text, span.start());
     let (l2, c2) = lines.position_utf16(text, span.end());
-    Range { start: Position { line: l1, character: c1 }, end: Position { line: l2, character: c2 } }
+    Range {
+        start: Position {
+            line: l1,
+            character: c1,
+        },
+        end: Position {
+            line: l2,
+            character: c2,
+        },
+    }
 }

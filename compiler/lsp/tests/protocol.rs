@@ -13,7 +13,10 @@ const MNIST: &str = include_str!("../../../examples/mnist/mnist.sflow");
 
 /// `text` with the cursor marker `$0` put `shift` bytes into the first `needle`.
 fn at(text: &str, needle: &str, shift: usize) -> String {
-    let i = text.find(needle).unwrap_or_else(|| panic!("`{needle}` is not in the text")) + shift;
+    let i = text
+        .find(needle)
+        .unwrap_or_else(|| panic!("`{needle}` is not in the text"))
+        + shift;
     format!("{}$0{}", &text[..i], &text[i..])
 }
 
@@ -37,7 +40,12 @@ fn draw_diagnostics(client: &Client, path: &str, diagnostics: &[Value]) -> Strin
         } else {
             col + 1
         };
-        let message = d["message"].as_str().unwrap_or("").lines().next().unwrap_or("");
+        let message = d["message"]
+            .as_str()
+            .unwrap_or("")
+            .lines()
+            .next()
+            .unwrap_or("");
         out.push_str(&format!(
             "{} {}:{}: {message}\n{}\n{}{}\n",
             d["code"].as_str().unwrap_or("?"),
@@ -55,12 +63,22 @@ fn draw_diagnostics(client: &Client, path: &str, diagnostics: &[Value]) -> Strin
 }
 
 fn completion_labels(result: &Value) -> String {
-    let items = result.as_array().cloned().or_else(|| result["items"].as_array().cloned()).unwrap_or_default();
+    let items = result
+        .as_array()
+        .cloned()
+        .or_else(|| result["items"].as_array().cloned())
+        .unwrap_or_default();
     items
         .iter()
         .map(|i| {
-            let detail = i["detail"].as_str().map(|d| format!("  — {}", d.lines().next().unwrap_or(""))).unwrap_or_default();
-            let insert = i["insertText"].as_str().map(|t| format!("  ⟨{t}⟩")).unwrap_or_default();
+            let detail = i["detail"]
+                .as_str()
+                .map(|d| format!("  — {}", d.lines().next().unwrap_or("")))
+                .unwrap_or_default();
+            let insert = i["insertText"]
+                .as_str()
+                .map(|t| format!("  ⟨{t}⟩"))
+                .unwrap_or_default();
             format!("{}{insert}{detail}", i["label"].as_str().unwrap_or("?"))
         })
         .collect::<Vec<_>>()
@@ -70,7 +88,11 @@ fn completion_labels(result: &Value) -> String {
 fn complete(text: &str) -> String {
     let (mut client, cursor) = open_one(text);
     let result = client.request("textDocument/completion", client.at(&cursor));
-    let out = format!("{}\n{}\n", client.draw_cursor(&cursor), completion_labels(&result));
+    let out = format!(
+        "{}\n{}\n",
+        client.draw_cursor(&cursor),
+        completion_labels(&result)
+    );
     client.shutdown();
     out
 }
@@ -83,16 +105,27 @@ fn diagnostics_follow_edits_into_a_broken_state_and_back() {
     let (mut client, _) = Client::start(&[("main.sflow", MNIST)]);
     client.open("main.sflow");
     let clean = client.diagnostics("main.sflow", Some(1));
-    let mut out = format!("opened:\n{}", draw_diagnostics(&client, "main.sflow", &clean));
+    let mut out = format!(
+        "opened:\n{}",
+        draw_diagnostics(&client, "main.sflow", &clean)
+    );
 
-    let broken = MNIST.replace("  step report {", "  step report").replace("predictor.model.accuracy", "predictor.model.acuracy");
+    let broken = MNIST
+        .replace("  step report {", "  step report")
+        .replace("predictor.model.accuracy", "predictor.model.acuracy");
     let v = client.change("main.sflow", &broken);
     let diags = client.diagnostics("main.sflow", Some(v));
-    out.push_str(&format!("\nbroken (unsaved):\n{}", draw_diagnostics(&client, "main.sflow", &diags)));
+    out.push_str(&format!(
+        "\nbroken (unsaved):\n{}",
+        draw_diagnostics(&client, "main.sflow", &diags)
+    ));
 
     let v = client.change("main.sflow", MNIST);
     let diags = client.diagnostics("main.sflow", Some(v));
-    out.push_str(&format!("\nrepaired:\n{}", draw_diagnostics(&client, "main.sflow", &diags)));
+    out.push_str(&format!(
+        "\nrepaired:\n{}",
+        draw_diagnostics(&client, "main.sflow", &diags)
+    ));
     insta::assert_snapshot!(out);
     client.shutdown();
 }
@@ -110,12 +143,45 @@ fn diagnostics_of_an_imported_file_come_from_its_program() {
 }
 
 #[test]
+fn an_unsaved_edit_of_an_imported_file_is_what_the_importer_sees() {
+    let main = "app demo {\n  namespace = \"demo\"\n}\n\nuse \"./lib.sflow\"\n\nservice predictor {\n  model    = training.fit.model\n  replicas = 1..2\n}\n";
+    let lib = "use std.torch.train_classifier\nuse std.data.mnist\n\nworkflow training {\n  step fit {\n    uses  = train_classifier(arch = \"mlp\", epochs = 3, lr = 0.001)\n    input data: Dataset = mnist(split = \"train\")\n  }\n}\n";
+    let (mut client, _) = Client::start(&[("main.sflow", main), ("lib.sflow", lib)]);
+    client.open("main.sflow");
+    let before = client.diagnostics("main.sflow", Some(1));
+    client.open("lib.sflow");
+    client.diagnostics("lib.sflow", Some(1));
+    // Rename the workflow in the unsaved buffer of lib.sflow: main.sflow's reference breaks.
+    let v = client.change(
+        "lib.sflow",
+        &lib.replace("workflow training", "workflow train"),
+    );
+    let after = loop {
+        let d = client.diagnostics("main.sflow", Some(1));
+        if !d.is_empty() || v == 0 {
+            break d;
+        }
+    };
+    let out = format!(
+        "main.sflow before:\n{}\nmain.sflow after the unsaved edit of lib.sflow:\n{}",
+        draw_diagnostics(&client, "main.sflow", &before),
+        draw_diagnostics(&client, "main.sflow", &after)
+    );
+    insta::assert_snapshot!(out);
+    client.shutdown();
+}
+
+#[test]
 fn quick_fix_applies_the_did_you_mean_suggestion() {
     let text = MNIST.replace("predictor.model.accuracy", "predictor.model.acuracy");
     let (mut client, _) = Client::start(&[("main.sflow", &text)]);
     client.open("main.sflow");
     let diags = client.diagnostics("main.sflow", Some(1));
-    let d = diags.iter().find(|d| d["code"] == "E0309").cloned().expect("an E0309");
+    let d = diags
+        .iter()
+        .find(|d| d["code"] == "E0309")
+        .cloned()
+        .expect("an E0309");
     let actions = client.request(
         "textDocument/codeAction",
         json!({ "textDocument": { "uri": client.uri("main.sflow") }, "range": d["range"], "context": { "diagnostics": [d] } }),
@@ -123,7 +189,12 @@ fn quick_fix_applies_the_did_you_mean_suggestion() {
     let action = &actions[0];
     let edit = &action["edit"]["changes"][client.uri("main.sflow")][0];
     let drawn = client.draw_location(&client.uri("main.sflow"), &edit["range"]);
-    insta::assert_snapshot!(format!("{} (preferred: {})\n{drawn}→ {}\n", action["title"].as_str().unwrap(), action["isPreferred"], edit["newText"]));
+    insta::assert_snapshot!(format!(
+        "{} (preferred: {})\n{drawn}→ {}\n",
+        action["title"].as_str().unwrap(),
+        action["isPreferred"],
+        edit["newText"]
+    ));
     client.shutdown();
 }
 
@@ -133,7 +204,10 @@ fn quick_fix_applies_the_did_you_mean_suggestion() {
 fn hover(text: &str) -> String {
     let (mut client, cursor) = open_one(text);
     let result = client.request("textDocument/hover", client.at(&cursor));
-    let value = result["contents"]["value"].as_str().unwrap_or("(no hover)").to_string();
+    let value = result["contents"]["value"]
+        .as_str()
+        .unwrap_or("(no hover)")
+        .to_string();
     let out = format!("{}\n{value}\n", client.draw_cursor(&cursor));
     client.shutdown();
     out
@@ -198,20 +272,29 @@ fn definition_of_a_step_output() {
 
 #[test]
 fn definition_into_the_standard_library() {
-    insta::assert_snapshot!(definition(&[("main.sflow", &at(MNIST, "autoencoder_ood(quantile", 4))]));
+    insta::assert_snapshot!(definition(&[(
+        "main.sflow",
+        &at(MNIST, "autoencoder_ood(quantile", 4)
+    )]));
 }
 
 #[test]
 fn definition_across_files() {
     let main = "app demo {\n  namespace = \"demo\"\n}\n\nuse \"./common.sflow\"\n\nworkflow w {\n  param p: Sc$0ore = 0.5\n  step s {\n    image = \"busybox:1.36\"\n    run   = \"echo {{p}}\"\n  }\n}\n";
     let common = "/// A share.\ntype Score = ratio\n";
-    insta::assert_snapshot!(definition(&[("main.sflow", main), ("common.sflow", common)]));
+    insta::assert_snapshot!(definition(&[
+        ("main.sflow", main),
+        ("common.sflow", common)
+    ]));
 }
 
 #[test]
 fn definition_of_an_imported_file() {
     let main = "app demo {\n  namespace = \"demo\"\n}\n\nuse \"./com$0mon.sflow\"\n";
-    insta::assert_snapshot!(definition(&[("main.sflow", main), ("common.sflow", "type Score = ratio\n")]));
+    insta::assert_snapshot!(definition(&[
+        ("main.sflow", main),
+        ("common.sflow", "type Score = ratio\n")
+    ]));
 }
 
 #[test]
@@ -238,7 +321,10 @@ fn rename(text: &str, new_name: &str) -> String {
     let mut out = client.draw_cursor(&cursor);
     let prepared = client.request_raw("textDocument/prepareRename", client.at(&cursor));
     if let Some(error) = prepared.get("error") {
-        out.push_str(&format!("\nprepare refused: {}\n", error["message"].as_str().unwrap_or("")));
+        out.push_str(&format!(
+            "\nprepare refused: {}\n",
+            error["message"].as_str().unwrap_or("")
+        ));
         client.shutdown();
         return out;
     }
@@ -246,17 +332,32 @@ fn rename(text: &str, new_name: &str) -> String {
     params["newName"] = json!(new_name);
     let response = client.request_raw("textDocument/rename", params);
     match response.get("error") {
-        Some(error) => out.push_str(&format!("\nrename to `{new_name}` refused: {}\n", error["message"].as_str().unwrap_or(""))),
+        Some(error) => out.push_str(&format!(
+            "\nrename to `{new_name}` refused: {}\n",
+            error["message"].as_str().unwrap_or("")
+        )),
         None => {
-            let changes = response["result"]["changes"].as_object().cloned().unwrap_or_default();
+            let changes = response["result"]["changes"]
+                .as_object()
+                .cloned()
+                .unwrap_or_default();
             let mut edits: Vec<(String, Value)> = Vec::new();
             for (uri, list) in changes {
                 for e in list.as_array().unwrap() {
                     edits.push((uri.clone(), e.clone()));
                 }
             }
-            edits.sort_by_key(|(uri, e)| (uri.clone(), e["range"]["start"]["line"].as_u64(), e["range"]["start"]["character"].as_u64()));
-            out.push_str(&format!("\nrename to `{new_name}`: {} edits\n", edits.len()));
+            edits.sort_by_key(|(uri, e)| {
+                (
+                    uri.clone(),
+                    e["range"]["start"]["line"].as_u64(),
+                    e["range"]["start"]["character"].as_u64(),
+                )
+            });
+            out.push_str(&format!(
+                "\nrename to `{new_name}`: {} edits\n",
+                edits.len()
+            ));
             for (uri, e) in edits {
                 out.push_str(&client.draw_location(&uri, &e["range"]));
             }
@@ -268,7 +369,10 @@ fn rename(text: &str, new_name: &str) -> String {
 
 #[test]
 fn rename_a_step_everywhere_including_templates() {
-    let text = MNIST.replace("run    = \"python report.py", "run    = \"python report.py --epochs {{epochs}}");
+    let text = MNIST.replace(
+        "run    = \"python report.py",
+        "run    = \"python report.py --epochs {{epochs}}",
+    );
     insta::assert_snapshot!(rename(&at(&text, "param epochs", 6), "num_epochs"));
 }
 
@@ -299,52 +403,75 @@ fn completion_of_declaration_keywords_at_the_top_level() {
 
 #[test]
 fn completion_of_names_in_scope() {
-    insta::assert_snapshot!(complete(&MNIST.replace("target = predictor }", "target = $0 }")));
+    insta::assert_snapshot!(complete(
+        &MNIST.replace("target = predictor }", "target = $0 }")
+    ));
 }
 
 #[test]
 fn completion_of_the_configs_of_an_agent_kind() {
-    insta::assert_snapshot!(complete(&MNIST.replace("agent planner:  Planner  { target = predictor }", "agent planner:  Planner  { $0 }")));
+    insta::assert_snapshot!(complete(&MNIST.replace(
+        "agent planner:  Planner  { target = predictor }",
+        "agent planner:  Planner  { $0 }"
+    )));
 }
 
 #[test]
 fn completion_of_sensors_after_an_agent() {
-    insta::assert_snapshot!(complete(&MNIST.replace("when checker.picked.size > 100", "when checker.$0")));
+    insta::assert_snapshot!(complete(
+        &MNIST.replace("when checker.picked.size > 100", "when checker.$0")
+    ));
 }
 
 #[test]
 fn completion_of_actions_after_then() {
-    insta::assert_snapshot!(complete(&MNIST.replace("then improver.improve(checker.picked)", "then $0")));
+    insta::assert_snapshot!(complete(
+        &MNIST.replace("then improver.improve(checker.picked)", "then $0")
+    ));
 }
 
 #[test]
 fn completion_of_actions_of_an_agent_after_then() {
-    insta::assert_snapshot!(complete(&MNIST.replace("then planner.scale(predictor, +1)", "then planner.$0")));
+    insta::assert_snapshot!(complete(
+        &MNIST.replace("then planner.scale(predictor, +1)", "then planner.$0")
+    ));
 }
 
 #[test]
 fn completion_of_step_outputs_after_a_step() {
-    insta::assert_snapshot!(complete(&MNIST.replace("input  model: Model = fit.model", "input  model: Model = fit.$0")));
+    insta::assert_snapshot!(complete(&MNIST.replace(
+        "input  model: Model = fit.model",
+        "input  model: Model = fit.$0"
+    )));
 }
 
 #[test]
 fn completion_of_outputs_and_metrics_after_workflow_step() {
-    insta::assert_snapshot!(complete(&MNIST.replace("when checker.picked.size > 100", "when training.fit.$0")));
+    insta::assert_snapshot!(complete(
+        &MNIST.replace("when checker.picked.size > 100", "when training.fit.$0")
+    ));
 }
 
 #[test]
 fn completion_of_params_inside_a_template() {
-    insta::assert_snapshot!(complete(&MNIST.replace("--out {{outputs.card}}\"", "--out {{outputs.card}} --epochs {{$0\"")));
+    insta::assert_snapshot!(complete(&MNIST.replace(
+        "--out {{outputs.card}}\"",
+        "--out {{outputs.card}} --epochs {{$0\""
+    )));
 }
 
 #[test]
 fn completion_of_inputs_inside_a_template() {
-    insta::assert_snapshot!(complete(&MNIST.replace("--model {{inputs.model}}", "--model {{inputs.$0}}")));
+    insta::assert_snapshot!(complete(
+        &MNIST.replace("--model {{inputs.model}}", "--model {{inputs.$0}}")
+    ));
 }
 
 #[test]
 fn completion_of_step_fields() {
-    insta::assert_snapshot!(complete(&MNIST.replace("    timeout 30m\n", "    timeout 30m\n    $0\n")));
+    insta::assert_snapshot!(complete(
+        &MNIST.replace("    timeout 30m\n", "    timeout 30m\n    $0\n")
+    ));
 }
 
 #[test]
@@ -357,21 +484,29 @@ fn completion_of_types_and_kinds() {
 
 #[test]
 fn completion_of_std_modules_and_items_after_use() {
-    let mut out = complete(&MNIST.replace("use std.labels.oracle", "use std.labels.oracle\nuse std.$0"));
+    let mut out =
+        complete(&MNIST.replace("use std.labels.oracle", "use std.labels.oracle\nuse std.$0"));
     out.push('\n');
-    out.push_str(&complete(&MNIST.replace("use std.labels.oracle", "use std.labels.oracle\nuse std.detectors.$0")));
+    out.push_str(&complete(&MNIST.replace(
+        "use std.labels.oracle",
+        "use std.labels.oracle\nuse std.detectors.$0",
+    )));
     insta::assert_snapshot!(out);
 }
 
 #[test]
 fn completion_on_half_typed_code_still_knows_the_program() {
     // The policy being typed does not parse; the rest of the program still answers.
-    insta::assert_snapshot!(complete(&format!("{MNIST}\npolicy half {{\n  when improver.$0")));
+    insta::assert_snapshot!(complete(&format!(
+        "{MNIST}\npolicy half {{\n  when improver.$0"
+    )));
 }
 
 #[test]
 fn completion_of_argument_names_in_a_std_call() {
-    insta::assert_snapshot!(complete(&MNIST.replace("autoencoder_ood(quantile = 0.99)", "autoencoder_ood($0)")));
+    insta::assert_snapshot!(complete(
+        &MNIST.replace("autoencoder_ood(quantile = 0.99)", "autoencoder_ood($0)")
+    ));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -382,7 +517,10 @@ fn signature_help_for_std_calls_and_actions() {
     let mut out = String::new();
     for text in [
         MNIST.replace("epochs = epochs, lr = lr)", "epochs = epochs, $0lr = lr)"),
-        MNIST.replace("planner.scale(predictor, +1)", "planner.scale(predictor, $0+1)"),
+        MNIST.replace(
+            "planner.scale(predictor, +1)",
+            "planner.scale(predictor, $0+1)",
+        ),
     ] {
         let (mut client, cursor) = open_one(&text);
         let help = client.request("textDocument/signatureHelp", client.at(&cursor));
@@ -391,12 +529,19 @@ fn signature_help_for_std_calls_and_actions() {
         let param = match &sig["parameters"][active]["label"] {
             Value::Array(offsets) => {
                 let label: Vec<u16> = sig["label"].as_str().unwrap().encode_utf16().collect();
-                let (a, b) = (offsets[0].as_u64().unwrap() as usize, offsets[1].as_u64().unwrap() as usize);
+                let (a, b) = (
+                    offsets[0].as_u64().unwrap() as usize,
+                    offsets[1].as_u64().unwrap() as usize,
+                );
                 String::from_utf16_lossy(&label[a..b])
             }
             other => other.to_string(),
         };
-        out.push_str(&format!("{}\n{}\nactive: {param}\n\n", client.draw_cursor(&cursor), sig["label"].as_str().unwrap()));
+        out.push_str(&format!(
+            "{}\n{}\nactive: {param}\n\n",
+            client.draw_cursor(&cursor),
+            sig["label"].as_str().unwrap()
+        ));
         client.shutdown();
     }
     insta::assert_snapshot!(out);
@@ -406,7 +551,10 @@ fn signature_help_for_std_calls_and_actions() {
 fn document_symbols_outline() {
     let (mut client, _) = Client::start(&[("main.sflow", MNIST)]);
     client.open("main.sflow");
-    let result = client.request("textDocument/documentSymbol", json!({ "textDocument": { "uri": client.uri("main.sflow") } }));
+    let result = client.request(
+        "textDocument/documentSymbol",
+        json!({ "textDocument": { "uri": client.uri("main.sflow") } }),
+    );
     fn draw(symbols: &Value, depth: usize, out: &mut String) {
         for s in symbols.as_array().into_iter().flatten() {
             out.push_str(&format!(
@@ -430,10 +578,33 @@ fn semantic_tokens_classify_names_by_what_they_resolve_to() {
     let text = "app a {\n  namespace = \"a\"\n}\n\nuse std.detectors.ks\n\n/// W.\nworkflow w {\n  param n: int = 2\n  step s {\n    image = \"busybox:1.36\"\n    run   = \"echo {{n}}\" // say\n    output out: File\n  }\n}\nagent c: Checker { detector = ks() }\npolicy p {\n  when c.drift > 0.5 for 5m\n  then run w\n}\n";
     let (mut client, _) = Client::start(&[("main.sflow", text)]);
     client.open("main.sflow");
-    let result = client.request("textDocument/semanticTokens/full", json!({ "textDocument": { "uri": client.uri("main.sflow") } }));
-    let types = ["namespace", "type", "class", "function", "method", "variable", "parameter", "property", "event", "keyword", "string", "number", "comment", "operator"];
+    let result = client.request(
+        "textDocument/semanticTokens/full",
+        json!({ "textDocument": { "uri": client.uri("main.sflow") } }),
+    );
+    let types = [
+        "namespace",
+        "type",
+        "class",
+        "function",
+        "method",
+        "variable",
+        "parameter",
+        "property",
+        "event",
+        "keyword",
+        "string",
+        "number",
+        "comment",
+        "operator",
+    ];
     let mods = ["declaration", "defaultLibrary", "readonly", "documentation"];
-    let data: Vec<u64> = result["data"].as_array().unwrap().iter().map(|v| v.as_u64().unwrap()).collect();
+    let data: Vec<u64> = result["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_u64().unwrap())
+        .collect();
     let lines: Vec<&str> = text.lines().collect();
     let (mut line, mut col) = (0usize, 0usize);
     let mut out = String::new();
@@ -445,8 +616,21 @@ fn semantic_tokens_classify_names_by_what_they_resolve_to() {
             col += t[1] as usize;
         }
         let word: String = lines[line].chars().skip(col).take(t[2] as usize).collect();
-        let m: Vec<&str> = (0..4).filter(|b| t[4] & (1 << b) != 0).map(|b| mods[b]).collect();
-        out.push_str(&format!("{}:{} {word:?} {}{}\n", line + 1, col + 1, types[t[3] as usize], if m.is_empty() { String::new() } else { format!(" [{}]", m.join(", ")) }));
+        let m: Vec<&str> = (0..4)
+            .filter(|b| t[4] & (1 << b) != 0)
+            .map(|b| mods[b])
+            .collect();
+        out.push_str(&format!(
+            "{}:{} {word:?} {}{}\n",
+            line + 1,
+            col + 1,
+            types[t[3] as usize],
+            if m.is_empty() {
+                String::new()
+            } else {
+                format!(" [{}]", m.join(", "))
+            }
+        ));
     }
     insta::assert_snapshot!(out);
     client.shutdown();
@@ -469,7 +653,10 @@ fn formatting_rewrites_the_buffer_and_refuses_broken_files() {
         "textDocument/formatting",
         json!({ "textDocument": { "uri": client.uri("main.sflow") }, "options": { "tabSize": 2, "insertSpaces": true } }),
     );
-    out.push_str(&format!("\nbroken: {}\n", refused["error"]["message"].as_str().unwrap_or("(no error)")));
+    out.push_str(&format!(
+        "\nbroken: {}\n",
+        refused["error"]["message"].as_str().unwrap_or("(no error)")
+    ));
     insta::assert_snapshot!(out);
     client.shutdown();
 }
@@ -480,11 +667,18 @@ fn the_stdlib_is_served_read_only_and_answers_hover() {
     let def = client.request("textDocument/definition", client.at(&cursor));
     let uri = def["uri"].as_str().unwrap().to_string();
     assert_eq!(uri, "sflow-std:///torch.sflow");
-    let text = client.request("sflow/stdlibSource", json!({ "uri": uri })).as_str().unwrap().to_string();
+    let text = client
+        .request("sflow/stdlibSource", json!({ "uri": uri }))
+        .as_str()
+        .unwrap()
+        .to_string();
     assert!(text.contains("extern step train_classifier"));
     // The editor opens the std file (read-only) and hovers in it.
     client.notify("textDocument/didOpen", json!({ "textDocument": { "uri": uri, "languageId": "sflow", "version": 1, "text": text } }));
-    let line = text.lines().position(|l| l.contains("output model: Model")).unwrap();
+    let line = text
+        .lines()
+        .position(|l| l.contains("output model: Model"))
+        .unwrap();
     let hover = client.request(
         "textDocument/hover",
         json!({ "textDocument": { "uri": uri }, "position": { "line": line, "character": 10 } }),
@@ -512,12 +706,27 @@ fn half_typed_programs_never_crash_the_server() {
         client.change("main.sflow", text);
         let end = client.position("main.sflow", text.len());
         let doc = json!({ "uri": client.uri("main.sflow") });
-        for method in ["textDocument/completion", "textDocument/hover", "textDocument/signatureHelp", "textDocument/definition"] {
-            let response = client.request_raw(method, json!({ "textDocument": doc, "position": end }));
-            assert!(response.get("error").is_none(), "{method} at byte {cut}: {response}");
+        for method in [
+            "textDocument/completion",
+            "textDocument/hover",
+            "textDocument/signatureHelp",
+            "textDocument/definition",
+        ] {
+            let response =
+                client.request_raw(method, json!({ "textDocument": doc, "position": end }));
+            assert!(
+                response.get("error").is_none(),
+                "{method} at byte {cut}: {response}"
+            );
         }
-        let response = client.request_raw("textDocument/semanticTokens/full", json!({ "textDocument": doc }));
-        assert!(response.get("error").is_none(), "semantic tokens at byte {cut}: {response}");
+        let response = client.request_raw(
+            "textDocument/semanticTokens/full",
+            json!({ "textDocument": doc }),
+        );
+        assert!(
+            response.get("error").is_none(),
+            "semantic tokens at byte {cut}: {response}"
+        );
         cut += 7;
     }
     client.shutdown();

@@ -28,19 +28,39 @@ pub fn not_available(kind: &str, action: &str) -> String {
 /// Decides what calling `agent.action(args)` does; a webhook binding is performed here
 /// (before the effect is recorded), everything else is returned as an effect that the engine
 /// records atomically with the firing.
-pub async fn call(shared: &Shared, agent: &str, action: &str, args: &BTreeMap<String, Expr>, action_key: &str) -> Result<Effect, String> {
+pub async fn call(
+    shared: &Shared,
+    agent: &str,
+    action: &str,
+    args: &BTreeMap<String, Expr>,
+    action_key: &str,
+) -> Result<Effect, String> {
     let plan = shared.plan();
-    let a = plan.agent(agent).ok_or_else(|| format!("no agent `{agent}`"))?;
-    let kind = plan.agent_kind(&a.kind).ok_or_else(|| format!("agent `{agent}` has unknown kind `{}`", a.kind))?;
-    let decl = kind.actions.iter().find(|d| d.name == action).ok_or_else(|| format!("kind `{}` has no action `{action}`", kind.name))?;
+    let a = plan
+        .agent(agent)
+        .ok_or_else(|| format!("no agent `{agent}`"))?;
+    let kind = plan
+        .agent_kind(&a.kind)
+        .ok_or_else(|| format!("agent `{agent}` has unknown kind `{}`", a.kind))?;
+    let decl = kind
+        .actions
+        .iter()
+        .find(|d| d.name == action)
+        .ok_or_else(|| format!("kind `{}` has no action `{action}`", kind.name))?;
     let scope = shared.scope();
     let mut values: BTreeMap<String, RtValue> = BTreeMap::new();
     for p in &decl.params {
         let v = match args.get(&p.name) {
-            Some(e) => eval::eval(e, &scope).map_err(|m| format!("argument `{}` of `{agent}.{action}`: {m}", p.name))?,
+            Some(e) => eval::eval(e, &scope)
+                .map_err(|m| format!("argument `{}` of `{agent}.{action}`: {m}", p.name))?,
             None => match &p.default {
                 Some(d) => RtValue::from_plan(d),
-                None => return Err(format!("argument `{}` of `{agent}.{action}` is missing", p.name)),
+                None => {
+                    return Err(format!(
+                        "argument `{}` of `{agent}.{action}` is missing",
+                        p.name
+                    ))
+                }
             },
         };
         values.insert(p.name.clone(), v);
@@ -55,12 +75,22 @@ pub async fn call(shared: &Shared, agent: &str, action: &str, args: &BTreeMap<St
     }
     match &decl.binding {
         Some(BindingPlan::Run { workflow, with }) => {
-            let scope = ActionScope { inner: &scope, args: &values };
+            let scope = ActionScope {
+                inner: &scope,
+                args: &values,
+            };
             let mut overrides = BTreeMap::new();
             for (k, e) in with {
-                overrides.insert(k.clone(), eval::eval(e, &scope).map_err(|m| format!("`with {{ {k} = … }}`: {m}"))?);
+                overrides.insert(
+                    k.clone(),
+                    eval::eval(e, &scope).map_err(|m| format!("`with {{ {k} = … }}`: {m}"))?,
+                );
             }
-            Ok(Effect::StartRun { workflow: workflow.clone(), overrides, origin: format!("agent:{agent}.{action}") })
+            Ok(Effect::StartRun {
+                workflow: workflow.clone(),
+                overrides,
+                origin: format!("agent:{agent}.{action}"),
+            })
         }
         Some(BindingPlan::Webhook { url }) => {
             let body = json!({
@@ -78,16 +108,26 @@ pub async fn call(shared: &Shared, agent: &str, action: &str, args: &BTreeMap<St
                 .map_err(|e| format!("POST {url}: {e}"))?;
             let status = resp.status();
             if status.is_success() {
-                Ok(Effect::Nothing { result: format!("POST {url}: {status}") })
+                Ok(Effect::Nothing {
+                    result: format!("POST {url}: {status}"),
+                })
             } else {
                 let text = resp.text().await.unwrap_or_default();
-                Err(format!("POST {url}: {status} {}", text.chars().take(200).collect::<String>()))
+                Err(format!(
+                    "POST {url}: {status} {}",
+                    text.chars().take(200).collect::<String>()
+                ))
             }
         }
         None => Ok(Effect::Publish {
             agent: agent.to_string(),
             action: action.to_string(),
-            args: Json::Object(values.iter().map(|(k, v)| (k.clone(), v.to_json())).collect()),
+            args: Json::Object(
+                values
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.to_json()))
+                    .collect(),
+            ),
         }),
     }
 }
@@ -99,7 +139,10 @@ struct ActionScope<'a> {
 
 impl Scope for ActionScope<'_> {
     fn param(&self, name: &str) -> Option<RtValue> {
-        self.args.get(name).cloned().or_else(|| self.inner.param(name))
+        self.args
+            .get(name)
+            .cloned()
+            .or_else(|| self.inner.param(name))
     }
     fn signal(&self, s: &Signal) -> Option<RtValue> {
         self.inner.signal(s)
@@ -111,7 +154,9 @@ impl Scope for ActionScope<'_> {
 
 fn service_arg(shared: &Shared, values: &BTreeMap<String, RtValue>) -> Result<String, String> {
     match values.get("service") {
-        Some(RtValue::Ref { name, .. }) if shared.plan().service(name).is_some() => Ok(name.clone()),
+        Some(RtValue::Ref { name, .. }) if shared.plan().service(name).is_some() => {
+            Ok(name.clone())
+        }
         Some(RtValue::Ref { name, .. }) => Err(format!("no service `{name}`")),
         _ => Err("the `service` argument is not a service".into()),
     }
@@ -120,21 +165,39 @@ fn service_arg(shared: &Shared, values: &BTreeMap<String, RtValue>) -> Result<St
 fn replace(shared: &Shared, values: &BTreeMap<String, RtValue>) -> Result<Effect, String> {
     let service = service_arg(shared, values)?;
     let (id, name, version) = match values.get("model") {
-        Some(RtValue::Model { id, name, version, .. }) if *id > 0 => (*id, name.clone(), *version),
-        Some(RtValue::Model { name, .. }) => return Err(format!("model `{name}` is not in the registry: only registered models can be served")),
+        Some(RtValue::Model {
+            id, name, version, ..
+        }) if *id > 0 => (*id, name.clone(), *version),
+        Some(RtValue::Model { name, .. }) => {
+            return Err(format!(
+                "model `{name}` is not in the registry: only registered models can be served"
+            ))
+        }
         _ => return Err("the `model` argument is not a model".into()),
     };
     let current = shared.alias(&service).map_err(|e| e.to_string())?;
     if current.map(|(m, _)| m) == Some(id) {
-        return Ok(Effect::Nothing { result: format!("{service} already serves {name} v{version}") });
+        return Ok(Effect::Nothing {
+            result: format!("{service} already serves {name} v{version}"),
+        });
     }
-    Ok(Effect::Alias { service, model_id: id, previous: current.map(|(m, _)| m), event: "model.replaced" })
+    Ok(Effect::Alias {
+        service,
+        model_id: id,
+        previous: current.map(|(m, _)| m),
+        event: "model.replaced",
+    })
 }
 
 fn rollback(shared: &Shared, values: &BTreeMap<String, RtValue>) -> Result<Effect, String> {
     let service = service_arg(shared, values)?;
     match shared.alias(&service).map_err(|e| e.to_string())? {
-        Some((current, Some(previous))) => Ok(Effect::Alias { service, model_id: previous, previous: Some(current), event: "model.rolled_back" }),
+        Some((current, Some(previous))) => Ok(Effect::Alias {
+            service,
+            model_id: previous,
+            previous: Some(current),
+            event: "model.rolled_back",
+        }),
         _ => Err(format!("{service} has no previous model to roll back to")),
     }
 }
@@ -145,12 +208,22 @@ fn scale(shared: &Shared, values: &BTreeMap<String, RtValue>) -> Result<Effect, 
         Some(RtValue::Int { value }) => *value,
         _ => return Err("the `by` argument is not an int".into()),
     };
-    let row = shared.service_row(&service).map_err(|e| e.to_string())?.ok_or_else(|| format!("no service `{service}` recorded"))?;
+    let row = shared
+        .service_row(&service)
+        .map_err(|e| e.to_string())?
+        .ok_or_else(|| format!("no service `{service}` recorded"))?;
     let wanted = (row.replicas + by).clamp(row.min_replicas, row.max_replicas);
     if wanted == row.replicas {
         return Ok(Effect::Nothing {
-            result: format!("{service} stays at {} replicas (its range is {}..{})", row.replicas, row.min_replicas, row.max_replicas),
+            result: format!(
+                "{service} stays at {} replicas (its range is {}..{})",
+                row.replicas, row.min_replicas, row.max_replicas
+            ),
         });
     }
-    Ok(Effect::Scale { service, from: row.replicas, replicas: wanted })
+    Ok(Effect::Scale {
+        service,
+        from: row.replicas,
+        replicas: wanted,
+    })
 }

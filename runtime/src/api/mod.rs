@@ -56,7 +56,12 @@ fn ok(v: Value) -> ApiResult {
 
 /// Serves the control API on `addr` until the engine shuts down; returns the bound address
 /// once listening (through `bound`).
-pub async fn serve(engine: Engine, token: String, addr: SocketAddr, bound: tokio::sync::oneshot::Sender<SocketAddr>) -> std::io::Result<()> {
+pub async fn serve(
+    engine: Engine,
+    token: String,
+    addr: SocketAddr,
+    bound: tokio::sync::oneshot::Sender<SocketAddr>,
+) -> std::io::Result<()> {
     let listener = tokio::net::TcpListener::bind(addr).await?;
     let local = listener.local_addr()?;
     let _ = bound.send(local);
@@ -71,7 +76,10 @@ pub async fn serve(engine: Engine, token: String, addr: SocketAddr, bound: tokio
 
 /// The API's routes.
 pub fn router(engine: Engine, token: String) -> Router {
-    let state = AppState { engine, token: Arc::from(token.as_str()) };
+    let state = AppState {
+        engine,
+        token: Arc::from(token.as_str()),
+    };
     let v1 = Router::new()
         .route("/v1/status", get(status))
         .route("/v1/runs", get(runs).post(start_run))
@@ -82,11 +90,16 @@ pub fn router(engine: Engine, token: String) -> Router {
         .route("/v1/agents", get(agents))
         .route("/v1/agents/{agent}/sensors/{sensor}", put(set_sensor))
         .route("/v1/agents/{agent}/actions", get(agent_actions))
-        .route("/v1/services/{service}/signals/{signal}", put(set_service_signal))
+        .route(
+            "/v1/services/{service}/signals/{signal}",
+            put(set_service_signal),
+        )
         .fallback(webhook)
         .layer(middleware::from_fn_with_state(state.clone(), auth))
         .with_state(state);
-    Router::new().route("/healthz", get(|| async { "ok" })).merge(v1)
+    Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .merge(v1)
 }
 
 fn same(a: &[u8], b: &[u8]) -> bool {
@@ -94,7 +107,12 @@ fn same(a: &[u8], b: &[u8]) -> bool {
 }
 
 async fn auth(State(st): State<AppState>, req: Request, next: Next) -> Response {
-    let given = req.headers().get("authorization").and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer ")).map(str::trim);
+    let given = req
+        .headers()
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim);
     match given {
         Some(t) if same(t.as_bytes(), st.token.as_bytes()) => next.run(req).await,
         _ => (
@@ -115,7 +133,10 @@ struct Page {
 async fn status(State(st): State<AppState>) -> ApiResult {
     let mut v = report::status(st.engine.store()).map_err(internal)?;
     if let Value::Object(o) = &mut v {
-        o.insert("live".into(), json!({ "signals": st.engine.signals(), "busy": st.engine.busy() }));
+        o.insert(
+            "live".into(),
+            json!({ "signals": st.engine.signals(), "busy": st.engine.busy() }),
+        );
     }
     ok(v)
 }
@@ -125,7 +146,9 @@ async fn runs(State(st): State<AppState>, Query(p): Query<Page>) -> ApiResult {
 }
 
 async fn run(State(st): State<AppState>, Path(id): Path<i64>) -> ApiResult {
-    report::run(st.engine.store(), id).map(|v| Json(v).into_response()).map_err(|e| err(StatusCode::NOT_FOUND, e.to_string()))
+    report::run(st.engine.store(), id)
+        .map(|v| Json(v).into_response())
+        .map_err(|e| err(StatusCode::NOT_FOUND, e.to_string()))
 }
 
 #[derive(Deserialize)]
@@ -139,10 +162,15 @@ async fn start_run(State(st): State<AppState>, Json(body): Json<StartRun>) -> Ap
     let params: BTreeMap<String, String> = body
         .params
         .into_iter()
-        .map(|(k, v)| (k, match v {
-            Value::String(s) => s,
-            other => other.to_string(),
-        }))
+        .map(|(k, v)| {
+            (
+                k,
+                match v {
+                    Value::String(s) => s,
+                    other => other.to_string(),
+                },
+            )
+        })
         .collect();
     match st.engine.run_workflow(&body.workflow, &params, "api") {
         Ok(id) => Ok((StatusCode::ACCEPTED, Json(json!({ "run": id }))).into_response()),
@@ -159,7 +187,12 @@ async fn decisions(State(st): State<AppState>, Query(p): Query<Page>) -> ApiResu
 }
 
 async fn events(State(st): State<AppState>, Query(p): Query<Page>) -> ApiResult {
-    ok(report::events(st.engine.store(), p.after.unwrap_or(0), p.limit.unwrap_or(100)).map_err(internal)?)
+    ok(report::events(
+        st.engine.store(),
+        p.after.unwrap_or(0),
+        p.limit.unwrap_or(100),
+    )
+    .map_err(internal)?)
 }
 
 async fn agents(State(st): State<AppState>) -> ApiResult {
@@ -187,40 +220,78 @@ async fn agents(State(st): State<AppState>) -> ApiResult {
     ok(Value::Array(list))
 }
 
-async fn set_sensor(State(st): State<AppState>, Path((agent, sensor)): Path<(String, String)>, Json(v): Json<Value>) -> ApiResult {
+async fn set_sensor(
+    State(st): State<AppState>,
+    Path((agent, sensor)): Path<(String, String)>,
+    Json(v): Json<Value>,
+) -> ApiResult {
     match st.engine.set_sensor(&agent, &sensor, &v) {
         Ok(value) => ok(json!({ "agent": agent, "sensor": sensor, "value": value.to_json() })),
         Err(e) => Err(err(StatusCode::BAD_REQUEST, e.to_string())),
     }
 }
 
-async fn set_service_signal(State(st): State<AppState>, Path((service, signal)): Path<(String, String)>, Json(v): Json<Value>) -> ApiResult {
+async fn set_service_signal(
+    State(st): State<AppState>,
+    Path((service, signal)): Path<(String, String)>,
+    Json(v): Json<Value>,
+) -> ApiResult {
     match st.engine.set_service_signal(&service, &signal, &v) {
         Ok(value) => ok(json!({ "service": service, "signal": signal, "value": value.to_json() })),
         Err(e) => Err(err(StatusCode::BAD_REQUEST, e.to_string())),
     }
 }
 
-async fn agent_actions(State(st): State<AppState>, Path(agent): Path<String>, Query(p): Query<Page>) -> ApiResult {
+async fn agent_actions(
+    State(st): State<AppState>,
+    Path(agent): Path<String>,
+    Query(p): Query<Page>,
+) -> ApiResult {
     if st.engine.plan().agent(&agent).is_none() {
         return Err(err(StatusCode::NOT_FOUND, format!("no agent `{agent}`")));
     }
-    let rows = st.engine.store().with(|c| store::agent_actions(c, &agent, p.after.unwrap_or(0))).map_err(internal)?;
+    let rows = st
+        .engine
+        .store()
+        .with(|c| store::agent_actions(c, &agent, p.after.unwrap_or(0)))
+        .map_err(internal)?;
     ok(serde_json::to_value(rows).unwrap_or(Value::Null))
 }
 
-async fn webhook(State(st): State<AppState>, method: Method, headers: HeaderMap, req: Request) -> ApiResult {
+async fn webhook(
+    State(st): State<AppState>,
+    method: Method,
+    headers: HeaderMap,
+    req: Request,
+) -> ApiResult {
     let path = req.uri().path().to_string();
     if method != Method::POST {
-        return Err(err(StatusCode::NOT_FOUND, format!("no route {method} {path}")));
+        return Err(err(
+            StatusCode::NOT_FOUND,
+            format!("no route {method} {path}"),
+        ));
     }
-    let idem = headers.get("idempotency-key").and_then(|v| v.to_str().ok()).map(str::to_string);
+    let idem = headers
+        .get("idempotency-key")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
     match st.engine.webhook(&path, idem.as_deref()) {
         Ok(Some(key)) => {
-            let (status, runs) = st.engine.firing_runs(&key, Duration::from_secs(5)).await.map_err(internal)?;
-            Ok((StatusCode::ACCEPTED, Json(json!({ "firing": key, "status": status, "runs": runs }))).into_response())
+            let (status, runs) = st
+                .engine
+                .firing_runs(&key, Duration::from_secs(5))
+                .await
+                .map_err(internal)?;
+            Ok((
+                StatusCode::ACCEPTED,
+                Json(json!({ "firing": key, "status": status, "runs": runs })),
+            )
+                .into_response())
         }
-        Ok(None) => Err(err(StatusCode::NOT_FOUND, format!("no webhook trigger on {path}"))),
+        Ok(None) => Err(err(
+            StatusCode::NOT_FOUND,
+            format!("no webhook trigger on {path}"),
+        )),
         Err(e) => Err(internal(e)),
     }
 }

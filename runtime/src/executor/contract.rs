@@ -35,7 +35,12 @@ pub fn substitute(
     for part in parts {
         match part {
             TemplatePart::Text { text } => out.push_str(text),
-            TemplatePart::Param { name } => out.push_str(&params.get(name).map(RtValue::to_param_text).unwrap_or_default()),
+            TemplatePart::Param { name } => out.push_str(
+                &params
+                    .get(name)
+                    .map(RtValue::to_param_text)
+                    .unwrap_or_default(),
+            ),
             TemplatePart::App { field } => out.push_str(&app_field(Some(app), field)),
             TemplatePart::Input { name } => match (mode, inputs.get(name)) {
                 (Paths::Real, Some(p)) => out.push_str(&p.to_string_lossy()),
@@ -57,16 +62,27 @@ pub fn is_dir_type(ty: &PlanType) -> bool {
 
 /// The path of a data source input (`std.data.files(path)`, `std.data.mnist(split, path)`),
 /// relative to the program's directory.
-pub fn data_source_path(function: &str, args: &BTreeMap<String, Expr>, program_dir: &Path) -> Result<PathBuf, String> {
+pub fn data_source_path(
+    function: &str,
+    args: &BTreeMap<String, Expr>,
+    program_dir: &Path,
+) -> Result<PathBuf, String> {
     let string_arg = |name: &str| match args.get(name) {
-        Some(Expr::Literal { value: sflow_compiler::lower::plan::Value::String { value } }) => Some(value.clone()),
+        Some(Expr::Literal {
+            value: sflow_compiler::lower::plan::Value::String { value },
+        }) => Some(value.clone()),
         _ => None,
     };
     match function {
         "std.data.files" | "std.data.mnist" => {
-            let path = string_arg("path").ok_or_else(|| format!("`{function}` needs a literal `path`"))?;
+            let path =
+                string_arg("path").ok_or_else(|| format!("`{function}` needs a literal `path`"))?;
             let p = Path::new(&path);
-            Ok(if p.is_absolute() { p.to_path_buf() } else { program_dir.join(p) })
+            Ok(if p.is_absolute() {
+                p.to_path_buf()
+            } else {
+                program_dir.join(p)
+            })
         }
         other => Err(format!("unknown data source `{other}`")),
     }
@@ -79,7 +95,12 @@ pub fn read_metrics_file(path: &Path) -> Result<Vec<(String, Json, i64)>, String
     let text = match std::fs::read_to_string(path) {
         Ok(t) => t,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(format!("cannot read $SFLOW_METRICS ({}): {e}", path.display())),
+        Err(e) => {
+            return Err(format!(
+                "cannot read $SFLOW_METRICS ({}): {e}",
+                path.display()
+            ))
+        }
     };
     if text.trim().is_empty() {
         return Ok(Vec::new());
@@ -91,14 +112,22 @@ pub fn read_metrics_file(path: &Path) -> Result<Vec<(String, Json, i64)>, String
             .filter(|l| !l.trim().is_empty())
             .enumerate()
             .map(|(i, l)| {
-                serde_json::from_str::<Json>(l).map_err(|e| format!("$SFLOW_METRICS is not a JSON object (nor JSON lines): line {}: {e}", i + 1))
+                serde_json::from_str::<Json>(l).map_err(|e| {
+                    format!(
+                        "$SFLOW_METRICS is not a JSON object (nor JSON lines): line {}: {e}",
+                        i + 1
+                    )
+                })
             })
             .collect::<Result<_, _>>()?,
     };
     let mut points = Vec::new();
     for (seq, obj) in objects.into_iter().enumerate() {
         let Json::Object(map) = obj else {
-            return Err(format!("$SFLOW_METRICS must hold a JSON object keyed by metric name, not {}", crate::value::describe_json(&obj)));
+            return Err(format!(
+                "$SFLOW_METRICS must hold a JSON object keyed by metric name, not {}",
+                crate::value::describe_json(&obj)
+            ));
         };
         for (k, v) in map {
             points.push((k, v, seq as i64));
@@ -122,11 +151,15 @@ pub struct MetricPoint {
 
 /// Checks the reported points against the declared metrics: every declared metric must be
 /// reported with its type (every point of a series is checked); undeclared keys are ignored.
-pub fn check_metrics(declared: &[PortPlan], points: &[(String, Json, i64)]) -> Result<Vec<MetricPoint>, String> {
+pub fn check_metrics(
+    declared: &[PortPlan],
+    points: &[(String, Json, i64)],
+) -> Result<Vec<MetricPoint>, String> {
     let mut out = Vec::new();
     let mut errors = Vec::new();
     for m in declared {
-        let mine: Vec<&(String, Json, i64)> = points.iter().filter(|(k, _, _)| *k == m.name).collect();
+        let mine: Vec<&(String, Json, i64)> =
+            points.iter().filter(|(k, _, _)| *k == m.name).collect();
         if mine.is_empty() {
             if let Err(e) = check_metric(&m.name, &m.ty, None) {
                 errors.push(e);
@@ -135,7 +168,12 @@ pub fn check_metrics(declared: &[PortPlan], points: &[(String, Json, i64)]) -> R
         }
         for (_, v, seq) in mine {
             match check_metric(&m.name, &m.ty, Some(v)) {
-                Ok(value) => out.push(MetricPoint { name: m.name.clone(), ty: m.ty.clone(), value, seq: *seq }),
+                Ok(value) => out.push(MetricPoint {
+                    name: m.name.clone(),
+                    ty: m.ty.clone(),
+                    value,
+                    seq: *seq,
+                }),
                 Err(e) => {
                     errors.push(e);
                     break;

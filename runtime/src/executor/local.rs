@@ -40,7 +40,9 @@ pub struct LocalBackend {
 impl LocalBackend {
     /// A backend running at most `parallelism` step processes at once.
     pub fn new(parallelism: usize) -> LocalBackend {
-        LocalBackend { permits: Arc::new(Semaphore::new(parallelism.max(1))) }
+        LocalBackend {
+            permits: Arc::new(Semaphore::new(parallelism.max(1))),
+        }
     }
 }
 
@@ -56,13 +58,17 @@ impl Backend for LocalBackend {
     fn reap_interrupted(&self, store: &Store, run: &RunRow) -> Result<()> {
         let now = crate::clock::system_now_ms();
         for attempt in store.with(|c| store::running_step_runs(c, run.id))? {
-            let killed = attempt.pid.is_some_and(|pid| process::reap(pid, attempt.pid_start.as_deref()));
+            let killed = attempt
+                .pid
+                .is_some_and(|pid| process::reap(pid, attempt.pid_start.as_deref()));
             let why = if killed {
                 "the runtime stopped during this attempt; its process group was killed"
             } else {
                 "the runtime stopped during this attempt"
             };
-            store.with(|c| store::finish_step_run(c, attempt.id, "interrupted", None, Some(why), now))?;
+            store.with(|c| {
+                store::finish_step_run(c, attempt.id, "interrupted", None, Some(why), now)
+            })?;
         }
         Ok(())
     }
@@ -92,7 +98,12 @@ enum St {
 }
 
 enum StepResult {
-    Done { outputs: Vec<(String, Art)>, metrics: Vec<(String, RtValue)>, models: Vec<NewModel>, cached: bool },
+    Done {
+        outputs: Vec<(String, Art)>,
+        metrics: Vec<(String, RtValue)>,
+        models: Vec<NewModel>,
+        cached: bool,
+    },
     Failed(String),
     Interrupted,
 }
@@ -105,16 +116,40 @@ struct Job {
 }
 
 fn failed(msg: String) -> RunOutcome {
-    RunOutcome { status: RunStatus::Failed(msg), metrics: Vec::new(), models: Vec::new() }
+    RunOutcome {
+        status: RunStatus::Failed(msg),
+        metrics: Vec::new(),
+        models: Vec::new(),
+    }
 }
 
 async fn execute(ctx: RunContext, permits: Arc<Semaphore>) -> RunOutcome {
-    let Some(wf) = ctx.workflow().cloned() else { return failed("the workflow is not in the plan".into()) };
+    let Some(wf) = ctx.workflow().cloned() else {
+        return failed("the workflow is not in the plan".into());
+    };
     let ctx = Arc::new(ctx);
     let n = wf.steps.len();
-    let index: HashMap<&str, usize> = wf.steps.iter().enumerate().map(|(i, s)| (s.name.as_str(), i)).collect();
-    let deps: Vec<Vec<usize>> = wf.steps.iter().map(|s| s.depends_on.iter().filter_map(|d| index.get(d.as_str()).copied()).collect()).collect();
-    let mut order: Vec<usize> = wf.order.iter().filter_map(|s| index.get(s.as_str()).copied()).collect();
+    let index: HashMap<&str, usize> = wf
+        .steps
+        .iter()
+        .enumerate()
+        .map(|(i, s)| (s.name.as_str(), i))
+        .collect();
+    let deps: Vec<Vec<usize>> = wf
+        .steps
+        .iter()
+        .map(|s| {
+            s.depends_on
+                .iter()
+                .filter_map(|d| index.get(d.as_str()).copied())
+                .collect()
+        })
+        .collect();
+    let mut order: Vec<usize> = wf
+        .order
+        .iter()
+        .filter_map(|s| index.get(s.as_str()).copied())
+        .collect();
     if order.len() != n {
         order = (0..n).collect();
     }
@@ -127,7 +162,15 @@ async fn execute(ctx: RunContext, permits: Arc<Semaphore>) -> RunOutcome {
     let mut first_error: Option<String> = None;
 
     if ctx.resume {
-        if let Err(e) = load_progress(&ctx, &wf.steps, &mut state, &mut first_attempt, &mut failures, &mut arts, &mut metrics_out) {
+        if let Err(e) = load_progress(
+            &ctx,
+            &wf.steps,
+            &mut state,
+            &mut first_attempt,
+            &mut failures,
+            &mut arts,
+            &mut metrics_out,
+        ) {
             return failed(format!("cannot resume: {e}"));
         }
         for (i, s) in wf.steps.iter().enumerate() {
@@ -136,7 +179,8 @@ async fn execute(ctx: RunContext, permits: Arc<Semaphore>) -> RunOutcome {
             }
         }
     }
-    ctx.progress.run_started(ctx.run_id, &wf.name, n, ctx.resume);
+    ctx.progress
+        .run_started(ctx.run_id, &wf.name, n, ctx.resume);
 
     let mut set: JoinSet<(usize, StepResult)> = JoinSet::new();
     let mut interrupted = false;
@@ -146,12 +190,37 @@ async fn execute(ctx: RunContext, permits: Arc<Semaphore>) -> RunOutcome {
             if state[i] != St::Pending {
                 continue;
             }
-            if let Some(&bad) = deps[i].iter().find(|&&d| matches!(state[d], St::Failed | St::Skipped)) {
+            if let Some(&bad) = deps[i]
+                .iter()
+                .find(|&&d| matches!(state[d], St::Failed | St::Skipped))
+            {
                 state[i] = St::Skipped;
-                let why = format!("not run: step `{}` {}", wf.steps[bad].name, if state[bad] == St::Failed { "failed" } else { "did not run" });
-                let rec = NewStepRun { run_id: ctx.run_id, step: &wf.steps[i].name, status: "skipped", error: Some(&why), ..NewStepRun::default() };
-                let _ = ctx.store.with(|c| store::insert_step_run(c, &rec, ctx.clock.now_ms()));
-                ctx.progress.step_finished(ctx.run_id, &wf.name, &wf.steps[i].name, "skipped", Some(&why));
+                let why = format!(
+                    "not run: step `{}` {}",
+                    wf.steps[bad].name,
+                    if state[bad] == St::Failed {
+                        "failed"
+                    } else {
+                        "did not run"
+                    }
+                );
+                let rec = NewStepRun {
+                    run_id: ctx.run_id,
+                    step: &wf.steps[i].name,
+                    status: "skipped",
+                    error: Some(&why),
+                    ..NewStepRun::default()
+                };
+                let _ = ctx
+                    .store
+                    .with(|c| store::insert_step_run(c, &rec, ctx.clock.now_ms()));
+                ctx.progress.step_finished(
+                    ctx.run_id,
+                    &wf.name,
+                    &wf.steps[i].name,
+                    "skipped",
+                    Some(&why),
+                );
             }
         }
         if !interrupted {
@@ -163,24 +232,53 @@ async fn execute(ctx: RunContext, permits: Arc<Semaphore>) -> RunOutcome {
                 match resolve_inputs(&ctx, &step, &arts) {
                     Ok(inputs) => {
                         state[i] = St::Running;
-                        let job = Job { step, inputs, first_attempt: first_attempt[i], failures: failures[i] };
+                        let job = Job {
+                            step,
+                            inputs,
+                            first_attempt: first_attempt[i],
+                            failures: failures[i],
+                        };
                         let (c, p) = (ctx.clone(), permits.clone());
                         set.spawn(async move { (i, run_step(c, p, job).await) });
                     }
                     Err(e) => {
                         state[i] = St::Failed;
                         let msg = format!("step `{}` failed: {e}", wf.steps[i].name);
-                        let rec = NewStepRun { run_id: ctx.run_id, step: &wf.steps[i].name, status: "failed", error: Some(&e), ..NewStepRun::default() };
-                        let _ = ctx.store.with(|c| store::insert_step_run(c, &rec, ctx.clock.now_ms()));
-                        ctx.progress.step_finished(ctx.run_id, &wf.name, &wf.steps[i].name, "failed", Some(&e));
+                        let rec = NewStepRun {
+                            run_id: ctx.run_id,
+                            step: &wf.steps[i].name,
+                            status: "failed",
+                            error: Some(&e),
+                            ..NewStepRun::default()
+                        };
+                        let _ = ctx
+                            .store
+                            .with(|c| store::insert_step_run(c, &rec, ctx.clock.now_ms()));
+                        ctx.progress.step_finished(
+                            ctx.run_id,
+                            &wf.name,
+                            &wf.steps[i].name,
+                            "failed",
+                            Some(&e),
+                        );
                         first_error.get_or_insert(msg);
                     }
                 }
             }
         }
-        let Some(joined) = set.join_next().await else { break };
+        let Some(joined) = set.join_next().await else {
+            break;
+        };
         match joined {
-            Ok((i, StepResult::Done { outputs, metrics, models, cached })) => {
+            Ok((
+                i,
+                StepResult::Done {
+                    outputs,
+                    metrics,
+                    models,
+                    cached,
+                },
+            )) => {
                 state[i] = St::Done;
                 let name = wf.steps[i].name.clone();
                 for (out, art) in outputs {
@@ -191,11 +289,23 @@ async fn execute(ctx: RunContext, permits: Arc<Semaphore>) -> RunOutcome {
                 }
                 metrics_out.extend(metrics.into_iter().map(|(m, v)| (name.clone(), m, v)));
                 models_out.extend(models);
-                ctx.progress.step_finished(ctx.run_id, &wf.name, &name, if cached { "cached" } else { "succeeded" }, None);
+                ctx.progress.step_finished(
+                    ctx.run_id,
+                    &wf.name,
+                    &name,
+                    if cached { "cached" } else { "succeeded" },
+                    None,
+                );
             }
             Ok((i, StepResult::Failed(e))) => {
                 state[i] = St::Failed;
-                ctx.progress.step_finished(ctx.run_id, &wf.name, &wf.steps[i].name, "failed", Some(&e));
+                ctx.progress.step_finished(
+                    ctx.run_id,
+                    &wf.name,
+                    &wf.steps[i].name,
+                    "failed",
+                    Some(&e),
+                );
                 first_error.get_or_insert(format!("step `{}` failed: {e}", wf.steps[i].name));
             }
             Ok((i, StepResult::Interrupted)) => {
@@ -220,7 +330,11 @@ async fn execute(ctx: RunContext, permits: Arc<Semaphore>) -> RunOutcome {
     } else {
         RunStatus::Failed("some steps did not run".into())
     };
-    RunOutcome { status, metrics: metrics_out, models: models_out }
+    RunOutcome {
+        status,
+        metrics: metrics_out,
+        models: models_out,
+    }
 }
 
 /// What a resumed run already did: finished steps keep their outputs and metrics; a step
@@ -238,10 +352,20 @@ fn load_progress(
     let rows = ctx.store.with(|c| store::step_runs_of(c, ctx.run_id))?;
     for (i, step) in steps.iter().enumerate() {
         let mine: Vec<_> = rows.iter().filter(|r| r.step == step.name).collect();
-        if let Some(ok) = mine.iter().rev().find(|r| r.status == "succeeded" || r.status == "cached") {
+        if let Some(ok) = mine
+            .iter()
+            .rev()
+            .find(|r| r.status == "succeeded" || r.status == "cached")
+        {
             state[i] = St::Done;
             for a in ctx.store.with(|c| store::artifacts_of_step_run(c, ok.id))? {
-                arts.insert((step.name.clone(), a.name.clone()), Art { path: PathBuf::from(&a.path), sha256: Some(a.sha256.clone()) });
+                arts.insert(
+                    (step.name.clone(), a.name.clone()),
+                    Art {
+                        path: PathBuf::from(&a.path),
+                        sha256: Some(a.sha256.clone()),
+                    },
+                );
             }
             for m in ctx.store.with(|c| store::metrics_of_step_run(c, ok.id))? {
                 if let Ok(v) = serde_json::from_value::<RtValue>(m.value.clone()) {
@@ -264,16 +388,29 @@ fn load_progress(
     Ok(())
 }
 
-fn resolve_inputs(ctx: &RunContext, step: &StepPlan, arts: &HashMap<(String, String), Art>) -> Result<BTreeMap<String, Art>, String> {
+fn resolve_inputs(
+    ctx: &RunContext,
+    step: &StepPlan,
+    arts: &HashMap<(String, String), Art>,
+) -> Result<BTreeMap<String, Art>, String> {
     let mut out = BTreeMap::new();
     for input in &step.inputs {
         let art = match &input.from {
-            InputSource::Step { step: producer, output } => arts
+            InputSource::Step {
+                step: producer,
+                output,
+            } => arts
                 .get(&(producer.clone(), output.clone()))
                 .cloned()
-                .ok_or_else(|| format!("input `{}`: step `{producer}` recorded no output `{output}`", input.name))?,
+                .ok_or_else(|| {
+                    format!(
+                        "input `{}`: step `{producer}` recorded no output `{output}`",
+                        input.name
+                    )
+                })?,
             InputSource::Data { function, args } => {
-                let path = contract::data_source_path(function, args, &ctx.program_dir).map_err(|e| format!("input `{}`: {e}", input.name))?;
+                let path = contract::data_source_path(function, args, &ctx.program_dir)
+                    .map_err(|e| format!("input `{}`: {e}", input.name))?;
                 Art { path, sha256: None }
             }
         };
@@ -296,7 +433,14 @@ fn stderr_tail(path: &Path) -> String {
     if tail.is_empty() {
         String::new()
     } else {
-        let cut: String = tail.chars().rev().take(400).collect::<Vec<_>>().into_iter().rev().collect();
+        let cut: String = tail
+            .chars()
+            .rev()
+            .take(400)
+            .collect::<Vec<_>>()
+            .into_iter()
+            .rev()
+            .collect();
         format!(" (stderr: {cut})")
     }
 }
@@ -307,18 +451,47 @@ async fn step_inner(ctx: &RunContext, permits: &Semaphore, job: Job) -> Result<S
     let wf_name = ctx.workflow().map(|w| w.name.clone()).unwrap_or_default();
     let step_dir = ctx.run_dir.join(&step.name);
     let out_dir = step_dir.join("out");
-    let outputs: BTreeMap<String, PathBuf> = step.outputs.iter().map(|o| (o.name.clone(), out_dir.join(&o.name))).collect();
-    let inputs: BTreeMap<String, PathBuf> = job.inputs.iter().map(|(k, a)| (k.clone(), a.path.clone())).collect();
+    let outputs: BTreeMap<String, PathBuf> = step
+        .outputs
+        .iter()
+        .map(|o| (o.name.clone(), out_dir.join(&o.name)))
+        .collect();
+    let inputs: BTreeMap<String, PathBuf> = job
+        .inputs
+        .iter()
+        .map(|(k, a)| (k.clone(), a.path.clone()))
+        .collect();
 
     // The command.
     let (program, args, identity) = match &step.run {
         StepRun::Command { image, command } => {
-            let real = contract::substitute(command, &ctx.params, &inputs, &outputs, &plan.app, Paths::Real);
-            let keyed = contract::substitute(command, &ctx.params, &inputs, &outputs, &plan.app, Paths::Placeholders);
-            (PathBuf::from("/bin/sh"), vec!["-c".to_string(), real], json!({ "image": image, "command": keyed }))
+            let real = contract::substitute(
+                command,
+                &ctx.params,
+                &inputs,
+                &outputs,
+                &plan.app,
+                Paths::Real,
+            );
+            let keyed = contract::substitute(
+                command,
+                &ctx.params,
+                &inputs,
+                &outputs,
+                &plan.app,
+                Paths::Placeholders,
+            );
+            (
+                PathBuf::from("/bin/sh"),
+                vec!["-c".to_string(), real],
+                json!({ "image": image, "command": keyed }),
+            )
         }
         StepRun::Std { step: name, args } => {
-            let scope = Params { params: &ctx.params, app: Some(&plan.app) };
+            let scope = Params {
+                params: &ctx.params,
+                app: Some(&plan.app),
+            };
             let mut argv = vec!["step".to_string(), name.clone()];
             let mut keyed = BTreeMap::new();
             for (k, e) in args {
@@ -327,7 +500,11 @@ async fn step_inner(ctx: &RunContext, permits: &Semaphore, job: Job) -> Result<S
                 argv.push(format!("{k}={}", v.to_param_text()));
                 keyed.insert(k.clone(), v.to_param_text());
             }
-            (ctx.self_exe.clone(), argv, json!({ "std": name, "args": keyed }))
+            (
+                ctx.self_exe.clone(),
+                argv,
+                json!({ "std": name, "args": keyed }),
+            )
         }
     };
 
@@ -346,7 +523,10 @@ async fn step_inner(ctx: &RunContext, permits: &Semaphore, job: Job) -> Result<S
     env.insert("SFLOW_WORKFLOW".into(), wf_name.clone());
     env.insert("SFLOW_STEP".into(), step.name.clone());
     env.insert("SFLOW_RUN_ID".into(), ctx.run_id.to_string());
-    env.insert("SFLOW_STEP_DIR".into(), step_dir.to_string_lossy().into_owned());
+    env.insert(
+        "SFLOW_STEP_DIR".into(),
+        step_dir.to_string_lossy().into_owned(),
+    );
     env.extend(ctx.extra_env.clone());
     env.extend(step.env.clone());
 
@@ -367,7 +547,11 @@ async fn step_inner(ctx: &RunContext, permits: &Semaphore, job: Job) -> Result<S
             };
             input_digests.insert(k.clone(), d);
         }
-        let params: BTreeMap<&String, String> = ctx.params.iter().map(|(k, v)| (k, v.to_param_text())).collect();
+        let params: BTreeMap<&String, String> = ctx
+            .params
+            .iter()
+            .map(|(k, v)| (k, v.to_param_text()))
+            .collect();
         let key_doc = json!({
             "v": 1, "run": identity, "env": step.env, "params": params, "inputs": input_digests,
             "outputs": step.outputs.iter().map(|o| format!("{}:{:?}", o.name, o.ty)).collect::<Vec<_>>(),
@@ -396,14 +580,23 @@ async fn step_inner(ctx: &RunContext, permits: &Semaphore, job: Job) -> Result<S
                 _ = shutdown.wait_for(|s| *s) => return Ok(StepResult::Interrupted),
             }
         }
+        // The attempt is recorded when it can start (not while it waits for a slot).
+        let permit = permits.acquire().await.map_err(|e| e.to_string())?;
         let attempt_dir = step_dir.join(format!("attempt-{attempt}"));
         prepare_dirs(&attempt_dir, &out_dir, step)?;
         let metrics_path = attempt_dir.join("metrics.json");
         let stdout = attempt_dir.join("stdout.log");
         let stderr = attempt_dir.join("stderr.log");
-        env.insert("SFLOW_METRICS".into(), metrics_path.to_string_lossy().into_owned());
+        env.insert(
+            "SFLOW_METRICS".into(),
+            metrics_path.to_string_lossy().into_owned(),
+        );
         env.insert("SFLOW_ATTEMPT".into(), attempt.to_string());
-        let (dir_s, out_s, err_s) = (attempt_dir.to_string_lossy(), stdout.to_string_lossy(), stderr.to_string_lossy());
+        let (dir_s, out_s, err_s) = (
+            attempt_dir.to_string_lossy(),
+            stdout.to_string_lossy(),
+            stderr.to_string_lossy(),
+        );
         let rec = NewStepRun {
             run_id: ctx.run_id,
             step: &step.name,
@@ -415,10 +608,11 @@ async fn step_inner(ctx: &RunContext, permits: &Semaphore, job: Job) -> Result<S
             cache_key: cache_key.as_deref(),
             ..NewStepRun::default()
         };
-        let sr_id = ctx.store.with(|c| store::insert_step_run(c, &rec, ctx.clock.now_ms()))?;
+        let sr_id = ctx
+            .store
+            .with(|c| store::insert_step_run(c, &rec, ctx.clock.now_ms()))?;
 
         let end = {
-            let _permit = permits.acquire().await.map_err(|e| e.to_string())?;
             let spec = ProcessSpec {
                 program: &program,
                 args: &args,
@@ -433,44 +627,82 @@ async fn step_inner(ctx: &RunContext, permits: &Semaphore, job: Job) -> Result<S
                 spec,
                 move |pid| {
                     let start = process::start_time(pid);
-                    let _ = store.with(|c| store::set_step_pid(c, sr_id, i64::from(pid), start.as_deref()));
+                    let _ = store
+                        .with(|c| store::set_step_pid(c, sr_id, i64::from(pid), start.as_deref()));
                 },
                 ctx.shutdown.clone(),
             )
             .await
         };
+        drop(permit);
         let (code, error) = match end {
             ProcessEnd::Stopped => {
                 let why = "the runtime stopped during this attempt";
-                ctx.store.with(|c| store::finish_step_run(c, sr_id, "interrupted", None, Some(why), ctx.clock.now_ms()))?;
+                ctx.store.with(|c| {
+                    store::finish_step_run(
+                        c,
+                        sr_id,
+                        "interrupted",
+                        None,
+                        Some(why),
+                        ctx.clock.now_ms(),
+                    )
+                })?;
                 return Ok(StepResult::Interrupted);
             }
-            ProcessEnd::Exited(0) => match finish_success(ctx, step, &wf_name, sr_id, &outputs, &metrics_path, cache_key.is_some()).await {
+            ProcessEnd::Exited(0) => match finish_success(
+                ctx,
+                step,
+                &wf_name,
+                sr_id,
+                &outputs,
+                &metrics_path,
+                cache_key.is_some(),
+            )
+            .await
+            {
                 Ok(done) => return Ok(done),
                 Err(e) => (Some(0), e),
             },
-            ProcessEnd::Exited(c) => (Some(i64::from(c)), format!("exited with status {c}{}", stderr_tail(&stderr))),
-            ProcessEnd::Signaled(s) => (None, format!("killed by signal {s}{}", stderr_tail(&stderr))),
+            ProcessEnd::Exited(c) => (
+                Some(i64::from(c)),
+                format!("exited with status {c}{}", stderr_tail(&stderr)),
+            ),
+            ProcessEnd::Signaled(s) => (
+                None,
+                format!("killed by signal {s}{}", stderr_tail(&stderr)),
+            ),
             ProcessEnd::TimedOut => (
                 None,
-                format!("timed out after {} (its process group was killed)", crate::policy::format_ms(step.timeout_ms.unwrap_or(0) as i64)),
+                format!(
+                    "timed out after {} (its process group was killed)",
+                    crate::policy::format_ms(step.timeout_ms.unwrap_or(0) as i64)
+                ),
             ),
             ProcessEnd::SpawnFailed(e) => (None, e),
         };
-        ctx.store.with(|c| store::finish_step_run(c, sr_id, "failed", code, Some(&error), ctx.clock.now_ms()))?;
+        ctx.store.with(|c| {
+            store::finish_step_run(c, sr_id, "failed", code, Some(&error), ctx.clock.now_ms())
+        })?;
         failures += 1;
         if failures > limit {
-            let attempts = if limit > 0 { format!(" (attempt {attempt} of {})", limit + 1) } else { String::new() };
+            let attempts = if limit > 0 {
+                format!(" (attempt {attempt} of {})", limit + 1)
+            } else {
+                String::new()
+            };
             return Ok(StepResult::Failed(format!("{error}{attempts}")));
         }
-        ctx.progress.step_retrying(ctx.run_id, &wf_name, &step.name, attempt, &error);
+        ctx.progress
+            .step_retrying(ctx.run_id, &wf_name, &step.name, attempt, &error);
         attempt += 1;
         retrying = true;
     }
 }
 
 fn prepare_dirs(attempt_dir: &Path, out_dir: &Path, step: &StepPlan) -> Result<()> {
-    std::fs::create_dir_all(attempt_dir).ctx(|| format!("cannot create {}", attempt_dir.display()))?;
+    std::fs::create_dir_all(attempt_dir)
+        .ctx(|| format!("cannot create {}", attempt_dir.display()))?;
     if out_dir.exists() {
         std::fs::remove_dir_all(out_dir).ctx(|| format!("cannot clear {}", out_dir.display()))?;
     }
@@ -499,10 +731,21 @@ async fn finish_success(
 ) -> Result<StepResult, String> {
     let mut problems = Vec::new();
     for o in &step.outputs {
-        let Some(p) = outputs.get(&o.name) else { continue };
-        let ok = if contract::is_dir_type(&o.ty) { p.is_dir() } else { p.is_file() };
+        let Some(p) = outputs.get(&o.name) else {
+            continue;
+        };
+        let ok = if contract::is_dir_type(&o.ty) {
+            p.is_dir()
+        } else {
+            p.is_file()
+        };
         if !ok {
-            problems.push(format!("output `{}` ({}) was not written at {}", o.name, crate::value::type_name(&o.ty), p.display()));
+            problems.push(format!(
+                "output `{}` ({}) was not written at {}",
+                o.name,
+                crate::value::type_name(&o.ty),
+                p.display()
+            ));
         }
     }
     let points = contract::read_metrics_file(metrics_path)?;
@@ -519,7 +762,9 @@ async fn finish_success(
     // Digests (I/O) before the transaction.
     let mut arts = Vec::new();
     for o in &step.outputs {
-        let Some(p) = outputs.get(&o.name).cloned() else { continue };
+        let Some(p) = outputs.get(&o.name).cloned() else {
+            continue;
+        };
         let p2 = p.clone();
         let (sha, size) = tokio::task::spawn_blocking(move || digest::digest_path(&p2))
             .await
@@ -532,8 +777,15 @@ async fn finish_success(
     for m in &checked {
         latest.insert(m.name.clone(), m.value.clone());
     }
-    let metrics_json: serde_json::Map<String, serde_json::Value> = latest.iter().map(|(k, v)| (k.clone(), v.to_json())).collect();
-    let params_json: serde_json::Map<String, serde_json::Value> = ctx.params.iter().map(|(k, v)| (k.clone(), v.to_json())).collect();
+    let metrics_json: serde_json::Map<String, serde_json::Value> = latest
+        .iter()
+        .map(|(k, v)| (k.clone(), v.to_json()))
+        .collect();
+    let params_json: serde_json::Map<String, serde_json::Value> = ctx
+        .params
+        .iter()
+        .map(|(k, v)| (k.clone(), v.to_json()))
+        .collect();
     let models = ctx
         .store
         .tx(|c| {
@@ -561,7 +813,18 @@ async fn finish_success(
         })
         .map_err(|e| e.to_string())?;
     Ok(StepResult::Done {
-        outputs: arts.into_iter().map(|(n, _, p, sha, _)| (n, Art { path: p, sha256: Some(sha) })).collect(),
+        outputs: arts
+            .into_iter()
+            .map(|(n, _, p, sha, _)| {
+                (
+                    n,
+                    Art {
+                        path: p,
+                        sha256: Some(sha),
+                    },
+                )
+            })
+            .collect(),
         metrics: latest.into_iter().collect(),
         models,
         cached: false,
@@ -571,9 +834,16 @@ async fn finish_success(
 /// A cache hit: the latest successful run of the step with the same key, whose outputs still
 /// exist, is reused (its outputs and metrics recorded again for this run).
 fn reuse_cached(ctx: &RunContext, step: &StepPlan, key: &str) -> Result<Option<StepResult>> {
-    let Some(hit) = ctx.store.with(|c| store::find_cached(c, key))? else { return Ok(None) };
-    let arts = ctx.store.with(|c| store::artifacts_of_step_run(c, hit.id))?;
-    let complete = step.outputs.iter().all(|o| arts.iter().any(|a| a.name == o.name && Path::new(&a.path).exists()));
+    let Some(hit) = ctx.store.with(|c| store::find_cached(c, key))? else {
+        return Ok(None);
+    };
+    let arts = ctx
+        .store
+        .with(|c| store::artifacts_of_step_run(c, hit.id))?;
+    let complete = step.outputs.iter().all(|o| {
+        arts.iter()
+            .any(|a| a.name == o.name && Path::new(&a.path).exists())
+    });
     if !complete {
         return Ok(None);
     }
@@ -595,10 +865,24 @@ fn reuse_cached(ctx: &RunContext, step: &StepPlan, key: &str) -> Result<Option<S
         let id = store::insert_step_run(c, &rec, now)?;
         for m in &metrics {
             let v: Option<RtValue> = serde_json::from_value(m.value.clone()).ok();
-            store::insert_metric(c, ctx.run_id, id, &wf_name, &step.name, &m.name, &m.ty, v.as_ref().and_then(contract::metric_number), &m.value, m.seq, now)?;
+            store::insert_metric(
+                c,
+                ctx.run_id,
+                id,
+                &wf_name,
+                &step.name,
+                &m.name,
+                &m.ty,
+                v.as_ref().and_then(contract::metric_number),
+                &m.value,
+                m.seq,
+                now,
+            )?;
         }
         for a in &arts {
-            store::insert_artifact(c, ctx.run_id, id, &step.name, &a.name, &a.ty, &a.path, &a.sha256, a.size, now)?;
+            store::insert_artifact(
+                c, ctx.run_id, id, &step.name, &a.name, &a.ty, &a.path, &a.sha256, a.size, now,
+            )?;
         }
         Ok(())
     })?;
@@ -609,7 +893,18 @@ fn reuse_cached(ctx: &RunContext, step: &StepPlan, key: &str) -> Result<Option<S
         }
     }
     Ok(Some(StepResult::Done {
-        outputs: arts.into_iter().map(|a| (a.name, Art { path: PathBuf::from(a.path), sha256: Some(a.sha256) })).collect(),
+        outputs: arts
+            .into_iter()
+            .map(|a| {
+                (
+                    a.name,
+                    Art {
+                        path: PathBuf::from(a.path),
+                        sha256: Some(a.sha256),
+                    },
+                )
+            })
+            .collect(),
         metrics: latest.into_iter().collect(),
         models: Vec::new(),
         cached: true,

@@ -43,8 +43,14 @@ pub enum ProcessEnd {
 
 /// Runs a process to its end. `started` receives its pid (also its process group id) as soon
 /// as it runs, so the caller can record it before waiting.
-pub async fn run(spec: ProcessSpec<'_>, started: impl FnOnce(u32), mut shutdown: watch::Receiver<bool>) -> ProcessEnd {
-    let open = |p: &Path| std::fs::File::create(p).map_err(|e| format!("cannot create {}: {e}", p.display()));
+pub async fn run(
+    spec: ProcessSpec<'_>,
+    started: impl FnOnce(u32),
+    mut shutdown: watch::Receiver<bool>,
+) -> ProcessEnd {
+    let open = |p: &Path| {
+        std::fs::File::create(p).map_err(|e| format!("cannot create {}: {e}", p.display()))
+    };
     let (out, err) = match (open(spec.stdout), open(spec.stderr)) {
         (Ok(o), Ok(e)) => (o, e),
         (Err(e), _) | (_, Err(e)) => return ProcessEnd::SpawnFailed(e),
@@ -60,7 +66,9 @@ pub async fn run(spec: ProcessSpec<'_>, started: impl FnOnce(u32), mut shutdown:
         .kill_on_drop(true);
     let mut child = match cmd.spawn() {
         Ok(c) => c,
-        Err(e) => return ProcessEnd::SpawnFailed(format!("cannot start {}: {e}", spec.program.display())),
+        Err(e) => {
+            return ProcessEnd::SpawnFailed(format!("cannot start {}: {e}", spec.program.display()))
+        }
     };
     let pid = child.id().unwrap_or(0);
     started(pid);
@@ -104,7 +112,10 @@ pub async fn run(spec: ProcessSpec<'_>, started: impl FnOnce(u32), mut shutdown:
 
 /// Kills process group `pgid` (SIGKILL). Errors (the group is gone) are ignored.
 pub fn kill_group(pgid: u32) {
-    if let Some(pid) = i32::try_from(pgid).ok().and_then(rustix::process::Pid::from_raw) {
+    if let Some(pid) = i32::try_from(pgid)
+        .ok()
+        .and_then(rustix::process::Pid::from_raw)
+    {
         let _ = rustix::process::kill_process_group(pid, rustix::process::Signal::KILL);
     }
 }
@@ -120,7 +131,9 @@ pub fn start_time(pid: u32) -> Option<String> {
 /// Kills the process group of an attempt recorded as running, if its leader is still the
 /// process that was recorded. Returns whether something was killed.
 pub fn reap(pid: i64, recorded_start: Option<&str>) -> bool {
-    let Ok(pid) = u32::try_from(pid) else { return false };
+    let Ok(pid) = u32::try_from(pid) else {
+        return false;
+    };
     match (start_time(pid), recorded_start) {
         (Some(now), Some(then)) if now == then => {
             kill_group(pid);

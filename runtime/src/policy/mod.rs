@@ -171,9 +171,15 @@ impl PolicyEngine {
                 cond,
                 hold_ms: p.hold_for_ms.map(|v| v as i64),
                 cooldown_ms: p.cooldown_ms.map(|v| v as i64),
-                rate: p.rate_limit.as_ref().map(|r| (r.count as usize, r.per_ms as i64)),
+                rate: p
+                    .rate_limit
+                    .as_ref()
+                    .map(|r| (r.count as usize, r.per_ms as i64)),
                 reads,
-                state: PolicyState { armed: true, ..PolicyState::default() },
+                state: PolicyState {
+                    armed: true,
+                    ..PolicyState::default()
+                },
                 true_since: None,
             });
         }
@@ -204,11 +210,21 @@ impl PolicyEngine {
         match e {
             Expr::Literal { value } => Node::Const(literal(value)),
             Expr::Signal { signal, .. } => Node::Slot(self.intern(signal, policy)),
-            Expr::Unary { op: UnaryOp::Not, operand, .. } => Node::Not(Box::new(self.compile(operand, policy))),
-            Expr::Unary { op: UnaryOp::Neg, operand, .. } => Node::Neg(Box::new(self.compile(operand, policy))),
-            Expr::Binary { op, lhs, rhs, .. } => {
-                Node::Bin(*op, Box::new(self.compile(lhs, policy)), Box::new(self.compile(rhs, policy)))
-            }
+            Expr::Unary {
+                op: UnaryOp::Not,
+                operand,
+                ..
+            } => Node::Not(Box::new(self.compile(operand, policy))),
+            Expr::Unary {
+                op: UnaryOp::Neg,
+                operand,
+                ..
+            } => Node::Neg(Box::new(self.compile(operand, policy))),
+            Expr::Binary { op, lhs, rhs, .. } => Node::Bin(
+                *op,
+                Box::new(self.compile(lhs, policy)),
+                Box::new(self.compile(rhs, policy)),
+            ),
             _ => Node::Const(Scalar::Missing),
         }
     }
@@ -260,9 +276,19 @@ impl PolicyEngine {
         self.slots.get(slot as usize).unwrap_or(&Scalar::Missing)
     }
 
+    /// Sets a signal without evaluating anything (restoring values on start; evaluate them
+    /// all with [`PolicyEngine::tick`]).
+    pub fn preset(&mut self, slot: u32, value: Scalar) {
+        if let Some(current) = self.slots.get_mut(slot as usize) {
+            *current = value;
+        }
+    }
+
     /// Sets a signal and re-evaluates the policies that read it; verdicts go to `out`.
     pub fn set(&mut self, slot: u32, value: Scalar, now: Millis, out: &mut Vec<Verdict>) {
-        let Some(current) = self.slots.get_mut(slot as usize) else { return };
+        let Some(current) = self.slots.get_mut(slot as usize) else {
+            return;
+        };
         if *current == value {
             return;
         }
@@ -300,12 +326,16 @@ impl PolicyEngine {
 
     /// Evaluates a policy's condition now.
     pub fn holds(&self, policy: usize) -> bool {
-        self.policies.get(policy).is_some_and(|p| self.eval(&p.cond) == Scalar::Bool(true))
+        self.policies
+            .get(policy)
+            .is_some_and(|p| self.eval(&p.cond) == Scalar::Bool(true))
     }
 
     fn consider(&mut self, policy: usize, now: Millis, out: &mut Vec<Verdict>) {
         let holds = self.holds(policy);
-        let Some(p) = self.policies.get_mut(policy) else { return };
+        let Some(p) = self.policies.get_mut(policy) else {
+            return;
+        };
         if !holds {
             p.true_since = None;
             if !p.state.armed {
@@ -340,7 +370,11 @@ impl PolicyEngine {
                 p.state.recent.pop_front();
             }
             if p.state.recent.len() >= max {
-                kind = VerdictKind::Skip(format!("max {max} per {}: already fired {} time(s) in the window", format_ms(per), p.state.recent.len()));
+                kind = VerdictKind::Skip(format!(
+                    "max {max} per {}: already fired {} time(s) in the window",
+                    format_ms(per),
+                    p.state.recent.len()
+                ));
             }
         }
         if kind == VerdictKind::Fire {
@@ -349,14 +383,35 @@ impl PolicyEngine {
         p.state.armed = false;
         p.state.last_attempt = Some(now);
         self.dirty.push(policy);
-        let reads = p.reads.iter().map(|(key, slot)| (key.clone(), self.slots.get(*slot as usize).cloned().unwrap_or(Scalar::Missing))).collect();
-        out.push(Verdict { policy, kind, at: now, reads });
+        let reads = p
+            .reads
+            .iter()
+            .map(|(key, slot)| {
+                (
+                    key.clone(),
+                    self.slots
+                        .get(*slot as usize)
+                        .cloned()
+                        .unwrap_or(Scalar::Missing),
+                )
+            })
+            .collect();
+        out.push(Verdict {
+            policy,
+            kind,
+            at: now,
+            reads,
+        });
     }
 
     fn eval(&self, n: &Node) -> Scalar {
         match n {
             Node::Const(s) => s.clone(),
-            Node::Slot(i) => self.slots.get(*i as usize).cloned().unwrap_or(Scalar::Missing),
+            Node::Slot(i) => self
+                .slots
+                .get(*i as usize)
+                .cloned()
+                .unwrap_or(Scalar::Missing),
             Node::Not(x) => match self.eval(x) {
                 Scalar::Bool(b) => Scalar::Bool(!b),
                 _ => Scalar::Missing,
@@ -451,7 +506,9 @@ fn arith(op: BinaryOp, a: &Scalar, b: &Scalar) -> Scalar {
             let k = n.num().unwrap_or(0.0);
             match op {
                 BinaryOp::Mul => Scalar::Dur((*d as f64 * k) as i64),
-                BinaryOp::Div if matches!(a, Scalar::Dur(_)) && k != 0.0 => Scalar::Dur((*d as f64 / k) as i64),
+                BinaryOp::Div if matches!(a, Scalar::Dur(_)) && k != 0.0 => {
+                    Scalar::Dur((*d as f64 / k) as i64)
+                }
                 _ => Scalar::Missing,
             }
         }
@@ -470,7 +527,12 @@ fn arith(op: BinaryOp, a: &Scalar, b: &Scalar) -> Scalar {
 
 /// `90s`, `2m`, `1d`: a duration for messages.
 pub fn format_ms(ms: i64) -> String {
-    for (unit, size) in [("d", 86_400_000), ("h", 3_600_000), ("m", 60_000), ("s", 1000)] {
+    for (unit, size) in [
+        ("d", 86_400_000),
+        ("h", 3_600_000),
+        ("m", 60_000),
+        ("s", 1000),
+    ] {
         if ms >= size && ms % size == 0 {
             return format!("{}{unit}", ms / size);
         }
@@ -494,10 +556,19 @@ mod tests {
     use sflow_compiler::lower::plan::{RateLimitPlan, SourceRef};
 
     fn sig(name: &str) -> Signal {
-        Signal::Sensor { agent: "a".into(), sensor: name.into(), path: vec![] }
+        Signal::Sensor {
+            agent: "a".into(),
+            sensor: name.into(),
+            path: vec![],
+        }
     }
 
-    fn policy(when: Expr, hold: Option<u64>, cooldown: Option<u64>, rate: Option<(u32, u64)>) -> PolicyPlan {
+    fn policy(
+        when: Expr,
+        hold: Option<u64>,
+        cooldown: Option<u64>,
+        rate: Option<(u32, u64)>,
+    ) -> PolicyPlan {
         let mut reads = Vec::new();
         fn collect(e: &Expr, out: &mut Vec<Signal>) {
             match e {
@@ -519,15 +590,24 @@ mod tests {
             cooldown_ms: cooldown,
             rate_limit: rate.map(|(count, per_ms)| RateLimitPlan { count, per_ms }),
             reads,
-            source: SourceRef { file: "t".into(), line: 1, column: 1 },
+            source: SourceRef {
+                file: "t".into(),
+                line: 1,
+                column: 1,
+            },
         }
     }
 
     fn gt(name: &str, v: f64) -> Expr {
         Expr::Binary {
             op: BinaryOp::Gt,
-            lhs: Box::new(Expr::Signal { signal: sig(name), ty: PlanType::Float }),
-            rhs: Box::new(Expr::Literal { value: Value::Float { value: v } }),
+            lhs: Box::new(Expr::Signal {
+                signal: sig(name),
+                ty: PlanType::Float,
+            }),
+            rhs: Box::new(Expr::Literal {
+                value: Value::Float { value: v },
+            }),
             ty: PlanType::Bool,
         }
     }
@@ -605,9 +685,20 @@ mod tests {
 
     #[test]
     fn three_valued_logic() {
-        let and = Expr::Binary { op: BinaryOp::And, lhs: Box::new(gt("x", 0.5)), rhs: Box::new(gt("y", 0.5)), ty: PlanType::Bool };
-        let or = Expr::Binary { op: BinaryOp::Or, lhs: Box::new(gt("x", 0.5)), rhs: Box::new(gt("y", 0.5)), ty: PlanType::Bool };
-        let mut e = PolicyEngine::new(&[policy(and, None, None, None), policy(or, None, None, None)]);
+        let and = Expr::Binary {
+            op: BinaryOp::And,
+            lhs: Box::new(gt("x", 0.5)),
+            rhs: Box::new(gt("y", 0.5)),
+            ty: PlanType::Bool,
+        };
+        let or = Expr::Binary {
+            op: BinaryOp::Or,
+            lhs: Box::new(gt("x", 0.5)),
+            rhs: Box::new(gt("y", 0.5)),
+            ty: PlanType::Bool,
+        };
+        let mut e =
+            PolicyEngine::new(&[policy(and, None, None, None), policy(or, None, None, None)]);
         let y = e.slot(&sig("y")).expect("slot");
         let mut out = Vec::new();
         e.set(y, Scalar::Float(0.9), 0, &mut out);

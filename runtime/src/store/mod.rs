@@ -34,7 +34,9 @@ impl Store {
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
         migrate(&conn)?;
-        Ok(Store { conn: Mutex::new(conn) })
+        Ok(Store {
+            conn: Mutex::new(conn),
+        })
     }
 
     /// Opens an existing store for reading commands (`sflow runs`); `None` if there is none.
@@ -46,7 +48,9 @@ impl Store {
     }
 
     fn lock(&self) -> MutexGuard<'_, Connection> {
-        self.conn.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.conn
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Runs `f` with the connection.
@@ -67,8 +71,15 @@ impl Store {
 /// Applies the migrations the database lacks.
 pub fn migrate(conn: &Connection) -> Result<()> {
     let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
-    for (i, sql) in schema::MIGRATIONS.iter().enumerate().skip(version.max(0) as usize) {
-        conn.execute_batch(&format!("BEGIN IMMEDIATE; {sql}; PRAGMA user_version = {}; COMMIT;", i + 1))?;
+    for (i, sql) in schema::MIGRATIONS
+        .iter()
+        .enumerate()
+        .skip(version.max(0) as usize)
+    {
+        conn.execute_batch(&format!(
+            "BEGIN IMMEDIATE; {sql}; PRAGMA user_version = {}; COMMIT;",
+            i + 1
+        ))?;
     }
     Ok(())
 }
@@ -87,7 +98,14 @@ fn json_col(row: &Row<'_>, idx: usize) -> rusqlite::Result<Json> {
 // Apps
 
 /// Records that the app started with this plan.
-pub fn upsert_app(c: &Connection, name: &str, source: &str, plan_sha: &str, plan: &str, now: Millis) -> Result<()> {
+pub fn upsert_app(
+    c: &Connection,
+    name: &str,
+    source: &str,
+    plan_sha: &str,
+    plan: &str,
+    now: Millis,
+) -> Result<()> {
     c.execute(
         "INSERT INTO apps (name, source, plan_sha256, plan, first_started_ms, last_started_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?5)
          ON CONFLICT(name) DO UPDATE SET source = ?2, plan_sha256 = ?3, plan = ?4, last_started_ms = ?5",
@@ -115,14 +133,25 @@ pub struct AppRow {
 pub fn apps(c: &Connection) -> Result<Vec<AppRow>> {
     let mut st = c.prepare("SELECT name, source, plan_sha256, first_started_ms, last_started_ms FROM apps ORDER BY name")?;
     let rows = st.query_map([], |r| {
-        Ok(AppRow { name: r.get(0)?, source: r.get(1)?, plan_sha256: r.get(2)?, first_started_ms: r.get(3)?, last_started_ms: r.get(4)? })
+        Ok(AppRow {
+            name: r.get(0)?,
+            source: r.get(1)?,
+            plan_sha256: r.get(2)?,
+            first_started_ms: r.get(3)?,
+            last_started_ms: r.get(4)?,
+        })
     })?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
 /// The plan an app last started with.
 pub fn app_plan(c: &Connection, name: &str) -> Result<Option<String>> {
-    Ok(c.query_row("SELECT plan FROM apps WHERE name = ?1", [name], |r| r.get(0)).optional()?)
+    Ok(
+        c.query_row("SELECT plan FROM apps WHERE name = ?1", [name], |r| {
+            r.get(0)
+        })
+        .optional()?,
+    )
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -155,7 +184,8 @@ pub struct RunRow {
     pub resumed: i64,
 }
 
-const RUN_COLS: &str = "id, app, workflow, status, origin, firing_key, created_ms, finished_ms, error, dir, resumed";
+const RUN_COLS: &str =
+    "id, app, workflow, status, origin, firing_key, created_ms, finished_ms, error, dir, resumed";
 
 fn run_row(r: &Row<'_>) -> rusqlite::Result<RunRow> {
     Ok(RunRow {
@@ -188,6 +218,7 @@ pub struct ParamRow {
 }
 
 /// Creates a run (status `running`) with its params; its directory is `dir_root/<id>`.
+#[allow(clippy::too_many_arguments)]
 pub fn insert_run(
     c: &Connection,
     app: &str,
@@ -204,8 +235,13 @@ pub fn insert_run(
     )?;
     let id = c.last_insert_rowid();
     let dir = dir_root.join(id.to_string()).to_string_lossy().into_owned();
-    c.execute("UPDATE workflow_runs SET dir = ?2 WHERE id = ?1", params![id, dir])?;
-    let mut st = c.prepare("INSERT INTO params (run_id, name, type, value, json) VALUES (?1, ?2, ?3, ?4, ?5)")?;
+    c.execute(
+        "UPDATE workflow_runs SET dir = ?2 WHERE id = ?1",
+        params![id, dir],
+    )?;
+    let mut st = c.prepare(
+        "INSERT INTO params (run_id, name, type, value, json) VALUES (?1, ?2, ?3, ?4, ?5)",
+    )?;
     for p in params {
         st.execute(params![id, p.name, p.ty, p.value, p.json.to_string()])?;
     }
@@ -214,51 +250,86 @@ pub fn insert_run(
 
 /// The run a firing action started, if any.
 pub fn run_by_firing(c: &Connection, key: &str) -> Result<Option<i64>> {
-    Ok(c.query_row("SELECT id FROM workflow_runs WHERE firing_key = ?1", [key], |r| r.get(0)).optional()?)
+    Ok(c.query_row(
+        "SELECT id FROM workflow_runs WHERE firing_key = ?1",
+        [key],
+        |r| r.get(0),
+    )
+    .optional()?)
 }
 
 /// Marks a run finished.
-pub fn finish_run(c: &Connection, id: i64, status: &str, error: Option<&str>, now: Millis) -> Result<()> {
-    c.execute("UPDATE workflow_runs SET status = ?2, error = ?3, finished_ms = ?4 WHERE id = ?1", params![id, status, error, now])?;
+pub fn finish_run(
+    c: &Connection,
+    id: i64,
+    status: &str,
+    error: Option<&str>,
+    now: Millis,
+) -> Result<()> {
+    c.execute(
+        "UPDATE workflow_runs SET status = ?2, error = ?3, finished_ms = ?4 WHERE id = ?1",
+        params![id, status, error, now],
+    )?;
     Ok(())
 }
 
 /// Counts a resumption of a run.
 pub fn mark_resumed(c: &Connection, id: i64) -> Result<()> {
-    c.execute("UPDATE workflow_runs SET resumed = resumed + 1 WHERE id = ?1", [id])?;
+    c.execute(
+        "UPDATE workflow_runs SET resumed = resumed + 1 WHERE id = ?1",
+        [id],
+    )?;
     Ok(())
 }
 
 /// The latest runs, newest first.
 pub fn runs(c: &Connection, limit: i64) -> Result<Vec<RunRow>> {
-    let mut st = c.prepare(&format!("SELECT {RUN_COLS} FROM workflow_runs ORDER BY id DESC LIMIT ?1"))?;
+    let mut st = c.prepare(&format!(
+        "SELECT {RUN_COLS} FROM workflow_runs ORDER BY id DESC LIMIT ?1"
+    ))?;
     let rows = st.query_map([limit], run_row)?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
 /// One run.
 pub fn run(c: &Connection, id: i64) -> Result<Option<RunRow>> {
-    Ok(c.query_row(&format!("SELECT {RUN_COLS} FROM workflow_runs WHERE id = ?1"), [id], run_row).optional()?)
+    Ok(c.query_row(
+        &format!("SELECT {RUN_COLS} FROM workflow_runs WHERE id = ?1"),
+        [id],
+        run_row,
+    )
+    .optional()?)
 }
 
 /// Runs that were running when the runtime stopped.
 pub fn unfinished_runs(c: &Connection, app: &str) -> Result<Vec<RunRow>> {
-    let mut st = c.prepare(&format!("SELECT {RUN_COLS} FROM workflow_runs WHERE status = 'running' AND app = ?1 ORDER BY id"))?;
+    let mut st = c.prepare(&format!(
+        "SELECT {RUN_COLS} FROM workflow_runs WHERE status = 'running' AND app = ?1 ORDER BY id"
+    ))?;
     let rows = st.query_map([app], run_row)?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
 /// Counts runs by status.
 pub fn run_counts(c: &Connection) -> Result<Vec<(String, i64)>> {
-    let mut st = c.prepare("SELECT status, COUNT(*) FROM workflow_runs GROUP BY status ORDER BY status")?;
+    let mut st =
+        c.prepare("SELECT status, COUNT(*) FROM workflow_runs GROUP BY status ORDER BY status")?;
     let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
 /// The params of a run.
 pub fn params_of(c: &Connection, run: i64) -> Result<Vec<ParamRow>> {
-    let mut st = c.prepare("SELECT name, type, value, json FROM params WHERE run_id = ?1 ORDER BY name")?;
-    let rows = st.query_map([run], |r| Ok(ParamRow { name: r.get(0)?, ty: r.get(1)?, value: r.get(2)?, json: json_col(r, 3)? }))?;
+    let mut st =
+        c.prepare("SELECT name, type, value, json FROM params WHERE run_id = ?1 ORDER BY name")?;
+    let rows = st.query_map([run], |r| {
+        Ok(ParamRow {
+            name: r.get(0)?,
+            ty: r.get(1)?,
+            value: r.get(2)?,
+            json: json_col(r, 3)?,
+        })
+    })?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
@@ -364,12 +435,22 @@ pub fn insert_step_run(c: &Connection, s: &NewStepRun<'_>, now: Millis) -> Resul
 
 /// Records the process of a running attempt.
 pub fn set_step_pid(c: &Connection, id: i64, pid: i64, start: Option<&str>) -> Result<()> {
-    c.execute("UPDATE step_runs SET pid = ?2, pid_start = ?3 WHERE id = ?1", params![id, pid, start])?;
+    c.execute(
+        "UPDATE step_runs SET pid = ?2, pid_start = ?3 WHERE id = ?1",
+        params![id, pid, start],
+    )?;
     Ok(())
 }
 
 /// Marks an attempt finished.
-pub fn finish_step_run(c: &Connection, id: i64, status: &str, exit_code: Option<i64>, error: Option<&str>, now: Millis) -> Result<()> {
+pub fn finish_step_run(
+    c: &Connection,
+    id: i64,
+    status: &str,
+    exit_code: Option<i64>,
+    error: Option<&str>,
+    now: Millis,
+) -> Result<()> {
     c.execute(
         "UPDATE step_runs SET status = ?2, exit_code = ?3, error = ?4, finished_ms = ?5 WHERE id = ?1",
         params![id, status, exit_code, error, now],
@@ -379,14 +460,18 @@ pub fn finish_step_run(c: &Connection, id: i64, status: &str, exit_code: Option<
 
 /// The step runs of a run, in order.
 pub fn step_runs_of(c: &Connection, run: i64) -> Result<Vec<StepRunRow>> {
-    let mut st = c.prepare(&format!("SELECT {STEP_COLS} FROM step_runs WHERE run_id = ?1 ORDER BY id"))?;
+    let mut st = c.prepare(&format!(
+        "SELECT {STEP_COLS} FROM step_runs WHERE run_id = ?1 ORDER BY id"
+    ))?;
     let rows = st.query_map([run], step_row)?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
 /// Attempts still marked running (of runs that were interrupted).
 pub fn running_step_runs(c: &Connection, run: i64) -> Result<Vec<StepRunRow>> {
-    let mut st = c.prepare(&format!("SELECT {STEP_COLS} FROM step_runs WHERE run_id = ?1 AND status = 'running' ORDER BY id"))?;
+    let mut st = c.prepare(&format!(
+        "SELECT {STEP_COLS} FROM step_runs WHERE run_id = ?1 AND status = 'running' ORDER BY id"
+    ))?;
     let rows = st.query_map([run], step_row)?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
@@ -469,14 +554,18 @@ fn metric_row(r: &Row<'_>) -> rusqlite::Result<MetricRow> {
 
 /// The metrics a step run reported.
 pub fn metrics_of_step_run(c: &Connection, step_run: i64) -> Result<Vec<MetricRow>> {
-    let mut st = c.prepare(&format!("SELECT {METRIC_COLS} FROM metrics WHERE step_run_id = ?1 ORDER BY id"))?;
+    let mut st = c.prepare(&format!(
+        "SELECT {METRIC_COLS} FROM metrics WHERE step_run_id = ?1 ORDER BY id"
+    ))?;
     let rows = st.query_map([step_run], metric_row)?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
 /// The metrics of a run.
 pub fn metrics_of_run(c: &Connection, run: i64) -> Result<Vec<MetricRow>> {
-    let mut st = c.prepare(&format!("SELECT {METRIC_COLS} FROM metrics WHERE run_id = ?1 ORDER BY id"))?;
+    let mut st = c.prepare(&format!(
+        "SELECT {METRIC_COLS} FROM metrics WHERE run_id = ?1 ORDER BY id"
+    ))?;
     let rows = st.query_map([run], metric_row)?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
@@ -560,14 +649,18 @@ fn artifact_row(r: &Row<'_>) -> rusqlite::Result<ArtifactRow> {
 
 /// The artifacts of a step run.
 pub fn artifacts_of_step_run(c: &Connection, step_run: i64) -> Result<Vec<ArtifactRow>> {
-    let mut st = c.prepare(&format!("SELECT {ARTIFACT_COLS} FROM artifacts WHERE step_run_id = ?1 ORDER BY id"))?;
+    let mut st = c.prepare(&format!(
+        "SELECT {ARTIFACT_COLS} FROM artifacts WHERE step_run_id = ?1 ORDER BY id"
+    ))?;
     let rows = st.query_map([step_run], artifact_row)?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
 /// The artifacts of a run.
 pub fn artifacts_of_run(c: &Connection, run: i64) -> Result<Vec<ArtifactRow>> {
-    let mut st = c.prepare(&format!("SELECT {ARTIFACT_COLS} FROM artifacts WHERE run_id = ?1 ORDER BY id"))?;
+    let mut st = c.prepare(&format!(
+        "SELECT {ARTIFACT_COLS} FROM artifacts WHERE run_id = ?1 ORDER BY id"
+    ))?;
     let rows = st.query_map([run], artifact_row)?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
@@ -602,7 +695,8 @@ pub struct ModelRow {
     pub aliases: Vec<String>,
 }
 
-const MODEL_COLS: &str = "id, name, version, run_id, path, sha256, size, metrics, lineage, created_ms";
+const MODEL_COLS: &str =
+    "id, name, version, run_id, path, sha256, size, metrics, lineage, created_ms";
 
 fn model_row(r: &Row<'_>) -> rusqlite::Result<ModelRow> {
     Ok(ModelRow {
@@ -634,7 +728,11 @@ pub fn register_model(
     lineage: &Json,
     now: Millis,
 ) -> Result<(i64, i64)> {
-    let version: i64 = c.query_row("SELECT COALESCE(MAX(version), 0) + 1 FROM models WHERE name = ?1", [name], |r| r.get(0))?;
+    let version: i64 = c.query_row(
+        "SELECT COALESCE(MAX(version), 0) + 1 FROM models WHERE name = ?1",
+        [name],
+        |r| r.get(0),
+    )?;
     c.execute(
         "INSERT INTO models (name, version, run_id, artifact_id, path, sha256, size, metrics, lineage, created_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
         params![name, version, run_id, artifact_id, path, sha256, size, metrics.to_string(), lineage.to_string(), now],
@@ -643,9 +741,17 @@ pub fn register_model(
 }
 
 fn with_aliases(c: &Connection, mut rows: Vec<ModelRow>) -> Result<Vec<ModelRow>> {
-    let mut st = c.prepare("SELECT scope, alias FROM model_aliases WHERE model_id = ?1 ORDER BY scope, alias")?;
+    let mut st = c.prepare(
+        "SELECT scope, alias FROM model_aliases WHERE model_id = ?1 ORDER BY scope, alias",
+    )?;
     for m in &mut rows {
-        let aliases = st.query_map([m.id], |r| Ok(format!("{}@{}", r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
+        let aliases = st.query_map([m.id], |r| {
+            Ok(format!(
+                "{}@{}",
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?
+            ))
+        })?;
         m.aliases = aliases.collect::<rusqlite::Result<_>>()?;
     }
     Ok(rows)
@@ -654,33 +760,57 @@ fn with_aliases(c: &Connection, mut rows: Vec<ModelRow>) -> Result<Vec<ModelRow>
 /// Every model version, newest first.
 pub fn models(c: &Connection) -> Result<Vec<ModelRow>> {
     let mut st = c.prepare(&format!("SELECT {MODEL_COLS} FROM models ORDER BY id DESC"))?;
-    let rows = st.query_map([], model_row)?.collect::<rusqlite::Result<Vec<_>>>()?;
+    let rows = st
+        .query_map([], model_row)?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
     with_aliases(c, rows)
 }
 
 /// One model version.
 pub fn model(c: &Connection, id: i64) -> Result<Option<ModelRow>> {
-    let row = c.query_row(&format!("SELECT {MODEL_COLS} FROM models WHERE id = ?1"), [id], model_row).optional()?;
+    let row = c
+        .query_row(
+            &format!("SELECT {MODEL_COLS} FROM models WHERE id = ?1"),
+            [id],
+            model_row,
+        )
+        .optional()?;
     Ok(with_aliases(c, row.into_iter().collect())?.pop())
 }
 
 /// The latest version of model `name`.
 pub fn latest_model(c: &Connection, name: &str) -> Result<Option<ModelRow>> {
-    let row = c.query_row(&format!("SELECT {MODEL_COLS} FROM models WHERE name = ?1 ORDER BY version DESC LIMIT 1"), [name], model_row).optional()?;
+    let row = c
+        .query_row(
+            &format!(
+                "SELECT {MODEL_COLS} FROM models WHERE name = ?1 ORDER BY version DESC LIMIT 1"
+            ),
+            [name],
+            model_row,
+        )
+        .optional()?;
     Ok(with_aliases(c, row.into_iter().collect())?.pop())
 }
 
 /// The model an alias points at, and the one it pointed at before.
 pub fn alias(c: &Connection, scope: &str, alias: &str) -> Result<Option<(i64, Option<i64>)>> {
-    Ok(c
-        .query_row("SELECT model_id, previous_model_id FROM model_aliases WHERE scope = ?1 AND alias = ?2", params![scope, alias], |r| {
-            Ok((r.get(0)?, r.get(1)?))
-        })
-        .optional()?)
+    Ok(c.query_row(
+        "SELECT model_id, previous_model_id FROM model_aliases WHERE scope = ?1 AND alias = ?2",
+        params![scope, alias],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )
+    .optional()?)
 }
 
 /// Points an alias at a model, remembering where it pointed before.
-pub fn set_alias(c: &Connection, scope: &str, alias_name: &str, model_id: i64, previous: Option<i64>, now: Millis) -> Result<()> {
+pub fn set_alias(
+    c: &Connection,
+    scope: &str,
+    alias_name: &str,
+    model_id: i64,
+    previous: Option<i64>,
+    now: Millis,
+) -> Result<()> {
     c.execute(
         "INSERT INTO model_aliases (scope, alias, model_id, previous_model_id, updated_ms) VALUES (?1, ?2, ?3, ?4, ?5)
          ON CONFLICT(scope, alias) DO UPDATE SET model_id = ?3, previous_model_id = ?4, updated_ms = ?5",
@@ -718,23 +848,42 @@ pub fn ensure_service(c: &Connection, name: &str, min: i64, max: i64, now: Milli
 
 /// A service.
 pub fn service(c: &Connection, name: &str) -> Result<Option<ServiceRow>> {
-    Ok(c
-        .query_row("SELECT name, replicas, min_replicas, max_replicas FROM services WHERE name = ?1", [name], |r| {
-            Ok(ServiceRow { name: r.get(0)?, replicas: r.get(1)?, min_replicas: r.get(2)?, max_replicas: r.get(3)? })
-        })
-        .optional()?)
+    Ok(c.query_row(
+        "SELECT name, replicas, min_replicas, max_replicas FROM services WHERE name = ?1",
+        [name],
+        |r| {
+            Ok(ServiceRow {
+                name: r.get(0)?,
+                replicas: r.get(1)?,
+                min_replicas: r.get(2)?,
+                max_replicas: r.get(3)?,
+            })
+        },
+    )
+    .optional()?)
 }
 
 /// Every service.
 pub fn services(c: &Connection) -> Result<Vec<ServiceRow>> {
-    let mut st = c.prepare("SELECT name, replicas, min_replicas, max_replicas FROM services ORDER BY name")?;
-    let rows = st.query_map([], |r| Ok(ServiceRow { name: r.get(0)?, replicas: r.get(1)?, min_replicas: r.get(2)?, max_replicas: r.get(3)? }))?;
+    let mut st =
+        c.prepare("SELECT name, replicas, min_replicas, max_replicas FROM services ORDER BY name")?;
+    let rows = st.query_map([], |r| {
+        Ok(ServiceRow {
+            name: r.get(0)?,
+            replicas: r.get(1)?,
+            min_replicas: r.get(2)?,
+            max_replicas: r.get(3)?,
+        })
+    })?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
 /// Sets a service's desired replicas.
 pub fn set_replicas(c: &Connection, name: &str, replicas: i64, now: Millis) -> Result<()> {
-    c.execute("UPDATE services SET replicas = ?2, updated_ms = ?3 WHERE name = ?1", params![name, replicas, now])?;
+    c.execute(
+        "UPDATE services SET replicas = ?2, updated_ms = ?3 WHERE name = ?1",
+        params![name, replicas, now],
+    )?;
     Ok(())
 }
 
@@ -757,16 +906,33 @@ pub struct EventRow {
 }
 
 /// Records an event.
-pub fn insert_event(c: &Connection, subject: &str, name: &str, payload: &Json, now: Millis) -> Result<i64> {
-    c.execute("INSERT INTO events (ts_ms, subject, name, payload) VALUES (?1, ?2, ?3, ?4)", params![now, subject, name, payload.to_string()])?;
+pub fn insert_event(
+    c: &Connection,
+    subject: &str,
+    name: &str,
+    payload: &Json,
+    now: Millis,
+) -> Result<i64> {
+    c.execute(
+        "INSERT INTO events (ts_ms, subject, name, payload) VALUES (?1, ?2, ?3, ?4)",
+        params![now, subject, name, payload.to_string()],
+    )?;
     Ok(c.last_insert_rowid())
 }
 
 /// Events after `after`, oldest first.
 pub fn events(c: &Connection, after: i64, limit: i64) -> Result<Vec<EventRow>> {
-    let mut st = c.prepare("SELECT id, ts_ms, subject, name, payload FROM events WHERE id > ?1 ORDER BY id LIMIT ?2")?;
+    let mut st = c.prepare(
+        "SELECT id, ts_ms, subject, name, payload FROM events WHERE id > ?1 ORDER BY id LIMIT ?2",
+    )?;
     let rows = st.query_map(params![after, limit], |r| {
-        Ok(EventRow { id: r.get(0)?, ts_ms: r.get(1)?, subject: r.get(2)?, name: r.get(3)?, payload: json_col(r, 4)? })
+        Ok(EventRow {
+            id: r.get(0)?,
+            ts_ms: r.get(1)?,
+            subject: r.get(2)?,
+            name: r.get(3)?,
+            payload: json_col(r, 4)?,
+        })
     })?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
@@ -812,7 +978,15 @@ fn firing_row(r: &Row<'_>) -> rusqlite::Result<FiringRow> {
 
 /// Records a firing before anything is done for it; `false` if the key was already recorded
 /// (the firing happened before: do nothing).
-pub fn insert_firing(c: &Connection, key: &str, source: &str, name: &str, reads: &Json, actions: i64, now: Millis) -> Result<bool> {
+pub fn insert_firing(
+    c: &Connection,
+    key: &str,
+    source: &str,
+    name: &str,
+    reads: &Json,
+    actions: i64,
+    now: Millis,
+) -> Result<bool> {
     let n = c.execute(
         "INSERT OR IGNORE INTO firings (key, source, name, created_ms, status, reads, actions) VALUES (?1, ?2, ?3, ?4, 'pending', ?5, ?6)",
         params![key, source, name, now, reads.to_string(), actions],
@@ -822,12 +996,19 @@ pub fn insert_firing(c: &Connection, key: &str, source: &str, name: &str, reads:
 
 /// One firing.
 pub fn firing(c: &Connection, key: &str) -> Result<Option<FiringRow>> {
-    Ok(c.query_row(&format!("SELECT {FIRING_COLS} FROM firings WHERE key = ?1"), [key], firing_row).optional()?)
+    Ok(c.query_row(
+        &format!("SELECT {FIRING_COLS} FROM firings WHERE key = ?1"),
+        [key],
+        firing_row,
+    )
+    .optional()?)
 }
 
 /// Firings not finished (to reconcile on start).
 pub fn pending_firings(c: &Connection) -> Result<Vec<FiringRow>> {
-    let mut st = c.prepare(&format!("SELECT {FIRING_COLS} FROM firings WHERE status = 'pending' ORDER BY created_ms, key"))?;
+    let mut st = c.prepare(&format!(
+        "SELECT {FIRING_COLS} FROM firings WHERE status = 'pending' ORDER BY created_ms, key"
+    ))?;
     let rows = st.query_map([], firing_row)?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
@@ -841,9 +1022,18 @@ pub fn firings_of(c: &Connection, source: &str, name: &str) -> Result<Vec<Firing
 
 /// Records that action `index` of a firing was performed (or failed), in the transaction
 /// that performed it.
-pub fn advance_firing(c: &Connection, key: &str, next: i64, status: &str, now: Millis) -> Result<()> {
+pub fn advance_firing(
+    c: &Connection,
+    key: &str,
+    next: i64,
+    status: &str,
+    now: Millis,
+) -> Result<()> {
     let finished = (status != "pending").then_some(now);
-    c.execute("UPDATE firings SET next_action = ?2, status = ?3, finished_ms = ?4 WHERE key = ?1", params![key, next, status, finished])?;
+    c.execute(
+        "UPDATE firings SET next_action = ?2, status = ?3, finished_ms = ?4 WHERE key = ?1",
+        params![key, next, status, finished],
+    )?;
     Ok(())
 }
 
@@ -930,7 +1120,14 @@ pub struct AgentActionRow {
 }
 
 /// Publishes an action.
-pub fn insert_agent_action(c: &Connection, agent: &str, action: &str, args: &Json, firing_key: Option<&str>, now: Millis) -> Result<i64> {
+pub fn insert_agent_action(
+    c: &Connection,
+    agent: &str,
+    action: &str,
+    args: &Json,
+    firing_key: Option<&str>,
+    now: Millis,
+) -> Result<i64> {
     c.execute(
         "INSERT INTO agent_actions (ts_ms, agent, action, args, firing_key) VALUES (?1, ?2, ?3, ?4, ?5)",
         params![now, agent, action, args.to_string(), firing_key],
@@ -942,7 +1139,14 @@ pub fn insert_agent_action(c: &Connection, agent: &str, action: &str, args: &Jso
 pub fn agent_actions(c: &Connection, agent: &str, after: i64) -> Result<Vec<AgentActionRow>> {
     let mut st = c.prepare("SELECT id, ts_ms, agent, action, args, firing_key FROM agent_actions WHERE agent = ?1 AND id > ?2 ORDER BY id")?;
     let rows = st.query_map(params![agent, after], |r| {
-        Ok(AgentActionRow { id: r.get(0)?, ts_ms: r.get(1)?, agent: r.get(2)?, action: r.get(3)?, args: json_col(r, 4)?, firing_key: r.get(5)? })
+        Ok(AgentActionRow {
+            id: r.get(0)?,
+            ts_ms: r.get(1)?,
+            agent: r.get(2)?,
+            action: r.get(3)?,
+            args: json_col(r, 4)?,
+            firing_key: r.get(5)?,
+        })
     })?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
@@ -968,12 +1172,17 @@ pub fn signals(c: &Connection) -> Result<Vec<(String, Json, Millis)>> {
 
 /// A small piece of state.
 pub fn kv_get(c: &Connection, key: &str) -> Result<Option<Json>> {
-    let text: Option<String> = c.query_row("SELECT value FROM kv WHERE key = ?1", [key], |r| r.get(0)).optional()?;
+    let text: Option<String> = c
+        .query_row("SELECT value FROM kv WHERE key = ?1", [key], |r| r.get(0))
+        .optional()?;
     Ok(text.and_then(|t| serde_json::from_str(&t).ok()))
 }
 
 /// Sets a small piece of state.
 pub fn kv_set(c: &Connection, key: &str, value: &Json) -> Result<()> {
-    c.execute("INSERT INTO kv (key, value) VALUES (?1, ?2) ON CONFLICT(key) DO UPDATE SET value = ?2", params![key, value.to_string()])?;
+    c.execute(
+        "INSERT INTO kv (key, value) VALUES (?1, ?2) ON CONFLICT(key) DO UPDATE SET value = ?2",
+        params![key, value.to_string()],
+    )?;
     Ok(())
 }

@@ -38,7 +38,10 @@ pub fn load(path: &std::path::Path) -> Result<(String, Analysis), CliError> {
             let analysis = analyze(&name, &text, &DiskLoader);
             Ok((name, analysis))
         }
-        Err(e) => Err(CliError::Read { path: name, reason: io_reason(&e) }),
+        Err(e) => Err(CliError::Read {
+            path: name,
+            reason: io_reason(&e),
+        }),
     }
 }
 
@@ -63,11 +66,22 @@ pub fn run(args: &CheckArgs) -> Result<Status, CliError> {
         match args.format {
             Format::Human => {
                 let mut stderr = std::io::stderr().lock();
-                stderr.write_all(render::human(&analysis.diagnostics, &analysis.sources, style).as_bytes())?;
-                writeln!(stderr, "{}", render::summary(&name, &analysis.diagnostics))?;
+                stderr.write_all(
+                    render::human(&analysis.diagnostics, &analysis.sources, style).as_bytes(),
+                )?;
+                writeln!(
+                    stderr,
+                    "{}",
+                    render::summary_line(&name, &analysis.diagnostics, style)
+                )?;
             }
             Format::Json => {
-                json.extend(analysis.diagnostics.iter().map(|d| JsonDiagnostic::new(d, &analysis.sources)));
+                json.extend(
+                    analysis
+                        .diagnostics
+                        .iter()
+                        .map(|d| JsonDiagnostic::new(d, &analysis.sources)),
+                );
             }
         }
     }

@@ -11,7 +11,11 @@ include!(concat!(env!("OUT_DIR"), "/code_docs.rs"));
 #[derive(Debug, clap::Args)]
 pub struct ExplainArgs {
     /// The code to explain (`E0101`; case does not matter).
-    #[arg(value_name = "CODE", required_unless_present = "list", conflicts_with = "list")]
+    #[arg(
+        value_name = "CODE",
+        required_unless_present = "list",
+        conflicts_with = "list"
+    )]
     pub code: Option<String>,
     /// List every code with its title.
     #[arg(long)]
@@ -20,7 +24,10 @@ pub struct ExplainArgs {
 
 /// The embedded explanation of `code`, if it has one.
 pub fn doc(code: Code) -> Option<&'static str> {
-    CODE_DOCS.iter().find(|(name, _)| *name == code.as_str()).map(|(_, text)| *text)
+    CODE_DOCS
+        .iter()
+        .find(|(name, _)| *name == code.as_str())
+        .map(|(_, text)| *text)
 }
 
 /// Runs `sflowc explain`.
@@ -42,7 +49,11 @@ pub fn run(args: &ExplainArgs) -> Result<Status, CliError> {
             }
         }
         // Only a build without the docs gets here (a test checks every code has its page).
-        None => writeln!(stdout, "{code}: {}\n\n(no long explanation is available for this code)", code.title())?,
+        None => writeln!(
+            stdout,
+            "{code}: {}\n\n(no long explanation is available for this code)",
+            code.title()
+        )?,
     }
     Ok(Status::Success)
 }
@@ -53,8 +64,16 @@ mod tests {
 
     #[test]
     fn every_code_has_a_page() {
-        let missing: Vec<&str> = Code::ALL.iter().filter(|c| doc(**c).is_none()).map(|c| c.as_str()).collect();
-        assert!(missing.is_empty(), "docs/codes/ lacks a page for: {}", missing.join(", "));
+        let missing: Vec<&str> = Code::ALL
+            .iter()
+            .filter(|c| doc(**c).is_none())
+            .map(|c| c.as_str())
+            .collect();
+        assert!(
+            missing.is_empty(),
+            "docs/codes/ lacks a page for: {}",
+            missing.join(", ")
+        );
     }
 
     #[test]
@@ -64,12 +83,20 @@ mod tests {
             .map(|(name, _)| *name)
             .filter(|name| Code::parse(name).is_none_or(|c| c.as_str() != *name))
             .collect();
-        assert!(unknown.is_empty(), "docs/codes/ has pages for unknown codes: {}", unknown.join(", "));
+        assert!(
+            unknown.is_empty(),
+            "docs/codes/ has pages for unknown codes: {}",
+            unknown.join(", ")
+        );
     }
 
     #[test]
     fn pages_are_not_empty() {
-        let empty: Vec<&str> = CODE_DOCS.iter().filter(|(_, text)| text.trim().is_empty()).map(|(n, _)| *n).collect();
+        let empty: Vec<&str> = CODE_DOCS
+            .iter()
+            .filter(|(_, text)| text.trim().is_empty())
+            .map(|(n, _)| *n)
+            .collect();
         assert!(empty.is_empty(), "empty pages: {}", empty.join(", "));
     }
 }

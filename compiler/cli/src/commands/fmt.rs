@@ -99,11 +99,16 @@ fn stdin(check: bool) -> Result<Status, CliError> {
 
 /// Every `.sflow` file under `dir`, sorted, skipping hidden folders and `target`.
 fn collect(dir: &Path, out: &mut Vec<PathBuf>) {
-    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
     let mut paths: Vec<PathBuf> = entries.filter_map(Result::ok).map(|e| e.path()).collect();
     paths.sort();
     for path in paths {
-        let hidden = path.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with('.') || n == "target");
+        let hidden = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .is_some_and(|n| n.starts_with('.') || n == "target");
         if path.is_dir() && !hidden {
             collect(&path, out);
         } else if path.extension().is_some_and(|e| e == "sflow") {
@@ -114,5 +119,9 @@ fn collect(dir: &Path, out: &mut Vec<PathBuf>) {
 
 /// The 1-based number of the first line that differs.
 fn first_difference(a: &str, b: &str) -> usize {
-    a.lines().zip(b.lines()).position(|(x, y)| x != y).unwrap_or_else(|| a.lines().count().min(b.lines().count())) + 1
+    a.lines()
+        .zip(b.lines())
+        .position(|(x, y)| x != y)
+        .unwrap_or_else(|| a.lines().count().min(b.lines().count()))
+        + 1
 }

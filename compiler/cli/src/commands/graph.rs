@@ -41,16 +41,25 @@ pub enum GraphFormat {
 pub fn run(args: &GraphArgs) -> Result<Status, CliError> {
     let (name, analysis) = load(&args.file)?;
     if !analysis.diagnostics.is_empty() {
+        let style = Style::for_stderr();
         let mut stderr = std::io::stderr().lock();
-        stderr.write_all(render::human(&analysis.diagnostics, &analysis.sources, Style::for_stderr()).as_bytes())?;
+        stderr
+            .write_all(render::human(&analysis.diagnostics, &analysis.sources, style).as_bytes())?;
         if analysis.has_errors() {
-            writeln!(stderr, "{}", render::summary(&name, &analysis.diagnostics))?;
+            writeln!(
+                stderr,
+                "{}",
+                render::summary_line(&name, &analysis.diagnostics, style)
+            )?;
             return Ok(Status::Failure);
         }
     }
     let text = if args.wiring {
         let program = analysis.program();
-        let app = program.app.as_ref().map_or_else(|| "app".to_owned(), |a| a.ast.name.name.clone());
+        let app = program
+            .app
+            .as_ref()
+            .map_or_else(|| "app".to_owned(), |a| a.ast.name.name.clone());
         let wiring = build_wiring(&program, &analysis.symbols);
         match args.format {
             GraphFormat::Dot => wiring_dot(&app, &wiring),
@@ -71,7 +80,9 @@ pub fn run(args: &GraphArgs) -> Result<Status, CliError> {
             None => analysis.workflows.iter().collect(),
         };
         if chosen.is_empty() {
-            eprintln!("note: {name} declares no workflows; `--wiring` draws its agents and policies");
+            eprintln!(
+                "note: {name} declares no workflows; `--wiring` draws its agents and policies"
+            );
         }
         let graphs: Vec<String> = chosen
             .iter()

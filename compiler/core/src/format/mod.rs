@@ -70,10 +70,20 @@ pub enum FormatError {
 impl fmt::Display for FormatError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            FormatError::Syntax { line, column, message, count } => {
+            FormatError::Syntax {
+                line,
+                column,
+                message,
+                count,
+            } => {
                 write!(f, "the file does not parse ({line}:{column}: {message}")?;
                 if *count > 1 {
-                    write!(f, "; {} more syntax error{}", count - 1, if *count == 2 { "" } else { "s" })?;
+                    write!(
+                        f,
+                        "; {} more syntax error{}",
+                        count - 1,
+                        if *count == 2 { "" } else { "s" }
+                    )?;
                 }
                 write!(f, "); fix it first (`sflowc check` shows every error)")
             }
@@ -91,7 +101,11 @@ pub fn format(text: &str) -> Result<String, FormatError> {
     let parse = syntax::parse(FileId(0), text);
     // A keyword used as a name (E0002) or a bad literal (E0003) still leaves a complete tree,
     // and the formatter copies literals as written; only syntax errors lose text.
-    let errors: Vec<_> = parse.diagnostics.iter().filter(|d| d.code == Code::E0001).collect();
+    let errors: Vec<_> = parse
+        .diagnostics
+        .iter()
+        .filter(|d| d.code == Code::E0001)
+        .collect();
     if let Some(first) = errors.first() {
         let lines = LineIndex::new(text);
         let at = lines.line_col(text, first.primary.at.span.start());
@@ -110,16 +124,36 @@ pub fn format(text: &str) -> Result<String, FormatError> {
 /// Checks that `out` means what the parsed input meant and keeps all its comments.
 fn verify(before: &Parse, out: &str) -> Result<(), FormatError> {
     let after = syntax::parse(FileId(0), out);
-    let codes = |p: &Parse| p.diagnostics.iter().map(|d| (d.code, d.message.clone())).collect::<Vec<_>>();
+    let codes = |p: &Parse| {
+        p.diagnostics
+            .iter()
+            .map(|d| (d.code, d.message.clone()))
+            .collect::<Vec<_>>()
+    };
     if codes(before) != codes(&after) {
-        let why = after.diagnostics.first().map_or("a diagnostic went away".to_string(), |d| d.message.clone());
-        return Err(FormatError::Internal(format!("its output parses differently: {why}")));
+        let why = after
+            .diagnostics
+            .first()
+            .map_or("a diagnostic went away".to_string(), |d| d.message.clone());
+        return Err(FormatError::Internal(format!(
+            "its output parses differently: {why}"
+        )));
     }
     if shape(&before.file) != shape(&after.file) {
         return Err(FormatError::Internal("the syntax tree differs".into()));
     }
     let texts = |p: &Parse| -> Vec<String> {
-        p.comments.iter().map(|c| c.text.replace('\r', "").lines().map(str::trim_end).collect::<Vec<_>>().join("\n")).collect()
+        p.comments
+            .iter()
+            .map(|c| {
+                c.text
+                    .replace('\r', "")
+                    .lines()
+                    .map(str::trim_end)
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            })
+            .collect()
     };
     if texts(before) != texts(&after) {
         return Err(FormatError::Internal("a comment moved or was lost".into()));
@@ -171,7 +205,10 @@ mod tests {
     #[test]
     fn refuses_broken_files() {
         let err = format("app a {\n  namespace \"x\"\n}\n");
-        assert!(matches!(err, Err(FormatError::Syntax { line: 2, .. })), "{err:?}");
+        assert!(
+            matches!(err, Err(FormatError::Syntax { line: 2, .. })),
+            "{err:?}"
+        );
     }
 
     #[test]

@@ -20,8 +20,20 @@ const INDENT: usize = 2;
 
 /// Prints the parsed file `parse` of `text` in the canonical layout.
 pub(super) fn print(text: &str, parse: &Parse) -> String {
-    let mut p = Printer { text, comments: &parse.comments, next: 0, out: String::new(), indent: 0, prev_end: None };
-    let lines: Vec<Line<'_, '_>> = parse.file.items.iter().map(|item| p.item_line(item)).collect();
+    let mut p = Printer {
+        text,
+        comments: &parse.comments,
+        next: 0,
+        out: String::new(),
+        indent: 0,
+        prev_end: None,
+    };
+    let lines: Vec<Line<'_, '_>> = parse
+        .file
+        .items
+        .iter()
+        .map(|item| p.item_line(item))
+        .collect();
     p.lines(lines);
     p.before_line(text.len());
     p.trim_trailing_spaces();
@@ -136,7 +148,12 @@ impl<'s> Printer<'s> {
     }
 
     fn mark(&self) -> Mark {
-        Mark { len: self.out.len(), next: self.next, prev_end: self.prev_end, indent: self.indent }
+        Mark {
+            len: self.out.len(),
+            next: self.next,
+            prev_end: self.prev_end,
+            indent: self.indent,
+        }
     }
 
     fn reset(&mut self, mark: &Mark) {
@@ -167,7 +184,10 @@ impl<'s> Printer<'s> {
     fn has_blank_line(&self, from: usize, to: usize) -> bool {
         let gap = self.text.get(from..to).unwrap_or("");
         let lines: Vec<&str> = gap.split('\n').collect();
-        lines.len() > 2 && lines[1..lines.len() - 1].iter().any(|l| l.trim().is_empty())
+        lines.len() > 2
+            && lines[1..lines.len() - 1]
+                .iter()
+                .any(|l| l.trim().is_empty())
     }
 
     /// Whether the source between `from` and `to` has a line break.
@@ -189,9 +209,14 @@ impl<'s> Printer<'s> {
         loop {
             let s = self.text.get(start..end).unwrap_or("");
             end = start + s.trim_end().len();
+            // A comment that ends here (its own trailing spaces are part of its span).
             let i = self.comments.partition_point(|c| c.span.end() < end);
             match self.comments.get(i) {
-                Some(c) if c.span.end() == end && c.span.start() >= start && c.span.start() < end => end = c.span.start(),
+                Some(c)
+                    if c.span.start() >= start && c.span.start() < end && end <= c.span.end() =>
+                {
+                    end = c.span.start()
+                }
                 _ => break,
             }
         }
@@ -244,7 +269,10 @@ impl<'s> Printer<'s> {
                 self.push(" ");
                 self.comment_text(c);
             } else {
-                if self.prev_end.is_some_and(|end| self.has_blank_line(end, c.span.start())) {
+                if self
+                    .prev_end
+                    .is_some_and(|end| self.has_blank_line(end, c.span.start()))
+                {
                     self.blank_line();
                 }
                 self.start_line();
@@ -252,7 +280,10 @@ impl<'s> Printer<'s> {
             }
             self.prev_end = Some(c.span.end());
         }
-        if self.prev_end.is_some_and(|end| self.has_blank_line(end, start)) {
+        if self
+            .prev_end
+            .is_some_and(|end| self.has_blank_line(end, start))
+        {
             self.blank_line();
         }
     }
@@ -276,7 +307,11 @@ impl<'s> Printer<'s> {
         self.start_line();
         let mark = self.mark();
         f(self);
-        if self.comments.get(self.next).is_some_and(|c| c.span.start() < span.end()) {
+        if self
+            .comments
+            .get(self.next)
+            .is_some_and(|c| c.span.start() < span.end())
+        {
             self.reset(&mark);
             self.verbatim(span);
         }
@@ -289,7 +324,11 @@ impl<'s> Printer<'s> {
         let text = self.slice(span).replace('\r', "");
         let lines: Vec<&str> = text.split('\n').map(str::trim_end).collect();
         self.push(&lines.join("\n"));
-        while self.comments.get(self.next).is_some_and(|c| c.span.start() < span.end()) {
+        while self
+            .comments
+            .get(self.next)
+            .is_some_and(|c| c.span.start() < span.end())
+        {
             self.next += 1;
         }
     }
@@ -351,7 +390,11 @@ impl<'s> Printer<'s> {
         for (_, members) in runs {
             let columns = members.iter().map(|&i| targets[i].len()).max().unwrap_or(0);
             for col in 0..columns {
-                let width = members.iter().filter_map(|&i| targets[i].get(col).copied()).max().unwrap_or(0);
+                let width = members
+                    .iter()
+                    .filter_map(|&i| targets[i].get(col).copied())
+                    .max()
+                    .unwrap_or(0);
                 for &i in &members {
                     if let Some(w) = targets[i].get_mut(col) {
                         *w = width;
@@ -364,7 +407,12 @@ impl<'s> Printer<'s> {
 
     /// Prints a braced block of members: ` {`, the members, `}` (or ` {}` when empty).
     fn block(&mut self, close: usize, lines: Vec<Line<'_, 's>>) {
-        if lines.is_empty() && self.comments.get(self.next).is_none_or(|c| c.span.start() >= close) {
+        if lines.is_empty()
+            && self
+                .comments
+                .get(self.next)
+                .is_none_or(|c| c.span.start() >= close)
+        {
             self.push(" {}");
             return;
         }
@@ -406,7 +454,10 @@ impl<'s> Printer<'s> {
                 let kind_w = agent.kind.name.chars().count();
                 Line {
                     span,
-                    align: Align::Columns { group: Group::Agent, widths: vec![name_w, kind_w] },
+                    align: Align::Columns {
+                        group: Group::Agent,
+                        widths: vec![name_w, kind_w],
+                    },
                     print: Box::new(move |p, w| p.agent(agent, w)),
                 }
             }
@@ -415,11 +466,18 @@ impl<'s> Printer<'s> {
                 let source_w = self.measure(|p| p.trigger_source(&trigger.source));
                 Line {
                     span,
-                    align: Align::Columns { group: Group::Trigger, widths: vec![name_w, source_w] },
+                    align: Align::Columns {
+                        group: Group::Trigger,
+                        widths: vec![name_w, source_w],
+                    },
                     print: Box::new(move |p, w| p.trigger(trigger, w)),
                 }
             }
-            _ => Line { span, align: Align::Break, print: Box::new(move |p, _| p.item(item)) },
+            _ => Line {
+                span,
+                align: Align::Break,
+                print: Box::new(move |p, _| p.item(item)),
+            },
         }
     }
 
@@ -465,7 +523,11 @@ impl<'s> Printer<'s> {
             Item::Workflow(workflow) => {
                 self.push("workflow ");
                 self.push(&workflow.name.name);
-                let lines = workflow.members.iter().map(|m| self.workflow_member(m)).collect();
+                let lines = workflow
+                    .members
+                    .iter()
+                    .map(|m| self.workflow_member(m))
+                    .collect();
                 self.block(self.close_of(workflow.span), lines);
             }
             Item::Service(service) => {
@@ -508,7 +570,10 @@ impl<'s> Printer<'s> {
             Item::ExternStep(s) => {
                 self.push("extern step ");
                 self.push(&s.name.name);
-                let after_params = s.members.first().map_or(s.span.end(), |m| step_member_span(m).start());
+                let after_params = s
+                    .members
+                    .first()
+                    .map_or(s.span.end(), |m| step_member_span(m).start());
                 self.param_sigs(&s.params, s.name.span.end(), after_params);
                 let lines = s.members.iter().map(step_member_line).collect();
                 self.block(self.close_of(s.span), lines);
@@ -589,7 +654,10 @@ impl<'s> Printer<'s> {
                 p.push(" for ");
                 p.expr(d);
             }
-            p.prev_end = Some(p.tight(policy.hold_for.as_ref().unwrap_or(&policy.when).span).end());
+            p.prev_end = Some(
+                p.tight(policy.hold_for.as_ref().unwrap_or(&policy.when).span)
+                    .end(),
+            );
             // then A, B
             if let Some(first) = policy.then.first() {
                 p.before_line(first.span().start());
@@ -643,7 +711,9 @@ impl<'s> Printer<'s> {
     fn condition(&mut self, cond: &Expr) {
         let chain = logical_chain(cond);
         let broken = chain.as_ref().is_some_and(|(_, operands)| {
-            operands.windows(2).any(|w| self.has_newline(self.tight(w[0].span).end(), w[1].span.start()))
+            operands
+                .windows(2)
+                .any(|w| self.has_newline(self.tight(w[0].span).end(), w[1].span.start()))
         });
         match chain {
             Some((op, operands)) if broken => {
@@ -698,7 +768,10 @@ impl<'s> Printer<'s> {
                 let ty_w = self.measure(|p| p.ty(&param.ty));
                 Line {
                     span: param.span,
-                    align: Align::Columns { group: Group::Param, widths: vec![name_w, ty_w] },
+                    align: Align::Columns {
+                        group: Group::Param,
+                        widths: vec![name_w, ty_w],
+                    },
                     print: Box::new(move |p, w| p.param(param, w)),
                 }
             }
@@ -737,7 +810,9 @@ impl<'s> Printer<'s> {
 
     fn resources(&mut self, r: &Resources) {
         self.push("resources ");
-        let open = self.find(r.span.start(), r.span.end(), '{').unwrap_or(r.span.start());
+        let open = self
+            .find(r.span.start(), r.span.end(), '{')
+            .unwrap_or(r.span.start());
         self.record_fields(open, self.close_of(r.span), &r.fields);
     }
 
@@ -747,7 +822,15 @@ impl<'s> Printer<'s> {
     fn param_sigs(&mut self, params: &[ParamSig], from: usize, to: usize) {
         let open = self.find(from, to, '(').unwrap_or(from);
         let close = self.find_close_paren(open, to);
-        self.bracketed(("(", ")"), open, close, params, |s| s.span, |p, s| p.param_sig(s), true);
+        self.bracketed(
+            ("(", ")"),
+            open,
+            close,
+            params,
+            |s| s.span,
+            |p, s| p.param_sig(s),
+            true,
+        );
     }
 
     /// The `)` matching the `(` at `open` (the last `)` before `to` that is not in a string or
@@ -837,7 +920,10 @@ impl<'s> Printer<'s> {
 
     fn expr(&mut self, e: &Expr) {
         match &e.kind {
-            ExprKind::Int(_) | ExprKind::Float(_) | ExprKind::Suffixed { .. } | ExprKind::Str(_) => {
+            ExprKind::Int(_)
+            | ExprKind::Float(_)
+            | ExprKind::Suffixed { .. }
+            | ExprKind::Str(_) => {
                 self.push(self.slice(e.span));
             }
             ExprKind::Bool(b) => self.push(if *b { "true" } else { "false" }),
@@ -849,13 +935,31 @@ impl<'s> Printer<'s> {
             }
             ExprKind::Call { callee, args } => {
                 self.expr(callee);
-                let open = self.find(callee.span.end(), e.span.end(), '(').unwrap_or(callee.span.end());
+                let open = self
+                    .find(callee.span.end(), e.span.end(), '(')
+                    .unwrap_or(callee.span.end());
                 let close = self.close_of(e.span);
-                self.bracketed(("(", ")"), open, close, args, |a| a.span, |p, a| p.arg(a), true);
+                self.bracketed(
+                    ("(", ")"),
+                    open,
+                    close,
+                    args,
+                    |a| a.span,
+                    |p, a| p.arg(a),
+                    true,
+                );
             }
             ExprKind::List(items) => {
                 let close = self.close_of(e.span);
-                self.bracketed(("[", "]"), e.span.start(), close, items, |x| x.span, |p, x| p.expr(x), true);
+                self.bracketed(
+                    ("[", "]"),
+                    e.span.start(),
+                    close,
+                    items,
+                    |x| x.span,
+                    |p, x| p.expr(x),
+                    true,
+                );
             }
             ExprKind::Record(fields) => {
                 self.record_fields(e.span.start(), self.close_of(e.span), fields);
@@ -975,13 +1079,20 @@ impl<'s> Printer<'s> {
 fn field_line<'a, 's>(f: &'a Field) -> Line<'a, 's> {
     Line {
         span: f.span,
-        align: Align::Columns { group: Group::FirstWord, widths: vec![f.name.name.chars().count()] },
+        align: Align::Columns {
+            group: Group::FirstWord,
+            widths: vec![f.name.name.chars().count()],
+        },
         print: Box::new(move |p, w| p.field(f, w)),
     }
 }
 
 fn resources_line<'a, 's>(r: &'a Resources) -> Line<'a, 's> {
-    Line { span: r.span, align: Align::Skip, print: Box::new(move |p, _| p.resources(r)) }
+    Line {
+        span: r.span,
+        align: Align::Skip,
+        print: Box::new(move |p, _| p.resources(r)),
+    }
 }
 
 fn step_member_span(m: &StepMember) -> Span {
@@ -999,7 +1110,10 @@ fn step_member_line<'a, 's>(m: &'a StepMember) -> Line<'a, 's> {
         StepMember::Field(f) => field_line(f),
         StepMember::Port(port) => Line {
             span: port.span,
-            align: Align::Columns { group: Group::FirstWord, widths: vec![port.sort.keyword().len()] },
+            align: Align::Columns {
+                group: Group::FirstWord,
+                widths: vec![port.sort.keyword().len()],
+            },
             print: Box::new(move |p, w| {
                 let at = p.out.len();
                 p.push(port.sort.keyword());
@@ -1046,7 +1160,10 @@ fn kind_member_line<'a, 's>(m: &'a KindMember) -> Line<'a, 's> {
     };
     Line {
         span,
-        align: Align::Columns { group: Group::FirstWord, widths: vec![keyword.len()] },
+        align: Align::Columns {
+            group: Group::FirstWord,
+            widths: vec![keyword.len()],
+        },
         print: Box::new(move |p, _| match m {
             KindMember::Config(c) => {
                 p.push("config ");

@@ -30,14 +30,23 @@ fn ident(i: &mut Ident) {
 
 fn doc(d: &mut Option<Doc>) {
     if let Some(Doc { text, span }) = d {
-        *text = text.lines().map(str::trim_end).collect::<Vec<_>>().join("\n");
+        *text = text
+            .lines()
+            .map(str::trim_end)
+            .collect::<Vec<_>>()
+            .join("\n");
         erase(span);
     }
 }
 
 fn item(it: &mut Item) {
     match it {
-        Item::App(App { doc: d, name, fields, span }) => {
+        Item::App(App {
+            doc: d,
+            name,
+            fields,
+            span,
+        }) => {
             doc(d);
             ident(name);
             fields.iter_mut().for_each(field);
@@ -55,13 +64,23 @@ fn item(it: &mut Item) {
             }
             erase(span);
         }
-        Item::TypeAlias(TypeAlias { doc: d, name, ty: t, span }) => {
+        Item::TypeAlias(TypeAlias {
+            doc: d,
+            name,
+            ty: t,
+            span,
+        }) => {
             doc(d);
             ident(name);
             ty(t);
             erase(span);
         }
-        Item::Workflow(Workflow { doc: d, name, members, span }) => {
+        Item::Workflow(Workflow {
+            doc: d,
+            name,
+            members,
+            span,
+        }) => {
             doc(d);
             ident(name);
             for m in members {
@@ -72,7 +91,12 @@ fn item(it: &mut Item) {
             }
             erase(span);
         }
-        Item::Service(Service { doc: d, name, members, span }) => {
+        Item::Service(Service {
+            doc: d,
+            name,
+            members,
+            span,
+        }) => {
             doc(d);
             ident(name);
             for m in members {
@@ -87,25 +111,46 @@ fn item(it: &mut Item) {
             }
             erase(span);
         }
-        Item::Agent(Agent { doc: d, name, kind, fields, span }) => {
+        Item::Agent(Agent {
+            doc: d,
+            name,
+            kind,
+            fields,
+            span,
+        }) => {
             doc(d);
             ident(name);
             ident(kind);
             fields.iter_mut().for_each(field);
             erase(span);
         }
-        Item::AgentKind(AgentKind { doc: d, name, members, span }) => {
+        Item::AgentKind(AgentKind {
+            doc: d,
+            name,
+            members,
+            span,
+        }) => {
             doc(d);
             ident(name);
             members.iter_mut().for_each(kind_member);
             erase(span);
         }
-        Item::Trigger(Trigger { doc: d, name, source, action: a, span }) => {
+        Item::Trigger(Trigger {
+            doc: d,
+            name,
+            source,
+            action: a,
+            span,
+        }) => {
             doc(d);
             ident(name);
             match source {
                 TriggerSource::Schedule(s) | TriggerSource::Webhook(s) => string(s),
-                TriggerSource::Every { count, sensor, span } => {
+                TriggerSource::Every {
+                    count,
+                    sensor,
+                    span,
+                } => {
                     expr(count);
                     expr(sensor);
                     erase(span);
@@ -115,7 +160,16 @@ fn item(it: &mut Item) {
             action(a);
             erase(span);
         }
-        Item::Policy(Policy { doc: d, name, when, hold_for, then, cooldown, rate_limit, span }) => {
+        Item::Policy(Policy {
+            doc: d,
+            name,
+            when,
+            hold_for,
+            then,
+            cooldown,
+            rate_limit,
+            span,
+        }) => {
             doc(d);
             ident(name);
             expr(when);
@@ -129,14 +183,26 @@ fn item(it: &mut Item) {
             }
             erase(span);
         }
-        Item::ExternFn(ExternFn { doc: d, name, params, ret, span }) => {
+        Item::ExternFn(ExternFn {
+            doc: d,
+            name,
+            params,
+            ret,
+            span,
+        }) => {
             doc(d);
             ident(name);
             params.iter_mut().for_each(param_sig);
             ty(ret);
             erase(span);
         }
-        Item::ExternStep(ExternStep { doc: d, name, params, members, span }) => {
+        Item::ExternStep(ExternStep {
+            doc: d,
+            name,
+            params,
+            members,
+            span,
+        }) => {
             doc(d);
             ident(name);
             params.iter_mut().for_each(param_sig);
@@ -147,7 +213,14 @@ fn item(it: &mut Item) {
 }
 
 fn param(p: &mut Param) {
-    let Param { doc: d, name, ty: t, default, space, span } = p;
+    let Param {
+        doc: d,
+        name,
+        ty: t,
+        default,
+        space,
+        span,
+    } = p;
     doc(d);
     ident(name);
     ty(t);
@@ -157,7 +230,12 @@ fn param(p: &mut Param) {
 }
 
 fn step(s: &mut Step) {
-    let Step { doc: d, name, members, span } = s;
+    let Step {
+        doc: d,
+        name,
+        members,
+        span,
+    } = s;
     doc(d);
     ident(name);
     members.iter_mut().for_each(step_member);
@@ -167,7 +245,14 @@ fn step(s: &mut Step) {
 fn step_member(m: &mut StepMember) {
     match m {
         StepMember::Field(f) => field(f),
-        StepMember::Port(Port { doc: d, sort: _, name, ty: t, source, span }) => {
+        StepMember::Port(Port {
+            doc: d,
+            sort: _,
+            name,
+            ty: t,
+            source,
+            span,
+        }) => {
             doc(d);
             ident(name);
             ty(t);
@@ -175,7 +260,11 @@ fn step_member(m: &mut StepMember) {
             erase(span);
         }
         StepMember::Resources(r) => resources(r),
-        StepMember::Retry(Retry { count, backoff, span }) => {
+        StepMember::Retry(Retry {
+            count,
+            backoff,
+            span,
+        }) => {
             expr(count);
             backoff.iter_mut().for_each(expr);
             erase(span);
@@ -195,20 +284,37 @@ fn resources(r: &mut Resources) {
 
 fn kind_member(m: &mut KindMember) {
     match m {
-        KindMember::Config(KindConfig { doc: d, name, ty: t, default, span }) => {
+        KindMember::Config(KindConfig {
+            doc: d,
+            name,
+            ty: t,
+            default,
+            span,
+        }) => {
             doc(d);
             ident(name);
             ty(t);
             default.iter_mut().for_each(expr);
             erase(span);
         }
-        KindMember::Sensor(KindSensor { doc: d, name, ty: t, span }) => {
+        KindMember::Sensor(KindSensor {
+            doc: d,
+            name,
+            ty: t,
+            span,
+        }) => {
             doc(d);
             ident(name);
             ty(t);
             erase(span);
         }
-        KindMember::Action(KindAction { doc: d, name, params, binding, span }) => {
+        KindMember::Action(KindAction {
+            doc: d,
+            name,
+            params,
+            binding,
+            span,
+        }) => {
             doc(d);
             ident(name);
             params.iter_mut().for_each(param_sig);
@@ -223,7 +329,12 @@ fn kind_member(m: &mut KindMember) {
 }
 
 fn param_sig(p: &mut ParamSig) {
-    let ParamSig { name, ty: t, default, span } = p;
+    let ParamSig {
+        name,
+        ty: t,
+        default,
+        span,
+    } = p;
     ident(name);
     ty(t);
     default.iter_mut().for_each(expr);
@@ -238,7 +349,11 @@ fn action(a: &mut Action) {
 }
 
 fn run_action(r: &mut RunAction) {
-    let RunAction { workflow, with, span } = r;
+    let RunAction {
+        workflow,
+        with,
+        span,
+    } = r;
     ident(workflow);
     with.iter_mut().for_each(field);
     erase(span);

@@ -137,6 +137,11 @@ pub struct Program<'a> {
     pub aliases: HashMap<DefId, Node<'a, TypeAlias>>,
     /// Std functions and steps by id.
     pub externs: HashMap<DefId, ExternNode<'a>>,
+    /// The parse of each file, to know where syntax errors are.
+    pub parses: &'a [Parse],
+    /// Names a file tried to import but that do not exist: already reported (E0103), so
+    /// their uses are not reported again as unknown.
+    pub failed_imports: HashMap<FileId, Vec<String>>,
 }
 
 impl<'a> Program<'a> {
@@ -158,6 +163,17 @@ impl<'a> Program<'a> {
     /// Whether `file` is a user file (not the stdlib).
     pub fn is_user_file(&self, file: FileId) -> bool {
         self.sources.get(file).origin == Origin::User
+    }
+
+    /// Whether a syntax error lies within `span` of `file`: checks of completeness and of
+    /// literal values there would only repeat it.
+    pub fn has_syntax_error(&self, file: FileId, span: Span) -> bool {
+        self.parses.get(file.0 as usize).is_some_and(|p| p.has_error_within(span))
+    }
+
+    /// Whether `name` is an import of `file` that failed (and was reported).
+    pub fn is_failed_import(&self, file: FileId, name: &str) -> bool {
+        self.failed_imports.get(&file).is_some_and(|names| names.iter().any(|n| n == name))
     }
 }
 
@@ -188,6 +204,8 @@ pub fn collect<'a>(
             policies: Vec::new(),
             aliases: HashMap::new(),
             externs: HashMap::new(),
+            parses,
+            failed_imports: HashMap::new(),
         },
         symbols,
         diagnostics,
@@ -435,8 +453,9 @@ impl<'a> Collector<'a, '_> {
                 }
                 Item::ExternFn(_) | Item::ExternStep(_) => {
                     let keyword = item.keyword();
+                    let at = Span::new(item.span().start(), item.span().start() + keyword.len());
                     self.diagnostics.push(
-                        Diagnostic::new(Code::E0107, file, item.span(), format!("`{keyword}` declarations are only allowed in the standard library"))
+                        Diagnostic::new(Code::E0107, file, at, format!("`{keyword}` declarations are only allowed in the standard library"))
                             .with_label("not allowed in a user program")
                             .with_help("declare a `workflow` with `image` and `run` steps, or an `agent kind`, instead"),
                     );
@@ -531,6 +550,11 @@ impl<'a> Collector<'a, '_> {
                 continue;
             };
             let Some((module_def, module_items)) = self.program.modules.get(&module_ident.name).cloned() else {
+                let failed = self.program.failed_imports.entry(file).or_default();
+                match items {
+                    Some(list) => failed.extend(list.iter().map(|i| i.name.clone())),
+                    None => failed.push(path.last().map_or_else(String::new, |i| i.name.clone())),
+                }
                 let candidates: Vec<&str> = stdlib::MODULES.iter().map(|m| m.name).collect();
                 let mut d = Diagnostic::new(Code::E0103, file, module_ident.span, format!("there is no module `std.{}`", module_ident.name))
                     .with_label("unknown module");
@@ -586,6 +610,7 @@ impl<'a> Collector<'a, '_> {
                         bound.push(Import { name: ident.name.clone(), def, span: ident.span, use_span: use_.span });
                     }
                     None => {
+                        self.program.failed_imports.entry(file).or_default().push(ident.name.clone());
                         let mut d = Diagnostic::new(
                             Code::E0103,
                             file,

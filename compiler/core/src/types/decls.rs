@@ -40,6 +40,9 @@ struct FieldSpec {
     required: bool,
 }
 
+/// Members written without `=`: a field named like one is a misspelt member.
+const MEMBER_KEYWORDS: &[&str] = &["retry", "timeout", "resources", "slo"];
+
 const APP_FIELDS: &[FieldSpec] = &[
     FieldSpec { name: "namespace", required: false },
     FieldSpec { name: "registry", required: false },
@@ -107,7 +110,9 @@ impl Checker<'_, '_> {
         specs: &[FieldSpec],
         owner: &str,
         owner_span: Span,
+        decl_span: Span,
     ) -> BTreeMap<&'f str, &'f Field> {
+        let source = &self.p.sources.get(file).text;
         let mut seen: BTreeMap<&str, &Field> = BTreeMap::new();
         for field in fields {
             let name = field.name.name.as_str();
@@ -123,7 +128,18 @@ impl Checker<'_, '_> {
             if !specs.iter().any(|s| s.name == name) {
                 let mut d = Diagnostic::new(Code::E0204, file, field.name.span, format!("{owner} has no field `{name}`"))
                     .with_label("unknown field");
-                if let Some(best) = suggest::closest(name, specs.iter().map(|s| s.name)) {
+                // `retries = 3`, `timeouts = …`: a plural or a typo of a member keyword.
+                let singular = name.strip_suffix("ies").map_or_else(|| name.trim_end_matches('s').to_string(), |stem| format!("{stem}y"));
+                let member = MEMBER_KEYWORDS
+                    .iter()
+                    .copied()
+                    .find(|kw| name == *kw || singular == *kw || kw.starts_with(name) || suggest::closest(name, [*kw]).is_some());
+                if let Some(kw) = member {
+                    let value = field.value.span.text(source);
+                    d = d
+                        .with_help(format!("`{kw}` is written without `=`: did you mean `{kw} {value}`?"))
+                        .with_suggestion(format!("write `{kw} {value}`"), file, field.span, format!("{kw} {value}"));
+                } else if let Some(best) = suggest::closest(name, specs.iter().map(|s| s.name)) {
                     d = d
                         .with_help(format!("did you mean `{best}`?"))
                         .with_suggestion(format!("replace with `{best}`"), file, field.name.span, best);
@@ -136,8 +152,9 @@ impl Checker<'_, '_> {
             }
             seen.insert(name, field);
         }
+        let broken = self.p.has_syntax_error(file, decl_span);
         for spec in specs.iter().filter(|s| s.required) {
-            if !seen.contains_key(spec.name) {
+            if !seen.contains_key(spec.name) && !broken {
                 self.report(
                     Diagnostic::new(Code::E0205, file, owner_span, format!("{owner} needs a `{}` field", spec.name))
                         .with_label(format!("`{}` is missing", spec.name))
@@ -150,7 +167,7 @@ impl Checker<'_, '_> {
 
     fn check_app(&mut self, file: FileId, app: &App) {
         let owner = format!("app `{}`", app.name.name);
-        let fields = self.check_fields(file, app.fields.iter(), APP_FIELDS, &owner, app.name.span);
+        let fields = self.check_fields(file, app.fields.iter(), APP_FIELDS, &owner, app.name.span, app.span);
         let ctx = Ctx::top(file);
         if let Some(field) = fields.get("namespace") {
             self.value(&field.value, Some(&Ty::String), ctx);
@@ -356,7 +373,10 @@ impl Checker<'_, '_> {
         let step = step_node.node.ast;
         let owner = format!("step `{}`", step.name.name);
         let ctx = Ctx { file, workflow: Some(workflow), step: Some(step_def), locals: None, position: Position::Value };
-        let fields = self.check_fields(file, step.fields(), STEP_FIELDS, &owner, step.name.span);
+        let fields = self.check_fields(file, step.fields(), STEP_FIELDS, &owner, step.name.span, step.span);
+        // A step with a syntax error lost part of itself: saying what is missing would only
+        // repeat the syntax error.
+        let broken = self.p.has_syntax_error(file, step.span);
         let mut std_inputs: Vec<(String, Ty, DefId)> = Vec::new();
         let mut bound_by_args: HashMap<String, Span> = HashMap::new();
 
@@ -377,6 +397,7 @@ impl Checker<'_, '_> {
                     Some(run) => {
                         self.value(&run.value, Some(&Ty::String), ctx);
                     }
+                    None if broken => {}
                     None => self.report(
                         Diagnostic::new(Code::E0205, file, step.name.span, format!("{owner} has nothing to run"))
                             .with_label("no `run` and no `uses`")
@@ -388,7 +409,7 @@ impl Checker<'_, '_> {
                         self.value(&image.value, Some(&Ty::String), ctx);
                         self.check_image_field(file, image);
                     }
-                    None if run.is_some() => self.report(
+                    None if run.is_some() && !broken => self.report(
                         Diagnostic::new(Code::E0205, file, step.name.span, format!("{owner} has a `run` command but no `image`"))
                             .with_label("which container image runs the command?")
                             .with_help("add `image = \"python:3.12-slim\"` (or your own image)"),
@@ -412,7 +433,7 @@ impl Checker<'_, '_> {
                 StepMember::Resources(resources) => self.check_resources(file, resources, ctx),
                 StepMember::Retry(retry) => {
                     self.value(&retry.count, Some(&Ty::Int), ctx);
-                    if let Some(n) = number_value(&retry.count) {
+                    if let Some(n) = self.number(file, &retry.count) {
                         if !(0.0..=100.0).contains(&n) {
                             self.report(
                                 Diagnostic::new(Code::E0706, file, retry.count.span, format!("{n} retries is out of range"))
@@ -436,7 +457,7 @@ impl Checker<'_, '_> {
         // Every std input must be bound, by an `input` line or a call argument.
         for (name, _, _) in &std_inputs {
             let bound_by_line = step.ports(PortSort::Input).any(|p| &p.name.name == name);
-            if !bound_by_line && !bound_by_args.contains_key(name) {
+            if !bound_by_line && !bound_by_args.contains_key(name) && !broken {
                 let target = self.step_uses.get(&step_def).map(|t| self.symbols.def(*t).name.clone()).unwrap_or_default();
                 self.report(
                     Diagnostic::new(Code::E0205, file, step.name.span, format!("input `{name}` of `{target}` is not bound"))
@@ -665,7 +686,7 @@ impl Checker<'_, '_> {
     }
 
     fn check_resources(&mut self, file: FileId, resources: &Resources, ctx: Ctx) {
-        let fields = self.check_fields(file, resources.fields.iter(), RESOURCE_FIELDS, "`resources`", resources.span);
+        let fields = self.check_fields(file, resources.fields.iter(), RESOURCE_FIELDS, "`resources`", resources.span, resources.span);
         for (name, field) in fields {
             let ty = match name {
                 "cpu" => Ty::Cpu,
@@ -706,16 +727,24 @@ impl Checker<'_, '_> {
                 let span = Span::new(start, start + e.len.max(1));
                 self.report(
                     Diagnostic::new(Code::E0703, file, span, format!("malformed image reference `{reference}`: {}", e.message))
-                        .with_label("here")
+                        .with_label(e.message.clone())
                         .with_help("image references look like `registry.example.com/team/name:1.2` (lowercase repository, optional tag or digest)"),
                 );
             }
         }
     }
 
+    /// The value of a literal, unless it has a syntax error (already reported).
+    pub(super) fn number(&self, file: FileId, expr: &Expr) -> Option<f64> {
+        if self.p.has_syntax_error(file, expr.span) {
+            return None;
+        }
+        number_value(expr)
+    }
+
     /// Reports a literal duration or quantity that is zero or negative (E0705).
     pub(super) fn positive(&mut self, file: FileId, expr: &Expr, what: &str) {
-        if let Some(value) = number_value(expr) {
+        if let Some(value) = self.number(file, expr) {
             if value <= 0.0 {
                 self.report(
                     Diagnostic::new(Code::E0705, file, expr.span, format!("{what} must be positive"))
@@ -728,7 +757,7 @@ impl Checker<'_, '_> {
 
     fn check_service(&mut self, file: FileId, def: DefId, service: &Service) {
         let owner = format!("service `{}`", service.name.name);
-        let fields = self.check_fields(file, service.fields(), SERVICE_FIELDS, &owner, service.name.span);
+        let fields = self.check_fields(file, service.fields(), SERVICE_FIELDS, &owner, service.name.span, service.span);
         let ctx = Ctx::top(file);
         if let Some(model) = fields.get("model") {
             let val = self.eval(&model.value, Some(&Ty::Model(None)), ctx);
@@ -756,7 +785,7 @@ impl Checker<'_, '_> {
         }
         if let Some(port) = fields.get("port") {
             self.value(&port.value, Some(&Ty::Int), ctx);
-            if let Some(n) = number_value(&port.value) {
+            if let Some(n) = self.number(file, &port.value) {
                 if !(1.0..=65535.0).contains(&n) {
                     self.report(
                         Diagnostic::new(Code::E0706, file, port.value.span, format!("port {n} is out of range"))
@@ -779,11 +808,11 @@ impl Checker<'_, '_> {
         let (lo, hi) = match &replicas.value.kind {
             ExprKind::Range { start, end } => {
                 self.value(&replicas.value, Some(&Ty::Range(Box::new(Ty::Int))), ctx);
-                (number_value(start), number_value(end))
+                (self.number(file, start), self.number(file, end))
             }
             _ => {
                 self.value(&replicas.value, Some(&Ty::Int), ctx);
-                let n = number_value(&replicas.value);
+                let n = self.number(file, &replicas.value);
                 (n, n)
             }
         };
@@ -965,6 +994,9 @@ impl Checker<'_, '_> {
             .filter(|(n, d)| !seen.contains_key(n.as_str()) && !self.defaults.contains(d))
             .map(|(n, _)| n.clone())
             .collect();
+        if self.p.has_syntax_error(file, decl.span) {
+            return;
+        }
         for name in missing {
             let ty = configs.iter().find(|(n, _)| *n == name).and_then(|(_, d)| self.def_types.get(d).cloned()).unwrap_or(Ty::Unknown);
             self.report(
@@ -1169,8 +1201,8 @@ impl Checker<'_, '_> {
                     if let Err(e) = values::check_cron(&text) {
                         let start = cron.span.start() + 1 + e.offset;
                         self.report(
-                            Diagnostic::new(Code::E0702, file, Span::new(start, start + e.len.max(1)), format!("invalid cron expression: {}", e.message))
-                                .with_label("here")
+                            Diagnostic::new(Code::E0702, file, Span::new(start, start + e.len.max(1)), format!("invalid cron expression \"{text}\": {}", e.message))
+                                .with_label(e.message.clone())
                                 .with_help("cron has five fields: minute hour day-of-month month day-of-week, e.g. \"0 2 * * *\" (02:00 every day)"),
                         );
                     }

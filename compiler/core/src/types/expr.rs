@@ -199,6 +199,9 @@ impl Checker<'_, '_> {
             self.refer(ctx, ident, def);
             return self.val_of_def(def);
         }
+        if self.p.is_failed_import(ctx.file, &ident.name) {
+            return Val::Error;
+        }
         let mut candidates: Vec<String> = self.p.values.keys().cloned().collect();
         if let Some(imports) = self.p.imports.get(&ctx.file) {
             candidates.extend(imports.iter().map(|i| i.name.clone()));
@@ -679,7 +682,7 @@ impl Checker<'_, '_> {
         if names.is_empty() {
             "no arguments".to_string()
         } else {
-            names.join(", ")
+            format!("`({})`", names.join(", "))
         }
     }
 
@@ -848,11 +851,13 @@ impl Checker<'_, '_> {
             } else {
                 "compare values of the same unit"
             };
+            // Point at the side that is most likely wrong: a literal missing its unit.
+            let (bad, bad_ty, other, other_ty) =
+                if is_literal(lhs) && !is_literal(rhs) { (lhs, &a, rhs, &b) } else { (rhs, &b, lhs, &a) };
             self.report(
-                Diagnostic::new(Code::E0303, ctx.file, expr.span, format!("cannot compare `{a}` with `{b}`"))
-                    .with_label(format!("`{a}` {} `{b}`", op.symbol()))
-                    .with_secondary(ctx.file, lhs.span, format!("this is `{a}`"))
-                    .with_secondary(ctx.file, rhs.span, format!("this is `{b}`"))
+                Diagnostic::new(Code::E0303, ctx.file, bad.span, format!("cannot compare `{a}` with `{b}`"))
+                    .with_label(format!("this is `{bad_ty}`, compared with a `{other_ty}`"))
+                    .with_secondary(ctx.file, other.span, format!("this is `{other_ty}`"))
                     .with_help(help),
             );
             return Ty::Bool;

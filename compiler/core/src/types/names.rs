@@ -102,6 +102,9 @@ impl Checker<'_, '_> {
         object: &str,
     ) {
         if let Some((first_file, first_span, first_name)) = seen.get(&name) {
+            if *first_name == ident.name {
+                return; // the same name twice: a duplicate (E0102), reported already
+            }
             self.report(
                 Diagnostic::new(
                     Code::E0602,

@@ -53,8 +53,22 @@ impl Checker<'_, '_> {
                         }
                     }
                     None => {
-                        let what = if sort == PortSort::Input { "the step has no input" } else { "the step has no output" };
-                        self.unresolved(path[1], what, ports.iter().map(|p| p.name.clone()).collect(), ctx);
+                        let (what, keyword) =
+                            if sort == PortSort::Input { ("the step has no input", "input") } else { ("the step has no output", "output") };
+                        let candidates: Vec<String> = ports.iter().map(|p| p.name.clone()).collect();
+                        if candidates.is_empty() {
+                            let step_name = self.symbols.def(step).name.clone();
+                            self.report(
+                                Diagnostic::new(Code::E0501, ctx.file, path[1].span, format!("{what} `{port}`"))
+                                    .with_label("does not resolve")
+                                    .with_help(format!(
+                                        "step `{step_name}` declares no {keyword}s: add `{keyword} {port}: TYPE{}`",
+                                        if sort == PortSort::Input { " = SOURCE" } else { "" }
+                                    )),
+                            );
+                        } else {
+                            self.unresolved(path[1], what, candidates, ctx);
+                        }
                     }
                 }
             }
@@ -71,6 +85,13 @@ impl Checker<'_, '_> {
                         self.used.insert(param);
                     }
                     None => {
+                        // A misspelt param is still meant as that param: do not also call it
+                        // unused.
+                        if let Some(best) = suggest::closest(name, params.keys().map(String::as_str)) {
+                            if let Some(&param) = params.get(best) {
+                                self.used.insert(param);
+                            }
+                        }
                         let mut candidates: Vec<String> = params.keys().cloned().collect();
                         candidates.extend(["inputs", "outputs", "app"].map(String::from));
                         self.unresolved(path[0], "no param named", candidates, ctx);

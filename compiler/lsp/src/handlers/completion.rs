@@ -16,7 +16,8 @@ use super::docs;
 use crate::vfs::Document;
 use crate::world::Snapshot;
 use lsp_types::{
-    CompletionItem, CompletionItemKind, CompletionResponse, Documentation, InsertTextFormat, MarkupContent, MarkupKind, Position,
+    CompletionItem, CompletionItemKind, CompletionResponse, Documentation, InsertTextFormat,
+    MarkupContent, MarkupKind, Position,
 };
 use sflow_compiler::sources::Origin;
 use sflow_compiler::span::FileId;
@@ -27,13 +28,21 @@ use sflow_compiler::types::Ty;
 use std::collections::BTreeSet;
 
 /// The completions at `pos` of the document `doc` (whose path is `path`).
-pub fn completion(snap: Option<&Snapshot>, path: &str, doc: &Document, pos: Position) -> Option<CompletionResponse> {
+pub fn completion(
+    snap: Option<&Snapshot>,
+    path: &str,
+    doc: &Document,
+    pos: Position,
+) -> Option<CompletionResponse> {
     let offset = doc.lines.offset_utf16(&doc.text, pos.line, pos.character);
     let s = scan(&doc.text, offset);
     if s.in_comment {
         return None;
     }
-    let names = Names { snap, file: snap.and_then(|sn| sn.file(path)) };
+    let names = Names {
+        snap,
+        file: snap.and_then(|sn| sn.file(path)),
+    };
     let mut items = Items::default();
     if let Some(tok) = s.in_string {
         template(&s, &names, tok, offset, &mut items);
@@ -56,7 +65,12 @@ pub fn completion(snap: Option<&Snapshot>, path: &str, doc: &Document, pos: Posi
 struct Items(Vec<CompletionItem>);
 
 impl Items {
-    fn add(&mut self, label: &str, kind: CompletionItemKind, detail: Option<String>) -> &mut CompletionItem {
+    fn add(
+        &mut self,
+        label: &str,
+        kind: CompletionItemKind,
+        detail: Option<String>,
+    ) -> &mut CompletionItem {
         self.0.push(CompletionItem {
             label: label.to_string(),
             kind: Some(kind),
@@ -92,14 +106,29 @@ impl Items {
             DefKind::Workflow | DefKind::Module | DefKind::App => CompletionItemKind::MODULE,
             DefKind::Step | DefKind::ExternFn | DefKind::ExternStep => CompletionItemKind::FUNCTION,
             DefKind::Action => CompletionItemKind::METHOD,
-            DefKind::Param | DefKind::ParamSig | DefKind::Agent | DefKind::Service => CompletionItemKind::VARIABLE,
-            DefKind::Input | DefKind::Output | DefKind::Metric | DefKind::Sensor | DefKind::Config => CompletionItemKind::FIELD,
+            DefKind::Param | DefKind::ParamSig | DefKind::Agent | DefKind::Service => {
+                CompletionItemKind::VARIABLE
+            }
+            DefKind::Input
+            | DefKind::Output
+            | DefKind::Metric
+            | DefKind::Sensor
+            | DefKind::Config => CompletionItemKind::FIELD,
             DefKind::AgentKind => CompletionItemKind::CLASS,
             DefKind::TypeAlias => CompletionItemKind::TYPE_PARAMETER,
             DefKind::Trigger | DefKind::Policy => CompletionItemKind::EVENT,
         };
-        let documentation = def.doc.as_ref().map(|d| Documentation::MarkupContent(MarkupContent { kind: MarkupKind::Markdown, value: d.clone() }));
-        let detail = if def.kind == DefKind::Module { format!("module std.{}", def.name) } else { tidy(&def.signature) };
+        let documentation = def.doc.as_ref().map(|d| {
+            Documentation::MarkupContent(MarkupContent {
+                kind: MarkupKind::Markdown,
+                value: d.clone(),
+            })
+        });
+        let detail = if def.kind == DefKind::Module {
+            format!("module std.{}", def.name)
+        } else {
+            tidy(&def.signature)
+        };
         let item = self.add(&def.name, kind, Some(detail));
         item.documentation = documentation;
         item
@@ -115,11 +144,19 @@ pub(crate) struct Names<'s> {
 
 impl<'s> Names<'s> {
     fn defs(&self) -> impl Iterator<Item = (DefId, &'s Def)> + '_ {
-        self.snap.into_iter().flat_map(|s| s.analysis.symbols.defs.iter().enumerate().map(|(i, d)| (DefId(i as u32), d)))
+        self.snap.into_iter().flat_map(|s| {
+            s.analysis
+                .symbols
+                .defs
+                .iter()
+                .enumerate()
+                .map(|(i, d)| (DefId(i as u32), d))
+        })
     }
 
     fn is_std(&self, def: &Def) -> bool {
-        self.snap.is_some_and(|s| matches!(s.source(def.name_at.file).origin, Origin::Std(_)))
+        self.snap
+            .is_some_and(|s| matches!(s.source(def.name_at.file).origin, Origin::Std(_)))
     }
 
     /// The top-level declaration named `name` of one of `kinds` (user files first).
@@ -143,18 +180,29 @@ impl<'s> Names<'s> {
     }
 
     fn children(&self, parent: DefId) -> Vec<(DefId, &'s Def)> {
-        self.snap.map(|s| s.analysis.symbols.children(parent).collect()).unwrap_or_default()
+        self.snap
+            .map(|s| s.analysis.symbols.children(parent).collect())
+            .unwrap_or_default()
     }
 
     fn child(&self, parent: DefId, name: &str) -> Option<DefId> {
-        self.children(parent).into_iter().find(|(_, d)| d.name == name).map(|(id, _)| id)
+        self.children(parent)
+            .into_iter()
+            .find(|(_, d)| d.name == name)
+            .map(|(id, _)| id)
     }
 
     /// The ports of a step (std ports merged in), by sort.
     fn ports(&self, step: DefId, sorts: &[PortSort]) -> Vec<DefId> {
-        let Some(snap) = self.snap else { return Vec::new() };
+        let Some(snap) = self.snap else {
+            return Vec::new();
+        };
         match snap.analysis.facts.step_ports.get(&step) {
-            Some(ports) => ports.iter().filter(|p| sorts.contains(&p.sort)).map(|p| p.def).collect(),
+            Some(ports) => ports
+                .iter()
+                .filter(|p| sorts.contains(&p.sort))
+                .map(|p| p.def)
+                .collect(),
             None => self
                 .children(step)
                 .into_iter()
@@ -173,24 +221,36 @@ impl<'s> Names<'s> {
     /// The kind of the agent named `agent`.
     fn agent_kind(&self, agent: DefId) -> Option<DefId> {
         let snap = self.snap?;
-        snap.analysis.facts.agent_kinds.get(&agent).copied().or_else(|| {
-            // `agent NAME: KIND` in the signature, when the checker could not resolve it.
-            let sig = &snap.def(agent).signature;
-            let kind = sig.rsplit(':').next()?.split_whitespace().next()?;
-            self.top(kind, &[DefKind::AgentKind])
-        })
+        snap.analysis
+            .facts
+            .agent_kinds
+            .get(&agent)
+            .copied()
+            .or_else(|| {
+                // `agent NAME: KIND` in the signature, when the checker could not resolve it.
+                let sig = &snap.def(agent).signature;
+                let kind = sig.rsplit(':').next()?.split_whitespace().next()?;
+                self.top(kind, &[DefKind::AgentKind])
+            })
     }
 
     /// Std items and modules this file imports: the items it names in `use` lines, and the
     /// modules it imports whole (`use std.detectors`), which `text` shows.
     fn imported(&self, text: &str) -> Vec<DefId> {
-        let (Some(snap), Some(file)) = (self.snap, self.file) else { return Vec::new() };
+        let (Some(snap), Some(file)) = (self.snap, self.file) else {
+            return Vec::new();
+        };
         let mut out: BTreeSet<DefId> = BTreeSet::new();
         for r in &snap.analysis.symbols.references {
             if r.at.file == file {
                 let d = snap.def(r.def);
-                let whole_module = d.kind == DefKind::Module && text.lines().any(|l| l.trim() == format!("use std.{}", d.name));
-                if (self.is_top(d) && matches!(d.kind, DefKind::ExternFn | DefKind::ExternStep)) || whole_module {
+                let whole_module = d.kind == DefKind::Module
+                    && text
+                        .lines()
+                        .any(|l| l.trim() == format!("use std.{}", d.name));
+                if (self.is_top(d) && matches!(d.kind, DefKind::ExternFn | DefKind::ExternStep))
+                    || whole_module
+                {
                     out.insert(r.def);
                 }
             }
@@ -207,9 +267,17 @@ impl<'s> Names<'s> {
 }
 
 /// Inside a string: the names a `{{ … }}` template may use.
-fn template(s: &Scan<'_>, names: &Names<'_>, tok: crate::lex::Tok, offset: usize, items: &mut Items) {
+fn template(
+    s: &Scan<'_>,
+    names: &Names<'_>,
+    tok: crate::lex::Tok,
+    offset: usize,
+    items: &mut Items,
+) {
     let inside = s.text.get(tok.start..offset).unwrap_or("");
-    let Some(open) = inside.rfind("{{") else { return };
+    let Some(open) = inside.rfind("{{") else {
+        return;
+    };
     let expr = inside.get(open + 2..).unwrap_or("");
     if expr.contains("}}") {
         return;
@@ -219,14 +287,24 @@ fn template(s: &Scan<'_>, names: &Names<'_>, tok: crate::lex::Tok, offset: usize
     let Some(snap) = names.snap else { return };
     match expr.rsplit_once('.') {
         Some((head, _)) => match head.trim() {
-            "inputs" => step.into_iter().flat_map(|st| names.ports(st, &[PortSort::Input])).for_each(|p| {
-                items.def(snap, p);
-            }),
-            "outputs" => step.into_iter().flat_map(|st| names.ports(st, &[PortSort::Output])).for_each(|p| {
-                items.def(snap, p);
-            }),
+            "inputs" => step
+                .into_iter()
+                .flat_map(|st| names.ports(st, &[PortSort::Input]))
+                .for_each(|p| {
+                    items.def(snap, p);
+                }),
+            "outputs" => step
+                .into_iter()
+                .flat_map(|st| names.ports(st, &[PortSort::Output]))
+                .for_each(|p| {
+                    items.def(snap, p);
+                }),
             "app" => {
-                for (field, what) in [("name", "the app's name"), ("namespace", "the app's namespace"), ("registry", "the app's image registry")] {
+                for (field, what) in [
+                    ("name", "the app's name"),
+                    ("namespace", "the app's namespace"),
+                    ("registry", "the app's image registry"),
+                ] {
                     items.add(field, CompletionItemKind::FIELD, Some(what.into()));
                 }
             }
@@ -241,10 +319,22 @@ fn template(s: &Scan<'_>, names: &Names<'_>, tok: crate::lex::Tok, offset: usize
                 }
             }
             if step.is_some() {
-                items.add("inputs", CompletionItemKind::MODULE, Some("{{inputs.NAME}}: the path of an input".into()));
-                items.add("outputs", CompletionItemKind::MODULE, Some("{{outputs.NAME}}: the path to write an output to".into()));
+                items.add(
+                    "inputs",
+                    CompletionItemKind::MODULE,
+                    Some("{{inputs.NAME}}: the path of an input".into()),
+                );
+                items.add(
+                    "outputs",
+                    CompletionItemKind::MODULE,
+                    Some("{{outputs.NAME}}: the path to write an output to".into()),
+                );
             }
-            items.add("app", CompletionItemKind::MODULE, Some("{{app.name}}, {{app.namespace}}, {{app.registry}}".into()));
+            items.add(
+                "app",
+                CompletionItemKind::MODULE,
+                Some("{{app.name}}, {{app.namespace}}, {{app.registry}}".into()),
+            );
         }
     }
 }
@@ -260,7 +350,12 @@ fn step_def(s: &Scan<'_>, names: &Names<'_>) -> Option<DefId> {
 /// Whether the statement is an action position (`then …`, `-> …`).
 fn action_position(s: &Scan<'_>) -> bool {
     let stmt = s.stmt();
-    let last_clause = stmt.iter().rev().find(|w| matches!(**w, "then" | "->" | "when" | "for" | "cooldown" | "max" | "every" | "on"));
+    let last_clause = stmt.iter().rev().find(|w| {
+        matches!(
+            **w,
+            "then" | "->" | "when" | "for" | "cooldown" | "max" | "every" | "on"
+        )
+    });
     matches!(last_clause, Some(&"then" | &"->"))
 }
 
@@ -272,7 +367,11 @@ fn members(s: &Scan<'_>, names: &Names<'_>, path: &[&str], items: &mut Items) {
         match path {
             ["std"] => {
                 for m in stdlib::MODULES {
-                    items.add(m.name, CompletionItemKind::MODULE, Some(format!("std.{}", m.name)));
+                    items.add(
+                        m.name,
+                        CompletionItemKind::MODULE,
+                        Some(format!("std.{}", m.name)),
+                    );
                 }
             }
             ["std", module] => {
@@ -281,9 +380,15 @@ fn members(s: &Scan<'_>, names: &Names<'_>, path: &[&str], items: &mut Items) {
                     for item in &parse.file.items {
                         if let Some(name) = item.name() {
                             let kind = CompletionItemKind::FUNCTION;
-                            let detail = item.span().text(m.text).lines().find(|l| l.starts_with("extern")).map(str::to_string);
+                            let detail = item
+                                .span()
+                                .text(m.text)
+                                .lines()
+                                .find(|l| l.starts_with("extern"))
+                                .map(str::to_string);
                             let added = items.add(&name.name, kind, detail);
-                            added.documentation = item.doc().map(|d| Documentation::String(d.text.clone()));
+                            added.documentation =
+                                item.doc().map(|d| Documentation::String(d.text.clone()));
                         }
                     }
                 }
@@ -293,13 +398,18 @@ fn members(s: &Scan<'_>, names: &Names<'_>, path: &[&str], items: &mut Items) {
         return;
     }
     let Some(snap) = names.snap else { return };
-    let Some((&head, rest)) = path.split_first() else { return };
+    let Some((&head, rest)) = path.split_first() else {
+        return;
+    };
     let after_on = stmt.contains(&"on");
     let actions = action_position(s);
     let every = stmt.last() == Some(&"every") || stmt.iter().rev().nth(1) == Some(&"every");
     // A step of the enclosing workflow: its outputs (what an input binds to).
     if let Some(workflow) = workflow_def(s, names) {
-        if let Some(step) = names.child(workflow, head).filter(|id| snap.def(*id).kind == DefKind::Step) {
+        if let Some(step) = names
+            .child(workflow, head)
+            .filter(|id| snap.def(*id).kind == DefKind::Step)
+        {
             if rest.is_empty() {
                 for p in names.ports(step, &[PortSort::Output]) {
                     items.def(snap, p);
@@ -308,7 +418,17 @@ fn members(s: &Scan<'_>, names: &Names<'_>, path: &[&str], items: &mut Items) {
             }
         }
     }
-    let Some(target) = names.top(head, &[DefKind::Workflow, DefKind::Service, DefKind::Agent, DefKind::Module]) else { return };
+    let Some(target) = names.top(
+        head,
+        &[
+            DefKind::Workflow,
+            DefKind::Service,
+            DefKind::Agent,
+            DefKind::Module,
+        ],
+    ) else {
+        return;
+    };
     match (snap.def(target).kind, rest) {
         (DefKind::Workflow, []) => {
             for (id, d) in names.children(target) {
@@ -318,7 +438,11 @@ fn members(s: &Scan<'_>, names: &Names<'_>, path: &[&str], items: &mut Items) {
             }
             if after_on {
                 for event in ["started", "succeeded", "failed"] {
-                    items.add(event, CompletionItemKind::EVENT, Some(format!("the event of a run of `{head}` that {event}")));
+                    items.add(
+                        event,
+                        CompletionItemKind::EVENT,
+                        Some(format!("the event of a run of `{head}` that {event}")),
+                    );
                 }
             }
         }
@@ -330,25 +454,66 @@ fn members(s: &Scan<'_>, names: &Names<'_>, path: &[&str], items: &mut Items) {
             }
         }
         (DefKind::Service, []) => {
-            let model = snap.analysis.facts.service_models.get(&target).map(|st| format!("Model (of step `{}`)", snap.def(*st).name));
-            items.add("model", CompletionItemKind::FIELD, model.or(Some("Model".into())));
-            items.add("latency", CompletionItemKind::FIELD, Some("latency record: .p50, .p95, .p99 (durations)".into()));
-            items.add("requests", CompletionItemKind::FIELD, Some("int: requests served".into()));
-            items.add("errors", CompletionItemKind::FIELD, Some("ratio: share of failed requests".into()));
-            items.add("replicas", CompletionItemKind::FIELD, Some("int: current replicas".into()));
+            let model = snap
+                .analysis
+                .facts
+                .service_models
+                .get(&target)
+                .map(|st| format!("Model (of step `{}`)", snap.def(*st).name));
+            items.add(
+                "model",
+                CompletionItemKind::FIELD,
+                model.or(Some("Model".into())),
+            );
+            items.add(
+                "latency",
+                CompletionItemKind::FIELD,
+                Some("latency record: .p50, .p95, .p99 (durations)".into()),
+            );
+            items.add(
+                "requests",
+                CompletionItemKind::FIELD,
+                Some("int: requests served".into()),
+            );
+            items.add(
+                "errors",
+                CompletionItemKind::FIELD,
+                Some("ratio: share of failed requests".into()),
+            );
+            items.add(
+                "replicas",
+                CompletionItemKind::FIELD,
+                Some("int: current replicas".into()),
+            );
             if after_on {
-                items.add("scaled", CompletionItemKind::EVENT, Some("the service was scaled".into()));
+                items.add(
+                    "scaled",
+                    CompletionItemKind::EVENT,
+                    Some("the service was scaled".into()),
+                );
             }
         }
         (DefKind::Service, ["latency"]) => {
             for p in ["p50", "p95", "p99"] {
-                items.add(p, CompletionItemKind::FIELD, Some(format!("duration: the {p} latency")));
+                items.add(
+                    p,
+                    CompletionItemKind::FIELD,
+                    Some(format!("duration: the {p} latency")),
+                );
             }
         }
         (DefKind::Service, ["model"]) => {
             if after_on {
-                items.add("replaced", CompletionItemKind::EVENT, Some("the served model was replaced".into()));
-                items.add("rolled_back", CompletionItemKind::EVENT, Some("the served model was rolled back".into()));
+                items.add(
+                    "replaced",
+                    CompletionItemKind::EVENT,
+                    Some("the served model was replaced".into()),
+                );
+                items.add(
+                    "rolled_back",
+                    CompletionItemKind::EVENT,
+                    Some("the served model was rolled back".into()),
+                );
             }
             if let Some(step) = snap.analysis.facts.service_models.get(&target) {
                 for p in names.ports(*step, &[PortSort::Metric]) {
@@ -357,7 +522,9 @@ fn members(s: &Scan<'_>, names: &Names<'_>, path: &[&str], items: &mut Items) {
             }
         }
         (DefKind::Agent, []) => {
-            let Some(kind) = names.agent_kind(target) else { return };
+            let Some(kind) = names.agent_kind(target) else {
+                return;
+            };
             for (id, d) in names.children(kind) {
                 match d.kind {
                     DefKind::Action if actions => {
@@ -382,11 +549,19 @@ fn members(s: &Scan<'_>, names: &Names<'_>, path: &[&str], items: &mut Items) {
             }
         }
         (DefKind::Agent, [member]) => {
-            let Some(kind) = names.agent_kind(target) else { return };
-            let Some(sensor) = names.child(kind, member) else { return };
+            let Some(kind) = names.agent_kind(target) else {
+                return;
+            };
+            let Some(sensor) = names.child(kind, member) else {
+                return;
+            };
             let ty = snap.analysis.facts.def_types.get(&sensor);
             if ty == Some(&Ty::Batch) {
-                items.add("size", CompletionItemKind::FIELD, Some("int: the number of samples".into()));
+                items.add(
+                    "size",
+                    CompletionItemKind::FIELD,
+                    Some("int: the number of samples".into()),
+                );
             }
             for p in names.model_metrics(ty) {
                 items.def(snap, p);
@@ -425,10 +600,22 @@ fn position(s: &Scan<'_>, names: &Names<'_>, items: &mut Items) {
                 }
             }
             Some(&"trigger") if stmt.len() == 3 => {
-                items.snippet("schedule", "schedule \"${1:0 * * * *}\"", "fires on a cron schedule");
-                items.snippet("every", "every ${1:1000} ${2:tracker.new_samples}", "fires when a counter sensor grows by N");
+                items.snippet(
+                    "schedule",
+                    "schedule \"${1:0 * * * *}\"",
+                    "fires on a cron schedule",
+                );
+                items.snippet(
+                    "every",
+                    "every ${1:1000} ${2:tracker.new_samples}",
+                    "fires when a counter sensor grows by N",
+                );
                 items.snippet("on", "on ${1:workflow.succeeded}", "fires on an event");
-                items.snippet("webhook", "webhook \"/${1:path}\"", "fires on a POST to the control API");
+                items.snippet(
+                    "webhook",
+                    "webhook \"/${1:path}\"",
+                    "fires on a POST to the control API",
+                );
             }
             _ => types(names, items),
         }
@@ -467,7 +654,8 @@ fn position(s: &Scan<'_>, names: &Names<'_>, items: &mut Items) {
         return;
     }
     // Actions after `then`, `,` in a then list, and `->`.
-    let after_action_keyword = matches!(back0, Some("then" | "->")) || (back0 == Some(",") && s.calls.is_empty() && action_position(s));
+    let after_action_keyword = matches!(back0, Some("then" | "->"))
+        || (back0 == Some(",") && s.calls.is_empty() && action_position(s));
     if after_action_keyword {
         if stmt.first() == Some(&"action") {
             items.keyword("run");
@@ -476,17 +664,27 @@ fn position(s: &Scan<'_>, names: &Names<'_>, items: &mut Items) {
         }
         items.keyword("run");
         if snap.is_some() {
-            for (agent, a) in names.defs().filter(|(_, d)| d.kind == DefKind::Agent && d.parent.is_none()) {
-                let Some(kind) = names.agent_kind(agent) else { continue };
+            for (agent, a) in names
+                .defs()
+                .filter(|(_, d)| d.kind == DefKind::Agent && d.parent.is_none())
+            {
+                let Some(kind) = names.agent_kind(agent) else {
+                    continue;
+                };
                 for (action, d) in names.children(kind) {
                     if d.kind != DefKind::Action {
                         continue;
                     }
-                    let params: Vec<String> =
-                        names.children(action).iter().enumerate().map(|(i, (_, p))| format!("${{{}:{}}}", i + 1, p.name)).collect();
+                    let params: Vec<String> = names
+                        .children(action)
+                        .iter()
+                        .enumerate()
+                        .map(|(i, (_, p))| format!("${{{}:{}}}", i + 1, p.name))
+                        .collect();
                     let label = format!("{}.{}", a.name, d.name);
                     let documentation = d.doc.as_ref().map(|x| Documentation::String(x.clone()));
-                    let item = items.add(&label, CompletionItemKind::METHOD, Some(tidy(&d.signature)));
+                    let item =
+                        items.add(&label, CompletionItemKind::METHOD, Some(tidy(&d.signature)));
                     item.insert_text = Some(format!("{label}({})", params.join(", ")));
                     item.insert_text_format = Some(InsertTextFormat::SNIPPET);
                     item.documentation = documentation;
@@ -521,7 +719,10 @@ fn position(s: &Scan<'_>, names: &Names<'_>, items: &mut Items) {
                 for (label, snippet) in [
                     ("app", "app ${1:name} {\n\tnamespace = \"$2\"\n}"),
                     ("workflow", "workflow ${1:name} {\n\t$0\n}"),
-                    ("service", "service ${1:name} {\n\tmodel    = $2\n\treplicas = ${3:1..4}\n}"),
+                    (
+                        "service",
+                        "service ${1:name} {\n\tmodel    = $2\n\treplicas = ${3:1..4}\n}",
+                    ),
                     ("policy", "policy ${1:name} {\n\twhen $2\n\tthen $3\n}"),
                     ("trigger", "trigger ${1:name}: $2 -> $3"),
                 ] {
@@ -541,8 +742,13 @@ fn position(s: &Scan<'_>, names: &Names<'_>, items: &mut Items) {
             Some(BlockKind::Step(_) | BlockKind::ExternStep) => {
                 for (b, f, d) in docs::FIELDS {
                     if *b == "step" {
-                        if matches!(*f, "input" | "output" | "metric" | "resources" | "retry" | "timeout") {
-                            items.add(f, CompletionItemKind::KEYWORD, Some(d.to_string())).sort_text = Some(format!("2{f}"));
+                        if matches!(
+                            *f,
+                            "input" | "output" | "metric" | "resources" | "retry" | "timeout"
+                        ) {
+                            items
+                                .add(f, CompletionItemKind::KEYWORD, Some(d.to_string()))
+                                .sort_text = Some(format!("2{f}"));
                         } else {
                             items.field(f, Some(d.to_string()));
                         }
@@ -553,7 +759,9 @@ fn position(s: &Scan<'_>, names: &Names<'_>, items: &mut Items) {
                 for (b, f, d) in docs::FIELDS {
                     if *b == "service" {
                         if matches!(*f, "slo" | "resources") {
-                            items.add(f, CompletionItemKind::KEYWORD, Some(d.to_string())).sort_text = Some(format!("2{f}"));
+                            items
+                                .add(f, CompletionItemKind::KEYWORD, Some(d.to_string()))
+                                .sort_text = Some(format!("2{f}"));
                         } else {
                             items.field(f, Some(d.to_string()));
                         }
@@ -577,9 +785,13 @@ fn position(s: &Scan<'_>, names: &Names<'_>, items: &mut Items) {
                     }
                 }
             }
-            Some(BlockKind::AgentKind(_)) => ["config", "sensor", "action"].iter().for_each(|w| items.keyword(w)),
+            Some(BlockKind::AgentKind(_)) => ["config", "sensor", "action"]
+                .iter()
+                .for_each(|w| items.keyword(w)),
             Some(BlockKind::Workflow(_)) => ["param", "step"].iter().for_each(|w| items.keyword(w)),
-            Some(BlockKind::Policy) => ["when", "for", "then", "cooldown", "max"].iter().for_each(|w| items.keyword(w)),
+            Some(BlockKind::Policy) => ["when", "for", "then", "cooldown", "max"]
+                .iter()
+                .for_each(|w| items.keyword(w)),
             Some(BlockKind::With(workflow)) => {
                 if let (Some(w), Some(snap)) = (names.top(workflow, &[DefKind::Workflow]), snap) {
                     for (id, d) in names.children(w) {
@@ -618,7 +830,13 @@ fn values(s: &Scan<'_>, names: &Names<'_>, items: &mut Items) {
     }
     let Some(snap) = names.snap else { return };
     for (id, d) in names.defs() {
-        if d.parent.is_none() && !names.is_std(d) && matches!(d.kind, DefKind::Workflow | DefKind::Service | DefKind::Agent) {
+        if d.parent.is_none()
+            && !names.is_std(d)
+            && matches!(
+                d.kind,
+                DefKind::Workflow | DefKind::Service | DefKind::Agent
+            )
+        {
             items.def(snap, id);
         }
     }
@@ -653,7 +871,10 @@ pub(crate) fn resolve_callee(names: &Names<'_>, callee: &[String]) -> Option<Def
 
 /// Lookups for signature help.
 pub(crate) fn names_for<'s>(snap: Option<&'s Snapshot>, path: &str) -> Names<'s> {
-    Names { snap, file: snap.and_then(|s| s.file(path)) }
+    Names {
+        snap,
+        file: snap.and_then(|s| s.file(path)),
+    }
 }
 
 /// A signature as one tidy line: runs of spaces (alignment padding) outside string literals

@@ -81,7 +81,12 @@ impl<'t> Scan<'t> {
 
     /// The tokens of the current statement.
     pub fn stmt(&self) -> Vec<&'t str> {
-        self.toks.get(self.stmt_start..).unwrap_or(&[]).iter().map(|t| t.text(self.text)).collect()
+        self.toks
+            .get(self.stmt_start..)
+            .unwrap_or(&[])
+            .iter()
+            .map(|t| t.text(self.text))
+            .collect()
     }
 
     /// The innermost block.
@@ -132,7 +137,9 @@ impl<'t> Scan<'t> {
 /// Scans `text` up to `offset`.
 pub fn scan(text: &str, offset: usize) -> Scan<'_> {
     let offset = offset.min(text.len());
-    let all = lex::lex(text);
+    // Only the text up to the end of the cursor's line matters (a string ends at its line).
+    let line_end = text.get(offset..).and_then(|rest| rest.find('\n')).map_or(text.len(), |i| offset + i);
+    let all = lex::lex(text.get(..line_end).unwrap_or(text));
     let mut toks: Vec<Tok> = Vec::new();
     let mut in_string = None;
     let mut in_comment = false;
@@ -141,7 +148,8 @@ pub fn scan(text: &str, offset: usize) -> Scan<'_> {
         if t.start >= offset {
             break;
         }
-        if t.end > offset || (t.end == offset && matches!(t.kind, Kind::Str { terminated: false })) {
+        if t.end > offset || (t.end == offset && matches!(t.kind, Kind::Str { terminated: false }))
+        {
             // The cursor is inside this token.
             match t.kind {
                 Kind::Str { .. } => in_string = Some(t),
@@ -192,7 +200,12 @@ pub fn scan(text: &str, offset: usize) -> Scan<'_> {
             }
             "(" => {
                 let callee = callee_before(&toks, i, text);
-                calls.push(Call { callee, open: t.start, arg: 0, named: None });
+                calls.push(Call {
+                    callee,
+                    open: t.start,
+                    arg: 0,
+                    named: None,
+                });
             }
             ")" => {
                 calls.pop();
@@ -208,7 +221,10 @@ pub fn scan(text: &str, offset: usize) -> Scan<'_> {
             ";" => stmt_start = i + 1,
             "=" => {
                 if let Some(call) = calls.last_mut() {
-                    let name = i.checked_sub(1).and_then(|k| toks.get(k)).filter(|p| p.kind == Kind::Word);
+                    let name = i
+                        .checked_sub(1)
+                        .and_then(|k| toks.get(k))
+                        .filter(|p| p.kind == Kind::Word);
                     call.named = name.map(|p| p.text(text).to_string());
                 }
             }
@@ -217,34 +233,108 @@ pub fn scan(text: &str, offset: usize) -> Scan<'_> {
     }
     let prefix_start = offset.saturating_sub(prefix.len());
     let before = text.get(..prefix_start).unwrap_or("");
-    let own_line = before.rsplit('\n').next().is_some_and(|l| l.trim().is_empty());
+    let own_line = before
+        .rsplit('\n')
+        .next()
+        .is_some_and(|l| l.trim().is_empty());
     let continued = toks.last().is_some_and(|t| {
         matches!(
             t.text(text),
-            "," | "=" | "->" | "." | "and" | "or" | "not" | "then" | "when" | "for" | ":" | "(" | "[" | "in" | "+" | "-" | "*" | "/"
-                | "<" | ">" | "<=" | ">=" | "==" | "!=" | "&&" | "||" | "every" | "on" | "run" | "with" | "uses" | "cooldown" | "max"
-                | "per" | "retry" | "backoff" | "timeout" | "slo"
+            "," | "="
+                | "->"
+                | "."
+                | "and"
+                | "or"
+                | "not"
+                | "then"
+                | "when"
+                | "for"
+                | ":"
+                | "("
+                | "["
+                | "in"
+                | "+"
+                | "-"
+                | "*"
+                | "/"
+                | "<"
+                | ">"
+                | "<="
+                | ">="
+                | "=="
+                | "!="
+                | "&&"
+                | "||"
+                | "every"
+                | "on"
+                | "run"
+                | "with"
+                | "uses"
+                | "cooldown"
+                | "max"
+                | "per"
+                | "retry"
+                | "backoff"
+                | "timeout"
+                | "slo"
         )
     });
     let fresh_line = own_line && !continued && calls.is_empty();
-    Scan { text, toks, blocks, calls, stmt_start, prefix, in_string, in_comment, fresh_line }
+    Scan {
+        text,
+        toks,
+        blocks,
+        calls,
+        stmt_start,
+        prefix,
+        in_string,
+        in_comment,
+        fresh_line,
+    }
 }
 
 /// Whether token `i`, first on its line, continues the previous line's statement (a line
 /// that starts with an operator, or follows one, or a `then` list continued after a comma).
 fn continues(toks: &[Tok], i: usize, text: &str) -> bool {
-    let Some(prev) = i.checked_sub(1).and_then(|k| toks.get(k)) else { return false };
+    let Some(prev) = i.checked_sub(1).and_then(|k| toks.get(k)) else {
+        return false;
+    };
     let p = prev.text(text);
     let t = toks.get(i).map_or("", |t| t.text(text));
-    matches!(p, "," | "=" | "->" | "." | "and" | "or" | "not" | "+" | "-" | "*" | "/" | "<" | ">" | "<=" | ">=" | "==" | "!=" | "&&" | "||")
-        || matches!(t, "and" | "or" | "&&" | "||" | "->" | ".")
+    matches!(
+        p,
+        "," | "="
+            | "->"
+            | "."
+            | "and"
+            | "or"
+            | "not"
+            | "+"
+            | "-"
+            | "*"
+            | "/"
+            | "<"
+            | ">"
+            | "<="
+            | ">="
+            | "=="
+            | "!="
+            | "&&"
+            | "||"
+    ) || matches!(t, "and" | "or" | "&&" | "||" | "->" | ".")
 }
 
 fn block_kind(toks: &[Tok], open: usize, text: &str) -> BlockKind {
-    let word = |back: usize| -> Option<&str> { open.checked_sub(back).and_then(|k| toks.get(k)).map(|t| t.text(text)) };
+    let word = |back: usize| -> Option<&str> {
+        open.checked_sub(back)
+            .and_then(|k| toks.get(k))
+            .map(|t| t.text(text))
+    };
     match (word(4), word(3), word(2), word(1)) {
         (_, Some("agent"), Some("kind"), Some(name)) => BlockKind::AgentKind(name.to_string()),
-        (Some("agent"), Some(_), Some(":"), Some(kind)) => BlockKind::Agent { kind: kind.to_string() },
+        (Some("agent"), Some(_), Some(":"), Some(kind)) => BlockKind::Agent {
+            kind: kind.to_string(),
+        },
         (_, _, Some("app"), Some(_)) => BlockKind::App,
         (_, _, Some("workflow"), Some(name)) => BlockKind::Workflow(name.to_string()),
         (_, _, Some("step"), Some(name)) => BlockKind::Step(name.to_string()),
@@ -282,10 +372,16 @@ mod tests {
     fn blocks_calls_and_prefix() {
         let text = "workflow w {\n  step s {\n    uses = f(a = 1, lr";
         let s = scan(text, text.len());
-        assert_eq!(s.blocks, vec![BlockKind::Workflow("w".into()), BlockKind::Step("s".into())]);
+        assert_eq!(
+            s.blocks,
+            vec![BlockKind::Workflow("w".into()), BlockKind::Step("s".into())]
+        );
         assert_eq!(s.prefix, "lr");
         let call = s.calls.last().cloned();
-        assert_eq!(call.map(|c| (c.callee, c.arg)), Some((vec!["f".to_string()], 1)));
+        assert_eq!(
+            call.map(|c| (c.callee, c.arg)),
+            Some((vec!["f".to_string()], 1))
+        );
     }
 
     #[test]
@@ -300,7 +396,12 @@ mod tests {
     fn strings_and_agents() {
         let text = "agent t: Tracker { watch = p, ";
         let s = scan(text, text.len());
-        assert_eq!(s.block(), Some(&BlockKind::Agent { kind: "Tracker".into() }));
+        assert_eq!(
+            s.block(),
+            Some(&BlockKind::Agent {
+                kind: "Tracker".into()
+            })
+        );
         let text = "run = \"x {{inp";
         let s = scan(text, text.len());
         assert!(s.in_string.is_some());

@@ -22,7 +22,10 @@ pub fn definition(snap: &Snapshot, file: FileId, pos: Position) -> Option<GotoDe
                     let path = join_relative(&snap.source(file).path, &s.as_plain()?);
                     let target = snap.file(&path)?;
                     let uri = snap.uri(target)?;
-                    return Some(GotoDefinitionResponse::Scalar(Location { uri, range: Range::default() }));
+                    return Some(GotoDefinitionResponse::Scalar(Location {
+                        uri,
+                        range: Range::default(),
+                    }));
                 }
             }
         }

@@ -6,18 +6,36 @@
 pub const TYPES: &[(&str, &str)] = &[
     ("int", "a whole number"),
     ("float", "a number"),
-    ("ratio", "a float in [0, 1] (a subtype of `float`); literals outside the range are errors"),
+    (
+        "ratio",
+        "a float in [0, 1] (a subtype of `float`); literals outside the range are errors",
+    ),
     ("bool", "`true` or `false`"),
     ("string", "text, with `{{ … }}` templates"),
-    ("duration", "a length of time: `250ms`, `10s`, `5m`, `2h`, `1d`; never compares with a plain number"),
+    (
+        "duration",
+        "a length of time: `250ms`, `10s`, `5m`, `2h`, `1d`; never compares with a plain number",
+    ),
     ("cpu", "a cpu quantity: `2` cores or `500m` millicores"),
-    ("memory", "a memory quantity: `512Mi`, `4Gi` (`Ki Mi Gi Ti Pi Ei`, `k M G T P E`) or plain bytes"),
-    ("Dataset", "an artifact: a dataset a step produces or a data source (`mnist(…)`)"),
-    ("Model", "an artifact: a model; it carries the metrics of the step that produced it"),
+    (
+        "memory",
+        "a memory quantity: `512Mi`, `4Gi` (`Ki Mi Gi Ti Pi Ei`, `k M G T P E`) or plain bytes",
+    ),
+    (
+        "Dataset",
+        "an artifact: a dataset a step produces or a data source (`mnist(…)`)",
+    ),
+    (
+        "Model",
+        "an artifact: a model; it carries the metrics of the step that produced it",
+    ),
     ("File", "an artifact: one file"),
     ("Dir", "an artifact: a directory"),
     ("Batch", "samples collected at run time, with `.size: int`"),
-    ("Service", "a service: `.model`, `.latency.p50/.p95/.p99`, `.requests`, `.errors`, `.replicas`"),
+    (
+        "Service",
+        "a service: `.model`, `.latency.p50/.p95/.p99`, `.requests`, `.errors`, `.replicas`",
+    ),
     ("Workflow", "a workflow"),
     ("Detector", "a drift detector (see `std.detectors`)"),
     ("LabelSource", "where labels come from (see `std.labels`)"),
@@ -98,7 +116,10 @@ pub fn keyword(name: &str) -> Option<&'static str> {
 
 /// The description of field `name` of `block` (`app`, `step`, `service`, `resources`).
 pub fn field(block: &str, name: &str) -> Option<&'static str> {
-    FIELDS.iter().find(|(b, n, _)| *b == block && *n == name).map(|(_, _, d)| *d)
+    FIELDS
+        .iter()
+        .find(|(b, n, _)| *b == block && *n == name)
+        .map(|(_, _, d)| *d)
 }
 
 /// What a number with a unit suffix means. `cpu_context`/`duration_context` say what the
@@ -108,12 +129,16 @@ pub fn unit(literal: &str, cpu_context: bool, duration_context: bool) -> Option<
     let bytes = literal.as_bytes();
     let split = (0..bytes.len()).find(|&i| {
         let c = bytes[i];
-        let exponent = (c == b'e' || c == b'E') && bytes.get(i + 1).is_some_and(|n| n.is_ascii_digit() || *n == b'+' || *n == b'-');
+        let exponent = (c == b'e' || c == b'E')
+            && bytes
+                .get(i + 1)
+                .is_some_and(|n| n.is_ascii_digit() || *n == b'+' || *n == b'-');
         c.is_ascii_alphabetic() && !exponent
     })?;
     let (digits, unit) = literal.split_at(split);
     let duration = |word: &str| format!("`{literal}`: a duration of {digits} {word}");
-    let memory = |factor: &str| format!("`{literal}`: a memory quantity of {digits} × {factor} bytes");
+    let memory =
+        |factor: &str| format!("`{literal}`: a memory quantity of {digits} × {factor} bytes");
     Some(match unit {
         "ms" => duration("milliseconds"),
         "s" => duration("seconds"),
@@ -139,7 +164,9 @@ pub fn unit(literal: &str, cpu_context: bool, duration_context: bool) -> Option<
 }
 
 fn millis(digits: &str) -> String {
-    digits.parse::<f64>().map_or_else(|_| "?".into(), |v| format!("{}", v / 1000.0))
+    digits
+        .parse::<f64>()
+        .map_or_else(|_| "?".into(), |v| format!("{}", v / 1000.0))
 }
 
 #[cfg(test)]
@@ -148,8 +175,14 @@ mod tests {
 
     #[test]
     fn units_in_words() {
-        assert_eq!(unit("500m", true, false).as_deref(), Some("`500m`: 500 millicores of cpu (0.5 cores)"));
-        assert_eq!(unit("30m", false, true).as_deref(), Some("`30m`: a duration of 30 minutes"));
+        assert_eq!(
+            unit("500m", true, false).as_deref(),
+            Some("`500m`: 500 millicores of cpu (0.5 cores)")
+        );
+        assert_eq!(
+            unit("30m", false, true).as_deref(),
+            Some("`30m`: a duration of 30 minutes")
+        );
         assert!(unit("4Gi", false, false).is_some_and(|s| s.contains("1024³")));
         assert_eq!(unit("42", false, false), None);
         assert_eq!(unit("1e-3", false, false), None);

@@ -9,7 +9,8 @@ use sflow_compiler::span::Span;
 
 /// The edits that format `doc` (none when it is already formatted).
 pub fn format(doc: &Document) -> Answer<Option<Vec<TextEdit>>> {
-    let formatted = sflow_compiler::format::format(&doc.text).map_err(|e| Failure::Refused(format!("cannot format: {e}")))?;
+    let formatted = sflow_compiler::format::format(&doc.text)
+        .map_err(|e| Failure::Refused(format!("cannot format: {e}")))?;
     if formatted == doc.text {
         return Ok(Some(Vec::new()));
     }
@@ -17,10 +18,25 @@ pub fn format(doc: &Document) -> Answer<Option<Vec<TextEdit>>> {
     let old: Vec<&str> = doc.text.split_inclusive('\n').collect();
     let new: Vec<&str> = formatted.split_inclusive('\n').collect();
     let prefix = old.iter().zip(&new).take_while(|(a, b)| a == b).count();
-    let suffix = old.iter().rev().zip(new.iter().rev()).take_while(|(a, b)| a == b).count().min(old.len().min(new.len()) - prefix);
+    let suffix = old
+        .iter()
+        .rev()
+        .zip(new.iter().rev())
+        .take_while(|(a, b)| a == b)
+        .count()
+        .min(old.len().min(new.len()) - prefix);
     let start: usize = old.iter().take(prefix).map(|l| l.len()).sum();
-    let end: usize = doc.text.len() - old.iter().rev().take(suffix).map(|l| l.len()).sum::<usize>();
+    let end: usize = doc.text.len()
+        - old
+            .iter()
+            .rev()
+            .take(suffix)
+            .map(|l| l.len())
+            .sum::<usize>();
     let replacement: String = new.get(prefix..new.len() - suffix).unwrap_or(&[]).concat();
     let range = range_in(&doc.lines, &doc.text, Span::new(start, end));
-    Ok(Some(vec![TextEdit { range, new_text: replacement }]))
+    Ok(Some(vec![TextEdit {
+        range,
+        new_text: replacement,
+    }]))
 }

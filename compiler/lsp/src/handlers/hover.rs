@@ -27,13 +27,19 @@ pub fn hover(snap: &Snapshot, file: FileId, pos: Position) -> Option<Hover> {
             .map(|r| r.at.span)
             .or_else(|| {
                 let d = snap.def(def);
-                (d.name_at.file == file && d.name_at.span.contains(offset)).then_some(d.name_at.span)
+                (d.name_at.file == file && d.name_at.span.contains(offset))
+                    .then_some(d.name_at.span)
             });
-        return Some(markdown(describe(snap, def), at.map(|s| range_in(&source.lines, &source.text, s))));
+        return Some(markdown(
+            describe(snap, def),
+            at.map(|s| range_in(&source.lines, &source.text, s)),
+        ));
     }
     // Not a declaration: a built-in word or a literal.
     let text = &source.text;
-    let tok = lex::lex(text).into_iter().find(|t| t.start <= offset && offset <= t.end && !matches!(t.kind, Kind::Comment { .. }))?;
+    let tok = lex::lex(text).into_iter().find(|t| {
+        t.start <= offset && offset <= t.end && !matches!(t.kind, Kind::Comment { .. })
+    })?;
     let word = tok.text(text);
     let range = Some(range_in(&source.lines, text, Span::new(tok.start, tok.end)));
     let s = scan(text, tok.start);
@@ -41,11 +47,18 @@ pub fn hover(snap: &Snapshot, file: FileId, pos: Position) -> Option<Hover> {
         Kind::Number => {
             let before: Vec<&str> = s.stmt();
             let cpu = before.iter().rev().take(3).any(|w| *w == "cpu");
-            let duration = before.iter().any(|w| matches!(*w, "timeout" | "for" | "cooldown" | "backoff" | "per" | "latency"));
+            let duration = before.iter().any(|w| {
+                matches!(
+                    *w,
+                    "timeout" | "for" | "cooldown" | "backoff" | "per" | "latency"
+                )
+            });
             docs::unit(word, cpu, duration)?
         }
         Kind::Word => {
-            let is_field = text.get(tok.end..).is_some_and(|rest| rest.trim_start().starts_with('=') && !rest.trim_start().starts_with("=="));
+            let is_field = text.get(tok.end..).is_some_and(|rest| {
+                rest.trim_start().starts_with('=') && !rest.trim_start().starts_with("==")
+            });
             let block = match s.block() {
                 Some(BlockKind::App) => Some("app"),
                 Some(BlockKind::Step(_) | BlockKind::ExternStep) => Some("step"),
@@ -73,7 +86,13 @@ pub fn hover(snap: &Snapshot, file: FileId, pos: Position) -> Option<Hover> {
 }
 
 fn markdown(value: String, range: Option<lsp_types::Range>) -> Hover {
-    Hover { contents: HoverContents::Markup(MarkupContent { kind: MarkupKind::Markdown, value }), range }
+    Hover {
+        contents: HoverContents::Markup(MarkupContent {
+            kind: MarkupKind::Markdown,
+            value,
+        }),
+        range,
+    }
 }
 
 /// The hover text of a declaration.
@@ -94,7 +113,10 @@ pub fn describe(snap: &Snapshot, id: DefId) -> String {
         if let Ty::Model(Some(step)) = ty {
             let metrics = metric_list(snap, *step);
             if !metrics.is_empty() {
-                extra.push(format!("carries the metrics of step `{}`: {metrics}", snap.def(*step).name));
+                extra.push(format!(
+                    "carries the metrics of step `{}`: {metrics}",
+                    snap.def(*step).name
+                ));
             }
         }
     }
@@ -105,7 +127,11 @@ pub fn describe(snap: &Snapshot, id: DefId) -> String {
             }
             if let Some(ports) = facts.step_ports.get(&id) {
                 for sort in [PortSort::Input, PortSort::Output, PortSort::Metric] {
-                    let list: Vec<String> = ports.iter().filter(|p| p.sort == sort).map(|p| format!("`{}: {}`", p.name, p.ty)).collect();
+                    let list: Vec<String> = ports
+                        .iter()
+                        .filter(|p| p.sort == sort)
+                        .map(|p| format!("`{}: {}`", p.name, p.ty))
+                        .collect();
                     if !list.is_empty() {
                         extra.push(format!("{}s: {}", sort.keyword(), list.join(", ")));
                     }
@@ -115,14 +141,23 @@ pub fn describe(snap: &Snapshot, id: DefId) -> String {
         DefKind::Service => {
             if let Some(step) = facts.service_models.get(&id) {
                 let step_def = snap.def(*step);
-                let workflow = step_def.parent.map(|w| snap.def(w).name.clone()).unwrap_or_default();
-                extra.push(format!("serves the model of `{workflow}.{}`", step_def.name));
+                let workflow = step_def
+                    .parent
+                    .map(|w| snap.def(w).name.clone())
+                    .unwrap_or_default();
+                extra.push(format!(
+                    "serves the model of `{workflow}.{}`",
+                    step_def.name
+                ));
                 let metrics = metric_list(snap, *step);
                 if !metrics.is_empty() {
                     extra.push(format!("`.model` carries {metrics}"));
                 }
             }
-            extra.push("reads: `.model`, `.latency.p50/.p95/.p99`, `.requests`, `.errors`, `.replicas`".into());
+            extra.push(
+                "reads: `.model`, `.latency.p50/.p95/.p99`, `.requests`, `.errors`, `.replicas`"
+                    .into(),
+            );
         }
         DefKind::Agent => {
             if let Some(kind) = facts.agent_kinds.get(&id) {
@@ -132,7 +167,11 @@ pub fn describe(snap: &Snapshot, id: DefId) -> String {
                     .map(|(_, d)| format!("`{}`", super::completion::tidy(&d.signature)))
                     .collect();
                 if !members.is_empty() {
-                    extra.push(format!("kind `{}`: {}", snap.def(*kind).name, members.join(", ")));
+                    extra.push(format!(
+                        "kind `{}`: {}",
+                        snap.def(*kind).name,
+                        members.join(", ")
+                    ));
                 }
             }
         }
@@ -175,7 +214,12 @@ fn metric_list(snap: &Snapshot, step: DefId) -> String {
         .step_ports
         .get(&step)
         .map(|ports| {
-            ports.iter().filter(|p| p.sort == PortSort::Metric).map(|p| format!("`.{}: {}`", p.name, p.ty)).collect::<Vec<_>>().join(", ")
+            ports
+                .iter()
+                .filter(|p| p.sort == PortSort::Metric)
+                .map(|p| format!("`.{}: {}`", p.name, p.ty))
+                .collect::<Vec<_>>()
+                .join(", ")
         })
         .unwrap_or_default()
 }

@@ -5,7 +5,12 @@ use lsp_types::{Location, Position};
 use sflow_compiler::span::FileId;
 
 /// The occurrences of the declaration at `pos` of `file`.
-pub fn references(snap: &Snapshot, file: FileId, pos: Position, include_declaration: bool) -> Option<Vec<Location>> {
+pub fn references(
+    snap: &Snapshot,
+    file: FileId,
+    pos: Position,
+    include_declaration: bool,
+) -> Option<Vec<Location>> {
     let def = snap.def_at(file, snap.offset(file, pos))?;
     let mut occurrences = snap.analysis.symbols.occurrences(def);
     if !include_declaration && !occurrences.is_empty() {
@@ -13,5 +18,10 @@ pub fn references(snap: &Snapshot, file: FileId, pos: Position, include_declarat
     }
     occurrences.sort();
     occurrences.dedup();
-    Some(occurrences.into_iter().filter_map(|at| snap.location(at)).collect())
+    Some(
+        occurrences
+            .into_iter()
+            .filter_map(|at| snap.location(at))
+            .collect(),
+    )
 }

@@ -12,21 +12,37 @@ use sflow_compiler::syntax::ast::is_keyword;
 use std::collections::HashMap;
 
 /// Checks that the name at `pos` can be renamed; returns its range and current text.
-pub fn prepare(snap: &Snapshot, file: FileId, pos: Position) -> Answer<Option<PrepareRenameResponse>> {
+pub fn prepare(
+    snap: &Snapshot,
+    file: FileId,
+    pos: Position,
+) -> Answer<Option<PrepareRenameResponse>> {
     let offset = snap.offset(file, pos);
     let Some(def) = snap.def_at(file, offset) else {
-        return Err(Failure::Refused("there is no declaration or reference to rename here".into()));
+        return Err(Failure::Refused(
+            "there is no declaration or reference to rename here".into(),
+        ));
     };
     renamable(snap, def)?;
     let at = occurrence_at(snap, def, file, offset).unwrap_or(snap.def(def).name_at);
-    Ok(Some(PrepareRenameResponse::RangeWithPlaceholder { range: snap.range(at), placeholder: snap.def(def).name.clone() }))
+    Ok(Some(PrepareRenameResponse::RangeWithPlaceholder {
+        range: snap.range(at),
+        placeholder: snap.def(def).name.clone(),
+    }))
 }
 
 /// The edits that rename the declaration at `pos` to `new_name`.
-pub fn rename(snap: &Snapshot, file: FileId, pos: Position, new_name: &str) -> Answer<Option<WorkspaceEdit>> {
+pub fn rename(
+    snap: &Snapshot,
+    file: FileId,
+    pos: Position,
+    new_name: &str,
+) -> Answer<Option<WorkspaceEdit>> {
     let offset = snap.offset(file, pos);
     let Some(def) = snap.def_at(file, offset) else {
-        return Err(Failure::Refused("there is no declaration or reference to rename here".into()));
+        return Err(Failure::Refused(
+            "there is no declaration or reference to rename here".into(),
+        ));
     };
     renamable(snap, def)?;
     check_new_name(snap, def, new_name)?;
@@ -38,24 +54,39 @@ pub fn rename(snap: &Snapshot, file: FileId, pos: Position, new_name: &str) -> A
         if !snap.is_user(at.file) {
             continue;
         }
-        let Some(uri) = snap.uri(at.file) else { continue };
-        changes.entry(uri).or_default().push(TextEdit { range: snap.range(at), new_text: new_name.to_string() });
+        let Some(uri) = snap.uri(at.file) else {
+            continue;
+        };
+        changes.entry(uri).or_default().push(TextEdit {
+            range: snap.range(at),
+            new_text: new_name.to_string(),
+        });
     }
-    Ok(Some(WorkspaceEdit { changes: Some(changes), ..Default::default() }))
+    Ok(Some(WorkspaceEdit {
+        changes: Some(changes),
+        ..Default::default()
+    }))
 }
 
 fn occurrence_at(snap: &Snapshot, def: DefId, file: FileId, offset: usize) -> Option<FileSpan> {
-    let hit = |at: &FileSpan| at.file == file && (at.span.contains(offset) || at.span.contains(offset.saturating_sub(1)));
+    let hit = |at: &FileSpan| {
+        at.file == file && (at.span.contains(offset) || at.span.contains(offset.saturating_sub(1)))
+    };
     snap.analysis.symbols.occurrences(def).into_iter().find(hit)
 }
 
 fn renamable(snap: &Snapshot, def: DefId) -> Answer<()> {
     let d = snap.def(def);
     if !snap.is_user(d.name_at.file) {
-        return Err(Failure::Refused(format!("`{}` is declared in the standard library and cannot be renamed", d.name)));
+        return Err(Failure::Refused(format!(
+            "`{}` is declared in the standard library and cannot be renamed",
+            d.name
+        )));
     }
     if d.kind == DefKind::Module {
-        return Err(Failure::Refused("standard library modules cannot be renamed".into()));
+        return Err(Failure::Refused(
+            "standard library modules cannot be renamed".into(),
+        ));
     }
     Ok(())
 }
@@ -71,12 +102,17 @@ fn namespace(kind: DefKind) -> u8 {
 fn check_new_name(snap: &Snapshot, def: DefId, new_name: &str) -> Answer<()> {
     let d = snap.def(def);
     let mut chars = new_name.chars();
-    let valid = chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_') && chars.all(|c| c.is_ascii_alphanumeric() || c == '_');
+    let valid = chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_');
     if !valid {
         return Err(Failure::Refused(format!("`{new_name}` is not a valid name: names are letters, digits and `_`, starting with a letter or `_`")));
     }
     if is_keyword(new_name) {
-        return Err(Failure::Refused(format!("`{new_name}` is a keyword and cannot be a name")));
+        return Err(Failure::Refused(format!(
+            "`{new_name}` is a keyword and cannot be a name"
+        )));
     }
     if namespace(d.kind) == 1 && BUILTIN_TYPES.contains(&new_name) {
         return Err(Failure::Refused(format!("`{new_name}` is a built-in type")));
@@ -98,12 +134,18 @@ fn check_new_name(snap: &Snapshot, def: DefId, new_name: &str) -> Answer<()> {
             // everywhere, other std items where a file imports them.
             let visible = snap.is_user(other.name_at.file)
                 || other.kind == DefKind::AgentKind
-                || symbols.references.iter().any(|r| r.def == id && snap.is_user(r.at.file));
+                || symbols
+                    .references
+                    .iter()
+                    .any(|r| r.def == id && snap.is_user(r.at.file));
             if !visible {
                 continue;
             }
         }
-        let line = snap.source(other.name_at.file).line_col(other.name_at.span.start()).line;
+        let line = snap
+            .source(other.name_at.file)
+            .line_col(other.name_at.span.start())
+            .line;
         let file = &snap.source(other.name_at.file).path;
         return Err(Failure::Refused(format!(
             "cannot rename to `{new_name}`: a {} named `{new_name}` is already declared in the same scope ({}:{line})",

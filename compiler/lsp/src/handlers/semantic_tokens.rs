@@ -3,7 +3,10 @@
 
 use crate::lex::{self, Kind};
 use crate::world::Snapshot;
-use lsp_types::{SemanticToken, SemanticTokenModifier, SemanticTokenType, SemanticTokens, SemanticTokensLegend, SemanticTokensResult};
+use lsp_types::{
+    SemanticToken, SemanticTokenModifier, SemanticTokenType, SemanticTokens, SemanticTokensLegend,
+    SemanticTokensResult,
+};
 use sflow_compiler::sources::Origin;
 use sflow_compiler::span::FileId;
 use sflow_compiler::symbols::{DefId, DefKind};
@@ -36,7 +39,10 @@ const MODIFIERS: &[SemanticTokenModifier] = &[
 
 /// The legend the server announces.
 pub fn legend() -> SemanticTokensLegend {
-    SemanticTokensLegend { token_types: TYPES.to_vec(), token_modifiers: MODIFIERS.to_vec() }
+    SemanticTokensLegend {
+        token_types: TYPES.to_vec(),
+        token_modifiers: MODIFIERS.to_vec(),
+    }
 }
 
 fn index(t: &SemanticTokenType) -> u32 {
@@ -55,7 +61,9 @@ fn kind_type(kind: DefKind) -> SemanticTokenType {
         DefKind::Step | DefKind::ExternFn | DefKind::ExternStep => SemanticTokenType::FUNCTION,
         DefKind::Action => SemanticTokenType::METHOD,
         DefKind::Param | DefKind::ParamSig => SemanticTokenType::PARAMETER,
-        DefKind::Input | DefKind::Output | DefKind::Metric | DefKind::Config | DefKind::Sensor => SemanticTokenType::PROPERTY,
+        DefKind::Input | DefKind::Output | DefKind::Metric | DefKind::Config | DefKind::Sensor => {
+            SemanticTokenType::PROPERTY
+        }
         DefKind::Trigger | DefKind::Policy => SemanticTokenType::EVENT,
         DefKind::Service | DefKind::Agent => SemanticTokenType::VARIABLE,
     }
@@ -73,7 +81,10 @@ pub fn full(snap: &Snapshot, file: FileId) -> Option<SemanticTokensResult> {
     }
     for (i, d) in symbols.defs.iter().enumerate() {
         if d.name_at.file == file && !d.name_at.span.is_empty() {
-            names.insert(d.name_at.span.start(), (d.name_at.span.end(), DefId(i as u32), true));
+            names.insert(
+                d.name_at.span.start(),
+                (d.name_at.span.end(), DefId(i as u32), true),
+            );
         }
     }
     let mut out: Vec<(usize, usize, u32, u32)> = Vec::new();
@@ -81,7 +92,12 @@ pub fn full(snap: &Snapshot, file: FileId) -> Option<SemanticTokensResult> {
     for (i, t) in toks.iter().enumerate() {
         let word = t.text(text);
         match t.kind {
-            Kind::Comment { doc } => out.push((t.start, t.end, index(&SemanticTokenType::COMMENT), if doc { DOCUMENTATION } else { 0 })),
+            Kind::Comment { doc } => out.push((
+                t.start,
+                t.end,
+                index(&SemanticTokenType::COMMENT),
+                if doc { DOCUMENTATION } else { 0 },
+            )),
             Kind::Number => out.push((t.start, t.end, index(&SemanticTokenType::NUMBER), 0)),
             Kind::Str { .. } => {
                 // The string, interrupted by the names of its templates.
@@ -90,7 +106,12 @@ pub fn full(snap: &Snapshot, file: FileId) -> Option<SemanticTokensResult> {
                     if start > at {
                         out.push((at, start, index(&SemanticTokenType::STRING), 0));
                     }
-                    out.push((start, end, index(&kind_type(snap.def(def).kind)), modifiers(snap, def, decl)));
+                    out.push((
+                        start,
+                        end,
+                        index(&kind_type(snap.def(def).kind)),
+                        modifiers(snap, def, decl),
+                    ));
                     at = end;
                 }
                 if at < t.end {
@@ -99,21 +120,60 @@ pub fn full(snap: &Snapshot, file: FileId) -> Option<SemanticTokensResult> {
             }
             Kind::Word => {
                 if let Some(&(end, def, decl)) = names.get(&t.start) {
-                    out.push((t.start, end, index(&kind_type(snap.def(def).kind)), modifiers(snap, def, decl)));
+                    out.push((
+                        t.start,
+                        end,
+                        index(&kind_type(snap.def(def).kind)),
+                        modifiers(snap, def, decl),
+                    ));
                     continue;
                 }
                 let next = toks.get(i + 1).map(|n| n.text(text));
-                let is_field = next == Some("=") && !matches!(toks.get(i.wrapping_sub(1)).map(|p| p.text(text)), Some("param" | "config"));
+                let prev = i
+                    .checked_sub(1)
+                    .and_then(|k| toks.get(k))
+                    .map(|p| p.text(text));
+                // `NAME =` at the start of a member or argument is a field (or argument) name.
+                let is_field = next == Some("=")
+                    && (t.line_start || matches!(prev, Some("{" | "," | ";" | "(")));
                 if is_field {
                     out.push((t.start, t.end, index(&SemanticTokenType::PROPERTY), 0));
+                } else if word == "std" && next == Some(".") {
+                    out.push((
+                        t.start,
+                        t.end,
+                        index(&SemanticTokenType::NAMESPACE),
+                        DEFAULT_LIBRARY,
+                    ));
                 } else if is_keyword(word) {
                     out.push((t.start, t.end, index(&SemanticTokenType::KEYWORD), 0));
                 } else if sflow_compiler::resolve::BUILTIN_TYPES.contains(&word) {
-                    out.push((t.start, t.end, index(&SemanticTokenType::TYPE), DEFAULT_LIBRARY));
+                    out.push((
+                        t.start,
+                        t.end,
+                        index(&SemanticTokenType::TYPE),
+                        DEFAULT_LIBRARY,
+                    ));
                 }
             }
             Kind::Punct => {
-                if matches!(word, "->" | ".." | "==" | "!=" | "<" | "<=" | ">" | ">=" | "+" | "-" | "*" | "/" | "&&" | "||" | "!") {
+                if matches!(
+                    word,
+                    "->" | ".."
+                        | "=="
+                        | "!="
+                        | "<"
+                        | "<="
+                        | ">"
+                        | ">="
+                        | "+"
+                        | "-"
+                        | "*"
+                        | "/"
+                        | "&&"
+                        | "||"
+                        | "!"
+                ) {
                     out.push((t.start, t.end, index(&SemanticTokenType::OPERATOR), 0));
                 }
             }
@@ -126,25 +186,46 @@ pub fn full(snap: &Snapshot, file: FileId) -> Option<SemanticTokensResult> {
     for (start, end, ty, mods) in out {
         let mut piece_start = start;
         while piece_start < end {
-            let line_end = text.get(piece_start..end).and_then(|s| s.find('\n')).map_or(end, |k| piece_start + k);
+            let line_end = text
+                .get(piece_start..end)
+                .and_then(|s| s.find('\n'))
+                .map_or(end, |k| piece_start + k);
             let (line, col) = source.lines.position_utf16(text, piece_start);
-            let length: u32 = text.get(piece_start..line_end).map_or(0, |s| s.chars().map(|c| c.len_utf16() as u32).sum());
+            let length: u32 = text
+                .get(piece_start..line_end)
+                .map_or(0, |s| s.chars().map(|c| c.len_utf16() as u32).sum());
             if length > 0 {
-                let delta_line = line - prev_line;
-                let delta_start = if delta_line == 0 { col - prev_col } else { col };
-                data.push(SemanticToken { delta_line, delta_start, length, token_type: ty, token_modifiers_bitset: mods });
+                let delta_line = line.saturating_sub(prev_line);
+                let delta_start = if delta_line == 0 {
+                    col.saturating_sub(prev_col)
+                } else {
+                    col
+                };
+                data.push(SemanticToken {
+                    delta_line,
+                    delta_start,
+                    length,
+                    token_type: ty,
+                    token_modifiers_bitset: mods,
+                });
                 prev_line = line;
                 prev_col = col;
             }
             piece_start = line_end + 1;
         }
     }
-    Some(SemanticTokensResult::Tokens(SemanticTokens { result_id: None, data }))
+    Some(SemanticTokensResult::Tokens(SemanticTokens {
+        result_id: None,
+        data,
+    }))
 }
 
 fn modifiers(snap: &Snapshot, def: DefId, decl: bool) -> u32 {
     let mut m = if decl { DECLARATION } else { 0 };
-    if matches!(snap.source(snap.def(def).name_at.file).origin, Origin::Std(_)) {
+    if matches!(
+        snap.source(snap.def(def).name_at.file).origin,
+        Origin::Std(_)
+    ) {
         m |= DEFAULT_LIBRARY;
     }
     m

@@ -11,7 +11,12 @@ use sflow_compiler::syntax::parse;
 pub fn document_symbols(text: &str) -> DocumentSymbolResponse {
     let lines = LineIndex::new(text);
     let parse = parse(FileId(0), text);
-    let sym = |name: &str, detail: Option<String>, kind: SymbolKind, span: Span, name_span: Span, children: Vec<DocumentSymbol>| {
+    let sym = |name: &str,
+               detail: Option<String>,
+               kind: SymbolKind,
+               span: Span,
+               name_span: Span,
+               children: Vec<DocumentSymbol>| {
         #[allow(deprecated)]
         DocumentSymbol {
             name: name.to_string(),
@@ -21,7 +26,11 @@ pub fn document_symbols(text: &str) -> DocumentSymbolResponse {
             deprecated: None,
             range: range_in(&lines, text, tight(text, span.to(name_span))),
             selection_range: range_in(&lines, text, name_span),
-            children: if children.is_empty() { None } else { Some(children) },
+            children: if children.is_empty() {
+                None
+            } else {
+                Some(children)
+            },
         }
     };
     let ty = |t: &TypeExpr| t.span.text(text).trim().to_string();
@@ -29,15 +38,36 @@ pub fn document_symbols(text: &str) -> DocumentSymbolResponse {
     for item in &parse.file.items {
         let span = item.span();
         let s = match item {
-            Item::App(a) => sym(&a.name.name, Some("app".into()), SymbolKind::MODULE, span, a.name.span, vec![]),
+            Item::App(a) => sym(
+                &a.name.name,
+                Some("app".into()),
+                SymbolKind::MODULE,
+                span,
+                a.name.span,
+                vec![],
+            ),
             Item::Use(_) => continue,
-            Item::TypeAlias(t) => sym(&t.name.name, Some(format!("= {}", ty(&t.ty))), SymbolKind::TYPE_PARAMETER, span, t.name.span, vec![]),
+            Item::TypeAlias(t) => sym(
+                &t.name.name,
+                Some(format!("= {}", ty(&t.ty))),
+                SymbolKind::TYPE_PARAMETER,
+                span,
+                t.name.span,
+                vec![],
+            ),
             Item::Workflow(w) => {
                 let children = w
                     .members
                     .iter()
                     .map(|m| match m {
-                        WorkflowMember::Param(p) => sym(&p.name.name, Some(ty(&p.ty)), SymbolKind::VARIABLE, p.span, p.name.span, vec![]),
+                        WorkflowMember::Param(p) => sym(
+                            &p.name.name,
+                            Some(ty(&p.ty)),
+                            SymbolKind::VARIABLE,
+                            p.span,
+                            p.name.span,
+                            vec![],
+                        ),
                         WorkflowMember::Step(st) => {
                             let ports = st
                                 .members
@@ -46,7 +76,11 @@ pub fn document_symbols(text: &str) -> DocumentSymbolResponse {
                                     StepMember::Port(p) => Some(sym(
                                         &p.name.name,
                                         Some(format!("{} {}", p.sort.keyword(), ty(&p.ty))),
-                                        if p.sort == PortSort::Metric { SymbolKind::PROPERTY } else { SymbolKind::FIELD },
+                                        if p.sort == PortSort::Metric {
+                                            SymbolKind::PROPERTY
+                                        } else {
+                                            SymbolKind::FIELD
+                                        },
                                         p.span,
                                         p.name.span,
                                         vec![],
@@ -54,30 +88,114 @@ pub fn document_symbols(text: &str) -> DocumentSymbolResponse {
                                     _ => None,
                                 })
                                 .collect();
-                            sym(&st.name.name, Some("step".into()), SymbolKind::FUNCTION, st.span, st.name.span, ports)
+                            sym(
+                                &st.name.name,
+                                Some("step".into()),
+                                SymbolKind::FUNCTION,
+                                st.span,
+                                st.name.span,
+                                ports,
+                            )
                         }
                     })
                     .collect();
-                sym(&w.name.name, Some("workflow".into()), SymbolKind::NAMESPACE, span, w.name.span, children)
+                sym(
+                    &w.name.name,
+                    Some("workflow".into()),
+                    SymbolKind::NAMESPACE,
+                    span,
+                    w.name.span,
+                    children,
+                )
             }
-            Item::Service(s) => sym(&s.name.name, Some("service".into()), SymbolKind::OBJECT, span, s.name.span, vec![]),
-            Item::Agent(a) => sym(&a.name.name, Some(a.kind.name.clone()), SymbolKind::VARIABLE, span, a.name.span, vec![]),
+            Item::Service(s) => sym(
+                &s.name.name,
+                Some("service".into()),
+                SymbolKind::OBJECT,
+                span,
+                s.name.span,
+                vec![],
+            ),
+            Item::Agent(a) => sym(
+                &a.name.name,
+                Some(a.kind.name.clone()),
+                SymbolKind::VARIABLE,
+                span,
+                a.name.span,
+                vec![],
+            ),
             Item::AgentKind(k) => {
                 let children = k
                     .members
                     .iter()
                     .map(|m| match m {
-                        KindMember::Config(c) => sym(&c.name.name, Some(format!("config {}", ty(&c.ty))), SymbolKind::PROPERTY, c.span, c.name.span, vec![]),
-                        KindMember::Sensor(s) => sym(&s.name.name, Some(format!("sensor {}", ty(&s.ty))), SymbolKind::FIELD, s.span, s.name.span, vec![]),
-                        KindMember::Action(a) => sym(&a.name.name, Some("action".into()), SymbolKind::METHOD, a.span, a.name.span, vec![]),
+                        KindMember::Config(c) => sym(
+                            &c.name.name,
+                            Some(format!("config {}", ty(&c.ty))),
+                            SymbolKind::PROPERTY,
+                            c.span,
+                            c.name.span,
+                            vec![],
+                        ),
+                        KindMember::Sensor(s) => sym(
+                            &s.name.name,
+                            Some(format!("sensor {}", ty(&s.ty))),
+                            SymbolKind::FIELD,
+                            s.span,
+                            s.name.span,
+                            vec![],
+                        ),
+                        KindMember::Action(a) => sym(
+                            &a.name.name,
+                            Some("action".into()),
+                            SymbolKind::METHOD,
+                            a.span,
+                            a.name.span,
+                            vec![],
+                        ),
                     })
                     .collect();
-                sym(&k.name.name, Some("agent kind".into()), SymbolKind::CLASS, span, k.name.span, children)
+                sym(
+                    &k.name.name,
+                    Some("agent kind".into()),
+                    SymbolKind::CLASS,
+                    span,
+                    k.name.span,
+                    children,
+                )
             }
-            Item::Trigger(t) => sym(&t.name.name, Some("trigger".into()), SymbolKind::EVENT, span, t.name.span, vec![]),
-            Item::Policy(p) => sym(&p.name.name, Some("policy".into()), SymbolKind::OPERATOR, span, p.name.span, vec![]),
-            Item::ExternFn(f) => sym(&f.name.name, Some("extern fn".into()), SymbolKind::FUNCTION, span, f.name.span, vec![]),
-            Item::ExternStep(s) => sym(&s.name.name, Some("extern step".into()), SymbolKind::FUNCTION, span, s.name.span, vec![]),
+            Item::Trigger(t) => sym(
+                &t.name.name,
+                Some("trigger".into()),
+                SymbolKind::EVENT,
+                span,
+                t.name.span,
+                vec![],
+            ),
+            Item::Policy(p) => sym(
+                &p.name.name,
+                Some("policy".into()),
+                SymbolKind::OPERATOR,
+                span,
+                p.name.span,
+                vec![],
+            ),
+            Item::ExternFn(f) => sym(
+                &f.name.name,
+                Some("extern fn".into()),
+                SymbolKind::FUNCTION,
+                span,
+                f.name.span,
+                vec![],
+            ),
+            Item::ExternStep(s) => sym(
+                &s.name.name,
+                Some("extern step".into()),
+                SymbolKind::FUNCTION,
+                span,
+                s.name.span,
+                vec![],
+            ),
         };
         out.push(s);
     }

@@ -24,14 +24,18 @@ pub fn sflowc() -> &'static Path {
             return PathBuf::from(bin);
         }
         let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
-        let target = std::env::var("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|_| manifest.join("../../target"));
+        let target = std::env::var("CARGO_TARGET_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|_| manifest.join("../../target"));
         let status = Command::new(env!("CARGO"))
             .args(["build", "--quiet", "-p", "sflowc", "--bin", "sflowc"])
             .current_dir(manifest)
             .status()
             .expect("cargo runs");
         assert!(status.success(), "building sflowc failed");
-        target.join("debug").join(format!("sflowc{}", std::env::consts::EXE_SUFFIX))
+        target
+            .join("debug")
+            .join(format!("sflowc{}", std::env::consts::EXE_SUFFIX))
     })
 }
 
@@ -80,7 +84,10 @@ impl Client {
         for (path, text) in files {
             let (text, at) = take_cursor(text);
             if let Some(offset) = at {
-                cursor = Some(Cursor { file: path.to_string(), offset });
+                cursor = Some(Cursor {
+                    file: path.to_string(),
+                    offset,
+                });
             }
             let full = dir.join(path);
             std::fs::create_dir_all(full.parent().unwrap()).unwrap();
@@ -118,7 +125,9 @@ impl Client {
                 if reader.read_exact(&mut body).is_err() {
                     return;
                 }
-                let Ok(value) = serde_json::from_slice::<Value>(&body) else { return };
+                let Ok(value) = serde_json::from_slice::<Value>(&body) else {
+                    return;
+                };
                 if tx.send(value).is_err() {
                     return;
                 }
@@ -145,7 +154,11 @@ impl Client {
 
     /// The URI of a fixture file.
     pub fn uri(&self, path: &str) -> String {
-        let full = if path.is_empty() { self.dir.clone() } else { self.dir.join(path) };
+        let full = if path.is_empty() {
+            self.dir.clone()
+        } else {
+            self.dir.join(path)
+        };
         format!("file://{}", full.display())
     }
 
@@ -161,7 +174,9 @@ impl Client {
     }
 
     fn recv(&mut self) -> Value {
-        self.messages.recv_timeout(Duration::from_secs(30)).expect("the server answers within 30 s")
+        self.messages
+            .recv_timeout(Duration::from_secs(30))
+            .expect("the server answers within 30 s")
     }
 
     /// Sends a request and waits for its response (the whole response object: `result` or
@@ -200,12 +215,18 @@ impl Client {
         };
         if let Some(i) = self.notifications.iter().position(matches) {
             let n = self.notifications.remove(i);
-            return n["params"]["diagnostics"].as_array().cloned().unwrap_or_default();
+            return n["params"]["diagnostics"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default();
         }
         loop {
             let msg = self.recv();
             if matches(&msg) {
-                return msg["params"]["diagnostics"].as_array().cloned().unwrap_or_default();
+                return msg["params"]["diagnostics"]
+                    .as_array()
+                    .cloned()
+                    .unwrap_or_default();
             }
             if msg.get("method").is_some() {
                 self.notifications.push(msg);
@@ -215,7 +236,11 @@ impl Client {
 
     /// Opens a fixture file in the editor.
     pub fn open(&mut self, path: &str) {
-        let text = self.texts.get(path).cloned().unwrap_or_else(|| std::fs::read_to_string(self.dir.join(path)).unwrap());
+        let text = self
+            .texts
+            .get(path)
+            .cloned()
+            .unwrap_or_else(|| std::fs::read_to_string(self.dir.join(path)).unwrap());
         self.versions.insert(path.to_string(), 1);
         let uri = self.uri(path);
         self.notify("textDocument/didOpen", json!({ "textDocument": { "uri": uri, "languageId": "sflow", "version": 1, "text": text } }));
@@ -239,7 +264,12 @@ impl Client {
         let text = &self.texts[path];
         let before = &text[..offset];
         let line = before.matches('\n').count();
-        let col: usize = before.rsplit('\n').next().unwrap_or("").encode_utf16().count();
+        let col: usize = before
+            .rsplit('\n')
+            .next()
+            .unwrap_or("")
+            .encode_utf16()
+            .count();
         json!({ "line": line, "character": col })
     }
 
@@ -251,25 +281,41 @@ impl Client {
     /// The fixture path of a URI (or the URI itself for `sflow-std:`).
     pub fn path_of(&self, uri: &str) -> String {
         let prefix = format!("file://{}/", self.dir.display());
-        uri.strip_prefix(&prefix).map(str::to_string).unwrap_or_else(|| uri.to_string())
+        uri.strip_prefix(&prefix)
+            .map(str::to_string)
+            .unwrap_or_else(|| uri.to_string())
     }
 
     /// The text of a URI: a fixture file or a std module.
     fn text_of(&mut self, uri: &str) -> String {
         if uri.starts_with("sflow-std:") {
-            return self.request("sflow/stdlibSource", json!({ "uri": uri })).as_str().unwrap_or("").to_string();
+            return self
+                .request("sflow/stdlibSource", json!({ "uri": uri }))
+                .as_str()
+                .unwrap_or("")
+                .to_string();
         }
         let path = self.path_of(uri);
-        self.texts.get(&path).cloned().unwrap_or_else(|| std::fs::read_to_string(self.dir.join(&path)).unwrap_or_default())
+        self.texts
+            .get(&path)
+            .cloned()
+            .unwrap_or_else(|| std::fs::read_to_string(self.dir.join(&path)).unwrap_or_default())
     }
 
     /// Draws the cursor under its line: the line, then `↑` at the cursor's column.
     pub fn draw_cursor(&self, cursor: &Cursor) -> String {
         let text = &self.texts[&cursor.file];
         let start = text[..cursor.offset].rfind('\n').map_or(0, |i| i + 1);
-        let end = text[cursor.offset..].find('\n').map_or(text.len(), |i| cursor.offset + i);
+        let end = text[cursor.offset..]
+            .find('\n')
+            .map_or(text.len(), |i| cursor.offset + i);
         let column = text[start..cursor.offset].chars().count();
-        format!("{}:\n{}\n{}↑\n", cursor.file, &text[start..end], " ".repeat(column))
+        format!(
+            "{}:\n{}\n{}↑\n",
+            cursor.file,
+            &text[start..end],
+            " ".repeat(column)
+        )
     }
 
     /// Draws a protocol location: `path:line:col`, the line, `^` under the range.
