@@ -198,7 +198,11 @@ fn main() {
     let analysis: Vec<Duration> = (0..50)
         .map(|_| {
             let start = Instant::now();
-            let _ = sflow_compiler::analysis::analyze("bench.sflow", &text, &sflow_compiler::sources::NoFiles);
+            let _ = sflow_compiler::analysis::analyze(
+                "bench.sflow",
+                &text,
+                &sflow_compiler::sources::NoFiles,
+            );
             start.elapsed()
         })
         .collect();

@@ -311,6 +311,11 @@ fn layout_rules() {
             "policy p { when (a.b+1)*2 >= -c.d then x.y(+1, [1,2], 1..8) }",
             "policy p {\n  when (a.b + 1) * 2 >= -c.d\n  then x.y(+1, [1, 2], 1..8)\n}\n",
         ),
+        // Clauses keep their order, and their trailing comments.
+        (
+            "policy p {\n  when a.b\n  then c.d()\n  max 1 per 1d // per day\n  cooldown 5m /* rest */\n}\n",
+            "policy p {\n  when a.b\n  then c.d()\n  max 1 per 1d // per day\n  cooldown 5m /* rest */\n}\n",
+        ),
         // A comment inside a list expands it.
         (
             "workflow w { step s { after = [a, // first\nb] } }",

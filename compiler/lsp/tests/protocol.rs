@@ -239,6 +239,13 @@ fn hover_on_a_param_shows_its_type() {
 }
 
 #[test]
+fn hover_in_a_broken_file_answers_from_what_parsed() {
+    // The last policy does not parse; the step above it still answers.
+    let text = format!("{}\npolicy broken {{\n  when >\n", at(MNIST, "fit.model\n", 1));
+    insta::assert_snapshot!(hover(&text));
+}
+
+#[test]
 fn hover_on_units_and_builtins() {
     let mut out = String::new();
     for (needle, shift) in [("4Gi", 1), ("30m", 1), ("ratio\n", 2), ("replicas = 1", 2)] {
@@ -404,7 +411,7 @@ fn completion_of_declaration_keywords_at_the_top_level() {
 #[test]
 fn completion_of_names_in_scope() {
     insta::assert_snapshot!(complete(
-        &MNIST.replace("target = predictor }", "target = $0 }")
+        &MNIST.replace("when checker.picked.size > 100", "when $0")
     ));
 }
 
@@ -435,6 +442,23 @@ fn completion_of_actions_of_an_agent_after_then() {
     insta::assert_snapshot!(complete(
         &MNIST.replace("then planner.scale(predictor, +1)", "then planner.$0")
     ));
+}
+
+#[test]
+fn completion_of_values_by_the_type_of_the_field() {
+    // A Service config offers services; a Detector config the std detectors (importing the
+    // one picked); a service's model the Model outputs of every step.
+    let mut out = complete(&MNIST.replace("target = predictor }", "target = $0 }"));
+    out.push('\n');
+    out.push_str(&complete(&MNIST.replace(
+        "detector = autoencoder_ood(quantile = 0.99)",
+        "detector = $0",
+    )));
+    out.push('\n');
+    out.push_str(&complete(
+        &MNIST.replace("model    = training.fit.model", "model    = $0"),
+    ));
+    insta::assert_snapshot!(out);
 }
 
 #[test]

@@ -184,9 +184,11 @@ async fn execute(ctx: RunContext, permits: Arc<Semaphore>) -> RunOutcome {
 
     let mut set: JoinSet<(usize, StepResult)> = JoinSet::new();
     let mut interrupted = false;
+    // Steps not yet started, in topological order (each pass looks at these only).
+    let mut pending: Vec<usize> = order.iter().copied().filter(|&i| state[i] == St::Pending).collect();
     loop {
         // Steps below a failure do not run.
-        for &i in &order {
+        for &i in &pending {
             if state[i] != St::Pending {
                 continue;
             }
@@ -224,7 +226,7 @@ async fn execute(ctx: RunContext, permits: Arc<Semaphore>) -> RunOutcome {
             }
         }
         if !interrupted {
-            for &i in &order {
+            for &i in &pending {
                 if state[i] != St::Pending || !deps[i].iter().all(|&d| state[d] == St::Done) {
                     continue;
                 }
@@ -266,6 +268,7 @@ async fn execute(ctx: RunContext, permits: Arc<Semaphore>) -> RunOutcome {
                 }
             }
         }
+        pending.retain(|&i| state[i] == St::Pending);
         let Some(joined) = set.join_next().await else {
             break;
         };

@@ -32,9 +32,9 @@
 //!   under the first;
 //! - canonical spellings: `and`/`or`/`not` for `&&`/`||`/`!`, single spaces around binary
 //!   operators and `=`, none around `.`, `..` and inside `( )`/`[ ]`, `{ a = 1 }` with inner
-//!   spaces, `timeout 5m`/`retry 2`/`resources { … }` for their `NAME = …` spellings,
-//!   `cooldown` before `max … per …`; literals (numbers, strings) are written as the user
-//!   wrote them;
+//!   spaces, `timeout 5m`/`retry 2`/`resources { … }` for their `NAME = …` spellings;
+//!   literals (numbers, strings) are written as the user wrote them; members and clauses
+//!   keep their order;
 //! - comments stay where they were: on their own line, or at the end of the line they
 //!   followed; trailing spaces are removed; the file ends with exactly one line break.
 
@@ -193,7 +193,7 @@ mod tests {
     #[test]
     fn canonical_operators_and_sugar() {
         let text = "policy p { when !a.b && c.d||e.f then x.y() max 1 per 1d cooldown 1m }\n";
-        assert_eq!(fmt(text), "policy p {\n  when not a.b and c.d or e.f\n  then x.y()\n  cooldown 1m\n  max 1 per 1d\n}\n");
+        assert_eq!(fmt(text), "policy p {\n  when not a.b and c.d or e.f\n  then x.y()\n  max 1 per 1d\n  cooldown 1m\n}\n");
     }
 
     #[test]

@@ -684,21 +684,38 @@ impl<'s> Printer<'s> {
                 }
                 p.indent = indent;
             }
-            if let Some(d) = &policy.cooldown {
-                p.before_line(d.span.start());
-                p.start_line();
-                p.push("cooldown ");
-                p.expr(d);
-                p.prev_end = Some(p.tight(d.span).end());
-            }
-            if let Some(limit) = &policy.rate_limit {
-                p.before_line(limit.span.start());
-                p.start_line();
-                p.push("max ");
-                p.expr(&limit.count);
-                p.push(" per ");
-                p.expr(&limit.per);
-                p.prev_end = Some(p.tight(limit.span).end());
+            // `cooldown` and `max … per …` in the order written (a comment after one stays
+            // with it).
+            let cooldown_first = match (&policy.cooldown, &policy.rate_limit) {
+                (Some(d), Some(limit)) => d.span.start() < limit.span.start(),
+                _ => true,
+            };
+            let print_cooldown = |p: &mut Self| {
+                if let Some(d) = &policy.cooldown {
+                    p.before_line(d.span.start());
+                    p.start_line();
+                    p.push("cooldown ");
+                    p.expr(d);
+                    p.prev_end = Some(p.tight(d.span).end());
+                }
+            };
+            let print_limit = |p: &mut Self| {
+                if let Some(limit) = &policy.rate_limit {
+                    p.before_line(limit.span.start());
+                    p.start_line();
+                    p.push("max ");
+                    p.expr(&limit.count);
+                    p.push(" per ");
+                    p.expr(&limit.per);
+                    p.prev_end = Some(p.tight(limit.span).end());
+                }
+            };
+            if cooldown_first {
+                print_cooldown(p);
+                print_limit(p);
+            } else {
+                print_limit(p);
+                print_cooldown(p);
             }
             p.before_line(close);
         });

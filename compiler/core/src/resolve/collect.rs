@@ -324,8 +324,7 @@ impl<'a> Collector<'a, '_> {
                     self.type_spans.insert(kind.name.name.clone(), FileSpan::new(file, kind.name.span));
                 }
                 Item::ExternFn(_) | Item::ExternStep(_) => {
-                    let def = self.collect_extern(file, item, module_def);
-                    if let Some(n) = item.name() {
+                    if let (Some(def), Some(n)) = (self.collect_extern(file, item, module_def), item.name()) {
                         items.insert(n.name.clone(), def);
                     }
                 }
@@ -337,11 +336,11 @@ impl<'a> Collector<'a, '_> {
         }
     }
 
-    fn collect_extern(&mut self, file: FileId, item: &'a Item, parent: Option<DefId>) -> DefId {
-        let (name, params, members, kind, doc) = match item {
-            Item::ExternFn(f) => (&f.name, &f.params, None, DefKind::ExternFn, &f.doc),
-            Item::ExternStep(s) => (&s.name, &s.params, Some(&s.members), DefKind::ExternStep, &s.doc),
-            _ => unreachable_item(),
+    fn collect_extern(&mut self, file: FileId, item: &'a Item, parent: Option<DefId>) -> Option<DefId> {
+        let (name, params, members, kind, doc): (&Ident, &[ParamSig], &[StepMember], DefKind, &Option<Doc>) = match item {
+            Item::ExternStep(s) => (&s.name, &s.params, &s.members, DefKind::ExternStep, &s.doc),
+            Item::ExternFn(f) => (&f.name, &f.params, &[], DefKind::ExternFn, &f.doc),
+            _ => return None,
         };
         let def = self.define(kind, file, name, item.span(), doc_text(doc), parent);
         let mut param_ids = Vec::new();
@@ -353,16 +352,14 @@ impl<'a> Collector<'a, '_> {
             param_ids.push(id);
         }
         let mut ports = BTreeMap::new();
-        for member in members.into_iter().flatten() {
+        for member in members {
             if let StepMember::Port(port) = member {
                 let id = self.define(port_kind(port.sort), file, &port.name, port.span, doc_text(&port.doc), Some(def));
                 Self::bind(self.diagnostics, &mut ports, &mut seen_spans, file, &port.name, id, "in this step");
             }
         }
-        if !self.program.is_user_file(file) || kind == DefKind::ExternFn || kind == DefKind::ExternStep {
-            self.program.externs.insert(def, ExternNode { file, def, item, params: param_ids, ports });
-        }
-        def
+        self.program.externs.insert(def, ExternNode { file, def, item, params: param_ids, ports });
+        Some(def)
     }
 
     fn collect_kind(&mut self, file: FileId, kind: &'a AgentKind) -> DefId {
@@ -656,9 +653,4 @@ fn signature_of(kind: DefKind, text: &str) -> String {
         DefKind::ParamSig => first.trim_end_matches(',').to_string(),
         _ => first.to_string(),
     }
-}
-
-/// Only called with the two extern variants.
-fn unreachable_item() -> ! {
-    unreachable!("collect_extern is only called with extern items")
 }

@@ -9,7 +9,10 @@
 //! `.` (steps of a workflow, outputs and metrics of a step, sensors and actions of an agent,
 //! the signals of a service, items of a std module); actions after `then` and `->`;
 //! workflows after `run`; std steps after `uses =`; argument names inside a call; params,
-//! `inputs.`, `outputs.` and `app.` inside a `{{ … }}` template.
+//! `inputs.`, `outputs.` and `app.` inside a `{{ … }}` template; values of the type a field
+//! expects (services for a `Service` config, the std detectors for a `Detector` one — with an
+//! edit that imports the one picked —, `WORKFLOW.STEP.OUTPUT` Model paths for a service's
+//! `model`).
 
 use super::context::{scan, BlockKind, Scan};
 use super::docs;
@@ -693,6 +696,30 @@ fn position(s: &Scan<'_>, names: &Names<'_>, items: &mut Items) {
         }
         return;
     }
+    // A value whose type is known from the field: an agent's config, a service's model.
+    if back0 == Some("=") && s.calls.is_empty() {
+        if let Some(field) = s.back(1) {
+            match s.block() {
+                Some(BlockKind::Agent { kind }) => {
+                    let config = names
+                        .top(kind, &[DefKind::AgentKind])
+                        .and_then(|k| names.child(k, field));
+                    let ty = config
+                        .and_then(|c| snap.and_then(|sn| sn.analysis.facts.def_types.get(&c)));
+                    if let Some(ty) = ty {
+                        if typed_values(s, names, ty, items) {
+                            return;
+                        }
+                    }
+                }
+                Some(BlockKind::Service(_)) if field == "model" => {
+                    model_paths(names, items);
+                    return;
+                }
+                _ => {}
+            }
+        }
+    }
     // Argument names inside a call.
     if let Some(call) = s.calls.last() {
         if matches!(back0, Some("(" | ",")) {
@@ -818,6 +845,119 @@ fn types(names: &Names<'_>, items: &mut Items) {
         for (id, d) in names.defs() {
             if d.kind == DefKind::TypeAlias {
                 items.def(snap, id);
+            }
+        }
+    }
+}
+
+/// The values of type `ty` (an agent config's): services, workflows, or the std functions
+/// that make a `Detector`, `LabelSource` or `Dataset` — with an edit that imports them when
+/// the file does not yet. Returns whether the type was one of those.
+fn typed_values(s: &Scan<'_>, names: &Names<'_>, ty: &Ty, items: &mut Items) -> bool {
+    let Some(snap) = names.snap else { return false };
+    let kinds: &[DefKind] = match ty {
+        Ty::Service(_) => &[DefKind::Service],
+        Ty::Workflow(_) => &[DefKind::Workflow],
+        Ty::Detector | Ty::LabelSource | Ty::Dataset => &[],
+        _ => return false,
+    };
+    for (id, d) in names.defs() {
+        if d.parent.is_none() && kinds.contains(&d.kind) {
+            items.def(snap, id);
+        }
+    }
+    if kinds.is_empty() {
+        // Std functions returning the type, from the embedded modules (imported or not).
+        let imported: BTreeSet<String> = names
+            .imported(s.text)
+            .into_iter()
+            .map(|id| snap.def(id).name.clone())
+            .collect();
+        let wanted = format!("-> {ty}");
+        for module in stdlib::MODULES {
+            let parse = sflow_compiler::syntax::parse(FileId(0), module.text);
+            for item in &parse.file.items {
+                let sflow_compiler::syntax::ast::Item::ExternFn(f) = item else {
+                    continue;
+                };
+                let signature = tidy(f.span.text(module.text).lines().next().unwrap_or(""));
+                if !signature.ends_with(&wanted) {
+                    continue;
+                }
+                let label = f.name.name.clone();
+                let documentation = f
+                    .doc
+                    .as_ref()
+                    .map(|d| Documentation::String(d.text.clone()));
+                let item = items.add(&label, CompletionItemKind::FUNCTION, Some(signature));
+                item.documentation = documentation;
+                item.insert_text = Some(format!("{label}($1)"));
+                item.insert_text_format = Some(InsertTextFormat::SNIPPET);
+                if !imported.contains(&label) {
+                    item.detail = item
+                        .detail
+                        .take()
+                        .map(|d| format!("{d}  (adds `use std.{}.{label}`)", module.name));
+                    item.additional_text_edits = Some(vec![import_edit(
+                        s.text,
+                        &format!("use std.{}.{label}\n", module.name),
+                    )]);
+                }
+            }
+        }
+    }
+    true
+}
+
+/// An edit that inserts `line` after the file's last `use` line (or before its first line).
+fn import_edit(text: &str, line: &str) -> lsp_types::TextEdit {
+    let mut at_line = 0u32;
+    for (i, l) in text.lines().enumerate() {
+        if l.trim_start().starts_with("use ") {
+            at_line = i as u32 + 1;
+        }
+    }
+    let position = Position {
+        line: at_line,
+        character: 0,
+    };
+    lsp_types::TextEdit {
+        range: lsp_types::Range {
+            start: position,
+            end: position,
+        },
+        new_text: line.to_string(),
+    }
+}
+
+/// `WORKFLOW.STEP.OUTPUT` of every step output of type `Model`: what a service serves.
+fn model_paths(names: &Names<'_>, items: &mut Items) {
+    let Some(snap) = names.snap else { return };
+    for (workflow, w) in names.defs() {
+        if w.kind != DefKind::Workflow || names.is_std(w) {
+            continue;
+        }
+        for (step, st) in names.children(workflow) {
+            if st.kind != DefKind::Step {
+                continue;
+            }
+            for port in names.ports(step, &[PortSort::Output]) {
+                let ty = snap.analysis.facts.def_types.get(&port);
+                if !matches!(ty, Some(Ty::Model(_))) {
+                    continue;
+                }
+                let metrics: Vec<String> = names
+                    .ports(step, &[PortSort::Metric])
+                    .iter()
+                    .map(|m| snap.def(*m).name.clone())
+                    .collect();
+                let label = format!("{}.{}.{}", w.name, st.name, snap.def(port).name);
+                let detail = if metrics.is_empty() {
+                    "Model".to_string()
+                } else {
+                    format!("Model with {}", metrics.join(", "))
+                };
+                items.add(&label, CompletionItemKind::VALUE, Some(detail));
             }
         }
     }

@@ -138,7 +138,10 @@ impl<'t> Scan<'t> {
 pub fn scan(text: &str, offset: usize) -> Scan<'_> {
     let offset = offset.min(text.len());
     // Only the text up to the end of the cursor's line matters (a string ends at its line).
-    let line_end = text.get(offset..).and_then(|rest| rest.find('\n')).map_or(text.len(), |i| offset + i);
+    let line_end = text
+        .get(offset..)
+        .and_then(|rest| rest.find('\n'))
+        .map_or(text.len(), |i| offset + i);
     let all = lex::lex(text.get(..line_end).unwrap_or(text));
     let mut toks: Vec<Tok> = Vec::new();
     let mut in_string = None;
