@@ -10,7 +10,8 @@
 #      (.ci/validate_argo.py);
 #   3. checkov --framework kubernetes with zero failed checks; the only checks skipped are the
 #      ids listed, each with its reason, under "Skipped checkov checks" in docs/security.md;
-#   4. each plan.json against docs/plan.schema.json.
+#   4. each plan.json against docs/plan.schema.json;
+#   5. the YAML emitter: a corpus of hostile strings read back by PyYAML (a YAML 1.1 reader).
 #
 # Usage: .ci/validate-manifests.sh [NAME...]   (default: every program; NAME is an example's
 #        directory name or a golden program's file stem)
@@ -32,6 +33,13 @@ sflowc=${SFLOWC:-}
 if [ -z "$sflowc" ]; then
   cargo build --quiet -p sflowc
   sflowc=$root/target/debug/sflowc
+fi
+
+# The YAML emitter, read back by PyYAML (a YAML 1.1 reader) on a corpus of hostile strings.
+cargo run --quiet -p sflow-emit --example yaml_corpus -- "$root/target/validate-corpus"
+if ! "$venv/bin/python" .ci/check_yaml_corpus.py "$root/target/validate-corpus"; then
+  echo "FAIL: YAML corpus"
+  exit 1
 fi
 
 # The programs: each example's root file, and the golden programs (built with the golden

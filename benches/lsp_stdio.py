@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """End-to-end latency of the real `sflowc lsp` process over stdio (pipes and JSON included),
-on the same ~5000-line program as benches/lsp.rs. Complements the in-process criterion bench.
+on the same ~5000-line program as benches/lsp.rs (a copy of
+sflow_benches::binary_tree_program: keep them in step). Complements the in-process criterion bench.
 
 Usage: cargo build --release -p sflowc && python3 benches/lsp_stdio.py [path/to/sflowc]
 Prints p50/p95/p99 of didChange -> publishDiagnostics and of completion requests.
@@ -21,8 +22,8 @@ def program(steps=624):
         if i == 0:
             out.append('    run   = "python gen.py --depth {{depth}} --rate {{rate}} --out {{outputs.data}}"\n')
         else:
-            out.append('    run   = "python step.py --depth {{depth}} --rate {{rate}} --in {{inputs.data}} --out {{outputs.data}}"\n')
-            out.append(f"    input  data: Dataset = s{(i - 1) // 2}.data\n")
+            out.append('    run   = "python step.py --depth {{depth}} --rate {{rate}} --in {{inputs.parent}} --out {{outputs.data}}"\n')
+            out.append(f"    input  parent: Dataset = s{(i - 1) // 2}.data\n")
         out.append("    output data: Dataset\n")
         out.append("    resources { cpu = 500m, memory = 512Mi }\n")
         out.append("    retry 2 backoff 10s\n")

@@ -10,4 +10,5 @@ else
 fi
 npm run compile
 npm run test:grammar
-echo "editors/vscode: compiled, grammar tests passed"
+npm run test:snap
+echo "editors/vscode: compiled, grammar tests and token snapshots passed"

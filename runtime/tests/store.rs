@@ -105,3 +105,18 @@ fn model_versions_count_up_per_name_and_aliases_remember_the_previous_model() {
         vec!["svc@production"]
     );
 }
+
+#[test]
+fn concurrent_opens_of_a_new_store_migrate_it_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("store.db");
+    let handles: Vec<_> = (0..4)
+        .map(|_| {
+            let p = path.clone();
+            std::thread::spawn(move || Store::open(&p).map(|s| s.with(store::schema_version).unwrap()))
+        })
+        .collect();
+    for h in handles {
+        assert_eq!(h.join().unwrap().unwrap(), MIGRATIONS.len() as i64);
+    }
+}

@@ -196,7 +196,9 @@ fn formatting_never_changes_what_the_checker_says() {
 fn erase_source_refs(v: &mut serde_json::Value) {
     match v {
         serde_json::Value::Object(map) => {
-            map.retain(|_, x| !(x.is_object() && x.get("line").is_some() && x.get("column").is_some()));
+            map.retain(|_, x| {
+                !(x.is_object() && x.get("line").is_some() && x.get("column").is_some())
+            });
             map.values_mut().for_each(erase_source_refs);
         }
         serde_json::Value::Array(items) => items.iter_mut().for_each(erase_source_refs),
@@ -389,6 +391,67 @@ mod respacing {
                 let respaced = respace(&text, &choices);
                 let got = format(&respaced);
                 prop_assert_eq!(got.as_ref().ok(), Some(&expected), "{} respaced:\n{}", path.display(), respaced);
+            }
+        }
+    }
+}
+
+mod edited {
+    //! Property: on any edit of a real program, the formatter either refuses (syntax error)
+    //! or returns text that formats to itself — never an internal error.
+
+    use super::*;
+    use proptest::prelude::*;
+
+    const PIECES: &[&str] = &[
+        "{", "}", "\"", ".", "(", ")", "/* c */", "// c\n", "\n", "\n\n", ",", ";", " ", "é", "x",
+        "1", "[", "]", "-1", "and ", "not ", "# ",
+    ];
+
+    fn edit(text: &str, ops: &[(usize, usize, bool)]) -> String {
+        let mut text = text.to_string();
+        for &(at, piece, delete) in ops {
+            let mut at = at % (text.len() + 1);
+            while !text.is_char_boundary(at) {
+                at -= 1;
+            }
+            if delete {
+                let mut end = (at + 1 + piece % 4).min(text.len());
+                while !text.is_char_boundary(end) {
+                    end += 1;
+                }
+                text.replace_range(at..end, "");
+            } else {
+                // Mostly between tokens (at a space or line break), sometimes anywhere.
+                if piece % 5 != 0 {
+                    if let Some(ws) = text[..at].rfind([' ', '\n']) {
+                        at = ws;
+                    }
+                }
+                text.insert_str(at, PIECES[piece % PIECES.len()]);
+            }
+        }
+        text
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(512))]
+        #[test]
+        fn edited_programs_format_idempotently_or_are_refused(
+            ops in proptest::collection::vec((any::<usize>(), any::<usize>(), any::<bool>()), 1..6),
+            which in 0usize..4,
+        ) {
+            let sources = [
+                include_str!("../../../examples/mnist/mnist.sflow"),
+                include_str!("../../../examples/fraud/common.sflow"),
+                include_str!("../../../stdlib/prelude.sflow"),
+                include_str!("../../../tests/cases/ok-templates-and-after/main.sflow"),
+            ];
+            let text = edit(sources[which], &ops);
+            match format(&text) {
+                Ok(out) => prop_assert_eq!(format(&out), Ok(out.clone()), "input:\n{}", text),
+                Err(FormatError::Syntax { .. }) => {}
+                Err(e) => prop_assert!(false, "{e}\ninput:\n{text}"),
             }
         }
     }

@@ -86,6 +86,9 @@ pub struct WorkflowSpec {
     /// Labels and annotations of every workflow started from the template.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub workflow_metadata: Option<Metadata>,
+    /// A strategic-merge patch of every step pod (hardens Argo's own containers).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pod_spec_patch: Option<String>,
     /// When step pods are deleted.
     #[serde(rename = "podGC", skip_serializing_if = "Option::is_none")]
     pub pod_gc: Option<PodGc>,

@@ -76,6 +76,14 @@ pub enum EmitError {
         /// What is wrong.
         message: String,
     },
+    /// A step or service has an empty image (a plan the compiler did not lower completely).
+    #[error("`{workflow}.{step}` has an empty image")]
+    MissingImage {
+        /// The workflow.
+        workflow: String,
+        /// The step.
+        step: String,
+    },
     /// An object could not be serialized (a bug: every object is serializable).
     #[error("cannot serialize {what}: {message}")]
     Serialize {

@@ -21,6 +21,9 @@ use sflow_compiler::lower::plan::{Autoscaler, ServicePlan};
 /// Every service's objects, in source order.
 pub fn services(ctx: &Context<'_>, out: &mut Objects) -> Result<(), EmitError> {
     for s in &ctx.plan.services {
+        if s.image.as_deref().is_some_and(|i| i.trim().is_empty()) {
+            return Err(EmitError::MissingImage { workflow: "service".to_string(), step: s.name.clone() });
+        }
         service(ctx, s, out)?;
         deployment(ctx, s, out)?;
         if ctx.plan.app.autoscaler != Some(Autoscaler::Keda) {

@@ -33,7 +33,7 @@ use sflow_compiler::lower::plan::{
 };
 use sflow_compiler::values;
 use sha2::{Digest, Sha256};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt::Write as _;
 
 /// The Argo parameter carrying the path of input `name`.
@@ -142,6 +142,13 @@ pub fn sh_quote(s: &str) -> String {
 /// Every WorkflowTemplate, in source order.
 pub fn workflow_templates(ctx: &Context<'_>, out: &mut Objects) -> Result<(), EmitError> {
     for w in &ctx.plan.workflows {
+        for s in &w.steps {
+            if let StepRun::Command { image, .. } = &s.run {
+                if image.trim().is_empty() {
+                    return Err(EmitError::MissingImage { workflow: w.name.clone(), step: s.name.clone() });
+                }
+            }
+        }
         let object = workflow_template(ctx, w);
         out.push(argo::API_VERSION, "WorkflowTemplate", &w.kube_name, &object)?;
     }
@@ -180,6 +187,7 @@ pub fn workflow_template(ctx: &Context<'_>, w: &WorkflowPlan) -> WorkflowTemplat
             arguments: Some(Arguments { parameters }),
             service_account_name: Some(names::workflow(&ctx.app)),
             security_context: Some(pod::pod_security_context()),
+            pod_spec_patch: Some(executor_patch()),
             pod_metadata: Some(Metadata { labels: run_labels(ctx, w), annotations: BTreeMap::new() }),
             workflow_metadata: Some(Metadata { labels: run_labels(ctx, w), annotations: BTreeMap::new() }),
             pod_gc: Some(PodGc { strategy: "OnPodSuccess".to_string() }),
@@ -191,41 +199,67 @@ pub fn workflow_template(ctx: &Context<'_>, w: &WorkflowPlan) -> WorkflowTemplat
     }
 }
 
-fn kube_of(w: &WorkflowPlan, step: &str) -> String {
-    w.step(step).map_or_else(|| values::kube_name(step), |s| s.kube_name.clone())
+/// A workflow's steps by name.
+fn steps_by_name(w: &WorkflowPlan) -> HashMap<&str, &StepPlan> {
+    w.steps.iter().map(|s| (s.name.as_str(), s)).collect()
+}
+
+/// Argo adds its own containers to every step pod: `init` (an init container) and `wait`
+/// (next to `main`). This patch gives them what the "restricted" Pod Security Standard asks of
+/// every container beyond the pod-level settings (non-root, RuntimeDefault seccomp, which they
+/// inherit): no privilege escalation and no capabilities. So the namespace can enforce
+/// "restricted" whatever the controller's `executor.securityContext`.
+pub fn executor_patch() -> String {
+    let hardened = serde_json::json!({
+        "allowPrivilegeEscalation": false,
+        "capabilities": {"drop": ["ALL"]},
+        "runAsNonRoot": true,
+    });
+    serde_json::json!({
+        "initContainers": [{"name": "init", "securityContext": hardened}],
+        "containers": [{"name": "wait", "securityContext": hardened}],
+    })
+    .to_string()
+}
+
+fn kube_of(steps: &HashMap<&str, &StepPlan>, step: &str) -> String {
+    steps.get(step).map_or_else(|| values::kube_name(step), |s| s.kube_name.clone())
 }
 
 /// The DAG: one task per step, in the plan's topological order.
 fn dag_template(w: &WorkflowPlan) -> Template {
+    let by_name = steps_by_name(w);
     let ordered: Vec<&StepPlan> = {
-        let mut steps: Vec<&StepPlan> = w.order.iter().filter_map(|n| w.step(n)).collect();
-        for s in &w.steps {
-            if !steps.iter().any(|t| t.name == s.name) {
+        let mut seen: HashSet<&str> = HashSet::with_capacity(w.steps.len());
+        let mut steps: Vec<&StepPlan> = Vec::with_capacity(w.steps.len());
+        for s in w.order.iter().filter_map(|n| by_name.get(n.as_str()).copied()).chain(w.steps.iter()) {
+            if seen.insert(s.name.as_str()) {
                 steps.push(s);
             }
         }
         steps
     };
+    let param_args: Vec<Parameter> = w
+        .params
+        .iter()
+        .map(|p| Parameter::value(p.name.clone(), Some(format!("{{{{workflow.parameters.{}}}}}", p.name))))
+        .collect();
     let tasks = ordered
         .into_iter()
         .map(|s| {
-            let mut parameters: Vec<Parameter> = w
-                .params
-                .iter()
-                .map(|p| Parameter::value(p.name.clone(), Some(format!("{{{{workflow.parameters.{}}}}}", p.name))))
-                .collect();
+            let mut parameters = param_args.clone();
             for input in &s.inputs {
                 if let InputSource::Step { step, output } = &input.from {
                     parameters.push(Parameter::value(
                         input_param(&input.name),
-                        Some(format!("{{{{tasks.{}.outputs.parameters.{}}}}}", kube_of(w, step), output_param(output))),
+                        Some(format!("{{{{tasks.{}.outputs.parameters.{}}}}}", kube_of(&by_name, step), output_param(output))),
                     ));
                 }
             }
             DagTask {
                 name: s.kube_name.clone(),
                 template: s.kube_name.clone(),
-                dependencies: s.depends_on.iter().map(|d| kube_of(w, d)).collect(),
+                dependencies: s.depends_on.iter().map(|d| kube_of(&by_name, d)).collect(),
                 arguments: (!parameters.is_empty()).then_some(Arguments { parameters }),
             }
         })
@@ -259,7 +293,7 @@ fn step_env(ctx: &Context<'_>, w: &WorkflowPlan, s: &StepPlan, user: bool) -> Ve
     for output in &s.outputs {
         env.insert(env_name("SFLOW_OUTPUT_", &output.name), output_path(s, &output.name));
     }
-    env.into_iter().map(|(k, v)| pod::env(&k, v)).collect()
+    env.into_iter().map(|(name, value)| EnvVar { name, value: Some(value), value_from: None }).collect()
 }
 
 /// The shell script of a user step: prepare the outputs, run the command, check the metrics.

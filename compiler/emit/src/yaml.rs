@@ -87,8 +87,12 @@ struct Emitter {
 }
 
 fn spaces(out: &mut String, n: usize) {
-    for _ in 0..n {
-        out.push(' ');
+    const SPACES: &str = "                                                                ";
+    let mut n = n;
+    while n > 0 {
+        let k = n.min(SPACES.len());
+        out.push_str(&SPACES[..k]);
+        n -= k;
     }
 }
 
@@ -126,13 +130,10 @@ impl Emitter {
     /// Starts an entry (a key or a dash) of an open collection.
     fn entry_prefix(&mut self, open: &mut Open) {
         if open.entries == 0 {
-            match open.from {
-                State::AfterKey(_) => {
-                    self.out.push('\n');
-                    spaces(&mut self.out, open.col);
-                }
-                // Right after `- `, or at the document's start.
-                _ => {}
+            // Right after `- ` or at the document's start, the entry goes on the same line.
+            if let State::AfterKey(_) = open.from {
+                self.out.push('\n');
+                spaces(&mut self.out, open.col);
             }
         } else {
             spaces(&mut self.out, open.col);

@@ -89,7 +89,7 @@ fn hostile_plan_strings_stay_single_values() {
             *image = format!("img:{s}");
             command.push(TemplatePart::Text { text: s.to_string() });
         }
-        plan.services[0].image = Some(s.to_string());
+        plan.services[0].image = Some(format!("srv:{s}"));
 
         let docs = assert_same_objects(&baseline, &plan);
         let wt = find(&docs, "WorkflowTemplate", "training");
@@ -107,7 +107,7 @@ fn hostile_plan_strings_stay_single_values() {
         let ns = find(&docs, "Namespace", "mnist");
         assert_eq!(ns["metadata"]["annotations"]["sflow.dev/source"].as_str(), Some(format!("dir/{s}.sflow:3").as_str()));
         let server = &find(&docs, "Deployment", "predictor")["spec"]["template"]["spec"]["containers"][0];
-        assert_eq!(server["image"].as_str(), Some(*s));
+        assert_eq!(server["image"].as_str(), Some(format!("srv:{s}").as_str()));
     }
 }
 

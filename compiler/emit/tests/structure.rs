@@ -121,6 +121,22 @@ fn every_pod_is_restricted_with_requests_and_limits() {
 }
 
 #[test]
+fn argo_executor_containers_are_hardened_too() {
+    for (name, _, docs) in builds() {
+        for d in docs.iter().filter(|d| d["kind"].as_str() == Some("WorkflowTemplate")) {
+            let patch: serde_json::Value = serde_json::from_str(d["spec"]["podSpecPatch"].as_str().unwrap()).unwrap();
+            for (list, container) in [("initContainers", "init"), ("containers", "wait")] {
+                let c = patch[list].as_array().unwrap().iter().find(|c| c["name"] == container).unwrap();
+                let sc = &c["securityContext"];
+                assert_eq!(sc["allowPrivilegeEscalation"], false, "{name}");
+                assert_eq!(sc["capabilities"]["drop"], serde_json::json!(["ALL"]), "{name}");
+                assert_eq!(sc["runAsNonRoot"], true, "{name}");
+            }
+        }
+    }
+}
+
+#[test]
 fn rbac_is_namespaced_and_least_privilege() {
     for (name, _, docs) in builds() {
         for d in &docs {

@@ -98,7 +98,13 @@ pub fn lex(text: &str) -> Vec<Tok> {
                         break;
                     }
                     b'\n' => break,
-                    b'\\' if bytes.get(i + 1).is_some_and(|&n| n != b'\n') => i += 2,
+                    // An escape covers the whole next character (it may be several bytes).
+                    b'\\' if bytes.get(i + 1).is_some_and(|&n| n != b'\n') => {
+                        i += 1 + text
+                            .get(i + 1..)
+                            .and_then(|r| r.chars().next())
+                            .map_or(1, char::len_utf8);
+                    }
                     _ => i += 1,
                 }
             }

@@ -241,7 +241,10 @@ fn hover_on_a_param_shows_its_type() {
 #[test]
 fn hover_in_a_broken_file_answers_from_what_parsed() {
     // The last policy does not parse; the step above it still answers.
-    let text = format!("{}\npolicy broken {{\n  when >\n", at(MNIST, "fit.model\n", 1));
+    let text = format!(
+        "{}\npolicy broken {{\n  when >\n",
+        at(MNIST, "fit.model\n", 1)
+    );
     insta::assert_snapshot!(hover(&text));
 }
 

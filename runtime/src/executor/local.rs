@@ -4,10 +4,11 @@
 //! Layout of a run directory (`STATE/runs/RUN/`):
 //!
 //! ```text
-//! STEP/out/OUTPUT           the step's outputs (files, or directories for Dataset/Dir)
-//! STEP/attempt-N/stdout.log the attempt's output streams
-//! STEP/attempt-N/stderr.log
-//! STEP/attempt-N/metrics.json  $SFLOW_METRICS
+//! STEP/OUTPUT                  the step's outputs (files, or directories for Dataset/Dir);
+//!                              STEP/ exists only for steps with outputs
+//! logs/STEP.N.stdout           attempt N's output streams
+//! logs/STEP.N.stderr
+//! logs/STEP.N.metrics.json     $SFLOW_METRICS of attempt N
 //! ```
 //!
 //! Steps run with the program's directory as working directory (where the user's scripts
@@ -452,8 +453,8 @@ async fn step_inner(ctx: &RunContext, permits: &Semaphore, job: Job) -> Result<S
     let step = &job.step;
     let plan = &ctx.plan;
     let wf_name = ctx.workflow().map(|w| w.name.clone()).unwrap_or_default();
-    let step_dir = ctx.run_dir.join(&step.name);
-    let out_dir = step_dir.join("out");
+    let out_dir = ctx.run_dir.join(&step.name);
+    let logs_dir = ctx.run_dir.join("logs");
     let outputs: BTreeMap<String, PathBuf> = step
         .outputs
         .iter()
@@ -527,8 +528,8 @@ async fn step_inner(ctx: &RunContext, permits: &Semaphore, job: Job) -> Result<S
     env.insert("SFLOW_STEP".into(), step.name.clone());
     env.insert("SFLOW_RUN_ID".into(), ctx.run_id.to_string());
     env.insert(
-        "SFLOW_STEP_DIR".into(),
-        step_dir.to_string_lossy().into_owned(),
+        "SFLOW_RUN_DIR".into(),
+        ctx.run_dir.to_string_lossy().into_owned(),
     );
     env.extend(ctx.extra_env.clone());
     env.extend(step.env.clone());
@@ -585,18 +586,17 @@ async fn step_inner(ctx: &RunContext, permits: &Semaphore, job: Job) -> Result<S
         }
         // The attempt is recorded when it can start (not while it waits for a slot).
         let permit = permits.acquire().await.map_err(|e| e.to_string())?;
-        let attempt_dir = step_dir.join(format!("attempt-{attempt}"));
-        prepare_dirs(&attempt_dir, &out_dir, step)?;
-        let metrics_path = attempt_dir.join("metrics.json");
-        let stdout = attempt_dir.join("stdout.log");
-        let stderr = attempt_dir.join("stderr.log");
+        prepare_dirs(&logs_dir, &out_dir, step)?;
+        let metrics_path = logs_dir.join(format!("{}.{attempt}.metrics.json", step.name));
+        let stdout = logs_dir.join(format!("{}.{attempt}.stdout", step.name));
+        let stderr = logs_dir.join(format!("{}.{attempt}.stderr", step.name));
         env.insert(
             "SFLOW_METRICS".into(),
             metrics_path.to_string_lossy().into_owned(),
         );
         env.insert("SFLOW_ATTEMPT".into(), attempt.to_string());
         let (dir_s, out_s, err_s) = (
-            attempt_dir.to_string_lossy(),
+            out_dir.to_string_lossy(),
             stdout.to_string_lossy(),
             stderr.to_string_lossy(),
         );
@@ -605,7 +605,7 @@ async fn step_inner(ctx: &RunContext, permits: &Semaphore, job: Job) -> Result<S
             step: &step.name,
             attempt,
             status: "running",
-            dir: Some(&dir_s),
+            dir: (!step.outputs.is_empty()).then_some(&*dir_s),
             stdout: Some(&out_s),
             stderr: Some(&err_s),
             cache_key: cache_key.as_deref(),
@@ -703,9 +703,13 @@ async fn step_inner(ctx: &RunContext, permits: &Semaphore, job: Job) -> Result<S
     }
 }
 
-fn prepare_dirs(attempt_dir: &Path, out_dir: &Path, step: &StepPlan) -> Result<()> {
-    std::fs::create_dir_all(attempt_dir)
-        .ctx(|| format!("cannot create {}", attempt_dir.display()))?;
+/// Creates the run's log directory (once per run) and a fresh output directory for a step
+/// with outputs. (Few inodes per attempt: creating files and directories is most of what the
+/// executor costs beyond spawning the process.)
+fn prepare_dirs(logs_dir: &Path, out_dir: &Path, step: &StepPlan) -> Result<()> {
+    if !logs_dir.is_dir() {
+        std::fs::create_dir_all(logs_dir).ctx(|| format!("cannot create {}", logs_dir.display()))?;
+    }
     if out_dir.exists() {
         std::fs::remove_dir_all(out_dir).ctx(|| format!("cannot clear {}", out_dir.display()))?;
     }

@@ -15,12 +15,20 @@ use rusqlite::{params, Connection, OptionalExtension, Row};
 use serde::Serialize;
 use serde_json::Value as Json;
 use std::path::Path;
-use std::sync::{Mutex, MutexGuard};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 /// The store of one state directory.
 #[derive(Debug)]
 pub struct Store {
     conn: Mutex<Connection>,
+    stop: Arc<AtomicBool>,
+}
+
+impl Drop for Store {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+    }
 }
 
 impl Store {
@@ -34,8 +42,29 @@ impl Store {
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
         migrate(&conn)?;
+        // Commits never wait for a checkpoint (the only fsync in WAL mode with NORMAL): a
+        // background thread with its own connection checkpoints the WAL every second without
+        // blocking writers.
+        conn.pragma_update(None, "wal_autocheckpoint", 0)?;
+        let stop = Arc::new(AtomicBool::new(false));
+        let checkpointer = Connection::open(path)?;
+        checkpointer.busy_timeout(std::time::Duration::from_secs(1))?;
+        let flag = stop.clone();
+        let spawned = std::thread::Builder::new()
+            .name("sflow-checkpoint".into())
+            .spawn(move || {
+                while !flag.load(Ordering::SeqCst) {
+                    std::thread::sleep(std::time::Duration::from_millis(1000));
+                    let _ = checkpointer.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
+                }
+            });
+        if spawned.is_err() {
+            // No thread: let commits checkpoint as usual.
+            conn.pragma_update(None, "wal_autocheckpoint", 1000)?;
+        }
         Ok(Store {
             conn: Mutex::new(conn),
+            stop,
         })
     }
 
@@ -68,18 +97,31 @@ impl Store {
     }
 }
 
-/// Applies the migrations the database lacks.
+/// Applies the migrations the database lacks. Each runs in an immediate transaction that
+/// re-reads the version first, so two processes opening a new store at once migrate it once.
 pub fn migrate(conn: &Connection) -> Result<()> {
-    let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
-    for (i, sql) in schema::MIGRATIONS
-        .iter()
-        .enumerate()
-        .skip(version.max(0) as usize)
-    {
-        conn.execute_batch(&format!(
-            "BEGIN IMMEDIATE; {sql}; PRAGMA user_version = {}; COMMIT;",
-            i + 1
-        ))?;
+    for (i, sql) in schema::MIGRATIONS.iter().enumerate() {
+        let target = i as i64 + 1;
+        let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+        if version >= target {
+            continue;
+        }
+        conn.execute_batch("BEGIN IMMEDIATE")?;
+        let applied = (|| -> rusqlite::Result<()> {
+            let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+            if version < target {
+                conn.execute_batch(sql)?;
+                conn.execute_batch(&format!("PRAGMA user_version = {target}"))?;
+            }
+            Ok(())
+        })();
+        match applied {
+            Ok(()) => conn.execute_batch("COMMIT")?,
+            Err(e) => {
+                let _ = conn.execute_batch("ROLLBACK");
+                return Err(e.into());
+            }
+        }
     }
     Ok(())
 }

@@ -303,7 +303,19 @@ impl<'s> Printer<'s> {
     /// a comment inside the member unprinted, the member is copied as written instead.
     fn member(&mut self, span: Span, f: impl FnOnce(&mut Self)) {
         let span = self.tight(span);
+        let flushed_from = self.next;
         self.before_line(span.start());
+        // A doc comment that a `,` or `;` separated from this member does not document it;
+        // keep a separator there, or the doc comment would attach once the separator is gone.
+        if self.next > flushed_from {
+            if let Some(c) = self.comments.get(self.next - 1) {
+                let gap = self.text.get(c.span.end()..span.start()).unwrap_or("");
+                if c.kind == CommentKind::Doc && !gap.trim().is_empty() {
+                    self.start_line();
+                    self.push(";");
+                }
+            }
+        }
         self.start_line();
         let mark = self.mark();
         f(self);

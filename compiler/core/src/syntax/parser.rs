@@ -206,7 +206,7 @@ impl<'s> Parser<'s> {
     fn parse_chunk(&mut self, chunk: &Chunk) -> Option<Item> {
         let first = self.code.get(chunk.toks.start)?;
         let word = first.span.text(self.text);
-        if first.kind != TokKind::Word || !recovery::DECL_KEYWORDS.contains(&word) {
+        if first.kind != TokKind::Word || !recovery::is_decl_keyword(word) {
             self.report_stray(first);
             return None;
         }
@@ -1186,6 +1186,35 @@ impl<'s> Parser<'s> {
         Ok(expr)
     }
 
+    /// `app.FIELD` in an interpolation: a chain of field reads on the name `app`.
+    fn conv_app_field(&mut self, pair: Pair<'_, Rule>) -> Conv<Expr> {
+        let start = self.span_of(&pair).start();
+        let app = Ident {
+            name: "app".to_string(),
+            span: Span::new(start, start + "app".len()),
+        };
+        let kids = Kids::new(pair);
+        let mut expr = Expr {
+            span: app.span,
+            kind: ExprKind::Name(app),
+        };
+        for (depth, access) in kids.all().into_iter().enumerate() {
+            let field = self.ident(&Kids::new(access).take(Rule::member_name)?);
+            if depth as u32 >= MAX_EXPR_DEPTH {
+                self.too_deep = true;
+                break;
+            }
+            expr = Expr {
+                span: expr.span.to(field.span),
+                kind: ExprKind::Field {
+                    base: Box::new(expr),
+                    field,
+                },
+            };
+        }
+        Ok(expr)
+    }
+
     fn conv_action(&mut self, pair: Pair<'_, Rule>) -> Conv<Action> {
         match pair.as_rule() {
             Rule::run_action => Ok(Action::Run(self.conv_run(pair)?)),
@@ -1771,7 +1800,11 @@ impl<'s> Parser<'s> {
                 let expr = pairs.next().and_then(|p| p.into_inner().next())?;
                 let saved = self.offset;
                 self.offset = start;
-                let converted = self.conv_expr(expr, 0);
+                let converted = if expr.as_rule() == Rule::app_field {
+                    self.conv_app_field(expr)
+                } else {
+                    self.conv_expr(expr, 0)
+                };
                 self.offset = saved;
                 converted.ok()
             }
@@ -1817,22 +1850,24 @@ impl<'s> Parser<'s> {
 }
 
 /// `{{ inputs.model }}`, by far the most common interpolation, built without running pest: a
-/// dotted path of identifiers whose first is not a keyword, with only blanks around it. Anything
-/// else returns `None` and goes through the grammar, which accepts the same paths.
+/// dotted path of identifiers whose first is not a keyword (or is `app`, followed by a field:
+/// `{{app.namespace}}`), with only blanks around it. Anything else returns `None` and goes
+/// through the grammar, which accepts the same paths.
 fn simple_path(inner: &str, start: usize) -> Option<Expr> {
     let blank = |c: char| c == ' ' || ('\t'..='\r').contains(&c);
     let body = inner.trim_start_matches(blank);
     let mut offset = start + (inner.len() - body.len());
     let body = body.trim_end_matches(blank);
     let mut expr: Option<Expr> = None;
+    let app_field = body.starts_with("app.");
     for (i, seg) in body.split('.').enumerate() {
         let starts_ok = seg
             .bytes()
             .next()
             .is_some_and(|b| b.is_ascii_alphabetic() || b == b'_');
         let rest_ok = seg.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
-        if !starts_ok || !rest_ok || (i == 0 && ast::is_keyword(seg)) || i as u32 >= MAX_EXPR_DEPTH
-        {
+        let keyword_head = i == 0 && ast::is_keyword(seg) && !app_field;
+        if !starts_ok || !rest_ok || keyword_head || i as u32 >= MAX_EXPR_DEPTH {
             return None;
         }
         let ident = Ident {
@@ -2161,7 +2196,9 @@ mod messages {
             Rule::kind_name => Exp::Kind,
             // Refined into `Expr` below when a literal could stand here too.
             Rule::name | Rule::path => Exp::Name,
+            // `interpolation` fails at its own start after trying `app.FIELD` and an expression.
             Rule::expr
+            | Rule::interpolation
             | Rule::arg
             | Rule::call_action
             | Rule::number
@@ -3105,7 +3142,9 @@ mod tests {
         let end = grammar[start..]
             .find("~ !ident_char")
             .map_or(grammar.len(), |e| start + e);
+        // Skip the first-letter test: the words follow its `~`.
         let body = &grammar[start + "keyword = @{".len()..end];
+        let body = body.split_once("\n  ~ ").map_or(body, |(_, words)| words);
         let body = body
             .trim()
             .trim_start_matches('(')

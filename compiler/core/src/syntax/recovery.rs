@@ -9,7 +9,9 @@
 //!
 //! Where a chunk starts:
 //! - at a declaration keyword (`app use type workflow service agent trigger policy extern`)
-//!   at brace depth 0;
+//!   at brace depth 0, unless it directly follows, on the same line, a keyword that a name
+//!   follows (`workflow policy {` is a workflow named by a keyword, reported as such, not two
+//!   broken declarations: see [`names_next`]);
 //! - at such a keyword at column 0 followed by a name, even when the depth count says we are
 //!   still inside braces: that is how a missing `}` looks, and resetting the depth there keeps
 //!   the damage to the one declaration that lacks it.
@@ -30,8 +32,34 @@ pub(crate) const DECL_KEYWORDS: &[&str] = &[
     "app", "use", "type", "workflow", "service", "agent", "trigger", "policy", "extern",
 ];
 
-/// The keywords that start a workflow member.
-pub(crate) const WORKFLOW_MEMBER_KEYWORDS: &[&str] = &["param", "step"];
+/// Whether `word` is one of [`DECL_KEYWORDS`] (a `match`, which compares lengths first: this is
+/// asked of every word of the file).
+pub(crate) fn is_decl_keyword(word: &str) -> bool {
+    matches!(
+        word,
+        "app" | "use" | "type" | "workflow" | "service" | "agent" | "trigger" | "policy" | "extern"
+    )
+}
+
+/// Whether a name follows `word` (the keyword of a declaration or member: `workflow NAME`,
+/// `step NAME`, `agent kind NAME`), so that a keyword right after it is that name, written
+/// wrongly (E0002), rather than the start of a new declaration or member.
+pub(crate) fn names_next(word: &str) -> bool {
+    matches!(
+        word,
+        "workflow" | "service" | "agent" | "kind" | "trigger" | "policy" | "app" | "type" | "step"
+            | "param"
+    )
+}
+
+/// Whether the word at code index `j` stands where a name is due: right after a keyword that a
+/// name follows ([`names_next`]), on the same line.
+fn is_named_by_keyword(text: &str, code: &[Tok], j: usize, first: usize) -> bool {
+    j > first
+        && !code[j].line_start
+        && code[j - 1].kind == TokKind::Word
+        && names_next(code[j - 1].span.text(text))
+}
 
 /// How deeply brackets may nest within one chunk. Far beyond any real program; it keeps pest's
 /// recursion (and ours) within the stack on adversarial input.
@@ -98,7 +126,7 @@ pub(crate) struct Chunk {
 
 /// Cuts the file into chunks. `code` are the coarse tokens without comments.
 pub(crate) fn split_items(text: &str, code: &[Tok]) -> Vec<Chunk> {
-    let starts = boundaries(text, code, 0..code.len(), DECL_KEYWORDS, false);
+    let starts = boundaries(text, code, 0..code.len(), is_decl_keyword, false);
     chunks_from(text, code, &starts, code.len())
 }
 
@@ -122,8 +150,7 @@ pub(crate) fn split_body(text: &str, code: &[Tok], open: usize, end: usize) -> B
     let mut close = None;
     let body_start = open + 1;
     for j in body_start..end {
-        if nesting.depth() > 0
-            && starts_member(text, code, j, body_start, WORKFLOW_MEMBER_KEYWORDS, true)
+        if nesting.depth() > 0 && starts_member(text, code, j, body_start, is_member_keyword, true)
         {
             nesting.reset();
         }
@@ -133,13 +160,7 @@ pub(crate) fn split_body(text: &str, code: &[Tok], open: usize, end: usize) -> B
         }
     }
     let body_end = close.unwrap_or(end);
-    let starts = boundaries(
-        text,
-        code,
-        body_start..body_end,
-        WORKFLOW_MEMBER_KEYWORDS,
-        true,
-    );
+    let starts = boundaries(text, code, body_start..body_end, is_member_keyword, true);
     let members = chunks_from(text, code, &starts, body_end);
     let trailing = close.map(|c| c + 1..end).filter(|r| !r.is_empty());
     Body {
@@ -213,6 +234,11 @@ pub(crate) fn split_block(
     }
 }
 
+/// Whether `word` starts a workflow member.
+fn is_member_keyword(word: &str) -> bool {
+    matches!(word, "param" | "step")
+}
+
 /// Whether a line ending with `prev` goes on to the next line: it ends with an operator, `=`,
 /// `:`, `,`, an opening bracket, `->`, `.`, or a keyword that needs what follows (`when`,
 /// `retry`, …; not `true`/`false`).
@@ -234,23 +260,24 @@ fn starts_member(
     code: &[Tok],
     j: usize,
     first: usize,
-    keywords: &[&str],
+    is_keyword: fn(&str) -> bool,
     line_rule: bool,
 ) -> bool {
     let tok = &code[j];
-    if tok.kind != TokKind::Word || !keywords.contains(&tok.span.text(text)) {
+    // Cheapest tests first: this is asked of every token inside braces.
+    let at_line_start = if line_rule { tok.line_start } else { tok.col0 };
+    if !at_line_start || tok.kind != TokKind::Word || !is_keyword(tok.span.text(text)) {
         return false;
     }
     // `x.step` is a field read, not a member.
     if j > first && code[j - 1].is_punct(text, ".") {
         return false;
     }
-    let at_line_start = if line_rule { tok.line_start } else { tok.col0 };
     let next_is_name = code.get(j + 1).is_some_and(|n| {
         n.kind == TokKind::Word
             || (tok.is_word(text, "use") && matches!(n.kind, TokKind::Str { .. }))
     });
-    at_line_start && next_is_name
+    next_is_name
 }
 
 /// The code indices in `range` where a new chunk starts. The first token of the range always
@@ -259,7 +286,7 @@ fn boundaries(
     text: &str,
     code: &[Tok],
     range: std::ops::Range<usize>,
-    keywords: &[&str],
+    is_keyword: fn(&str) -> bool,
     line_rule: bool,
 ) -> Vec<usize> {
     let mut starts = Vec::new();
@@ -267,12 +294,17 @@ fn boundaries(
     let first = range.start;
     for j in range {
         let tok = &code[j];
-        let is_keyword = tok.kind == TokKind::Word && keywords.contains(&tok.span.text(text));
-        let after_dot = j > first && code[j - 1].is_punct(text, ".");
         let depth = nesting.depth();
         let boundary = j == first
-            || (is_keyword && !after_dot && depth == 0)
-            || (depth > 0 && starts_member(text, code, j, first, keywords, line_rule));
+            || if depth == 0 {
+                tok.kind == TokKind::Word
+                    && is_keyword(tok.span.text(text))
+                    && !(j > first && code[j - 1].is_punct(text, "."))
+                    && !is_named_by_keyword(text, code, j, first)
+            } else {
+                // At a line start, so never a name after a keyword.
+                starts_member(text, code, j, first, is_keyword, line_rule)
+            };
         if boundary {
             starts.push(j);
             nesting.reset();
