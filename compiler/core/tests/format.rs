@@ -318,6 +318,11 @@ fn layout_rules() {
             "policy p {\n  when a.b\n  then c.d()\n  max 1 per 1d // per day\n  cooldown 5m /* rest */\n}\n",
             "policy p {\n  when a.b\n  then c.d()\n  max 1 per 1d // per day\n  cooldown 5m /* rest */\n}\n",
         ),
+        // A doc comment a separator detaches from a member stays detached.
+        (
+            "workflow w { /// not the param's\n, param p: int }",
+            "workflow w { /// not the param's\n  ;\n  param p: int\n}\n",
+        ),
         // A comment inside a list expands it.
         (
             "workflow w { step s { after = [a, // first\nb] } }",

@@ -649,8 +649,10 @@ pub fn port_kind(sort: PortSort) -> DefKind {
 fn signature_of(kind: DefKind, text: &str) -> String {
     let first = text.lines().next().unwrap_or("").trim();
     let first = first.trim_end_matches('{').trim_end();
-    match kind {
-        DefKind::ParamSig => first.trim_end_matches(',').to_string(),
-        _ => first.to_string(),
-    }
+    let first = match kind {
+        DefKind::ParamSig => first.trim_end_matches(','),
+        _ => first,
+    };
+    // Alignment padding (`param lr:     float`) is layout, not signature.
+    first.split_whitespace().collect::<Vec<_>>().join(" ")
 }

@@ -222,6 +222,11 @@ impl<'s> Parser<'s> {
                 None
             };
         }
+        if word == "workflow" && std::env::var_os("SFLOW_AB").is_none() {
+            if let Some(workflow) = self.parse_workflow_by_members(chunk) {
+                return Some(workflow);
+            }
+        }
         match self.parse_piece(chunk, Rule::item_chunk, Self::conv_item) {
             Ok(item) => item,
             Err(err) if complete_at(&err).is_some() => {
@@ -235,6 +240,58 @@ impl<'s> Parser<'s> {
                 None
             }
         }
+    }
+
+    /// A workflow parsed piece by piece: its head (`workflow NAME {`), then each member on its own
+    /// (`workflow_member_chunk`), cut by `recovery::split_body`. pest builds the whole token
+    /// queue of what it parses before we see a pair, so one run over a workflow of thousands of
+    /// steps builds a queue of hundreds of thousands of tokens (megabytes, out of cache); one
+    /// run per member keeps each queue small. pest's cost per run is small next to a step's.
+    ///
+    /// Only for a workflow without a syntax error: at the first failure of any piece, whatever
+    /// this did is undone (its diagnostics too) and `None` tells the caller to parse the
+    /// workflow whole, as before, so that errors are found and reported the usual way. The
+    /// pieces cover the body exactly and each parses as a member followed by separators, so
+    /// success here gives the same members as the whole parse would.
+    fn parse_workflow_by_members(&mut self, chunk: &Chunk) -> Option<Item> {
+        let before = self.diags.len();
+        let workflow = self.try_workflow_by_members(chunk);
+        if workflow.is_none() {
+            self.diags.truncate(before);
+        }
+        workflow
+    }
+
+    fn try_workflow_by_members(&mut self, chunk: &Chunk) -> Option<Item> {
+        let src = chunk.span.text(self.text);
+        let head = SflowParser::parse(Rule::workflow_head, src).ok()?.next()?;
+        let (name, _, open) = self.head_parts(head, chunk)?;
+        let body = recovery::split_body(self.text, self.code, open, chunk.toks.end);
+        let close = body.close?;
+        if body.trailing.is_some() {
+            return None;
+        }
+        let mut members = Vec::with_capacity(body.members.len());
+        for member in &body.members {
+            if member.too_deep.is_some() || member.has_lex_error {
+                return None;
+            }
+            match self.parse_piece(
+                member,
+                Rule::workflow_member_chunk,
+                Self::conv_workflow_member,
+            ) {
+                Ok(Some(m)) => members.push(m),
+                Ok(None) | Err(_) => return None,
+            }
+        }
+        let start = chunk.span.start();
+        Some(Item::Workflow(Workflow {
+            doc: self.doc_at(start),
+            name,
+            members,
+            span: Span::new(start, self.code[close].span.end()),
+        }))
     }
 
     /// A workflow whose declaration failed: report each broken member and keep the others.
@@ -369,26 +426,32 @@ impl<'s> Parser<'s> {
                 return None;
             }
         };
+        let found = head.and_then(|head| self.head_parts(head, chunk));
+        if found.is_none() {
+            self.report_internal(chunk.span);
+        }
+        found
+    }
+
+    /// The name, the span of the `{` and its code index, of a parsed head (`workflow_head`,
+    /// `step_head`) at the start of `chunk`.
+    fn head_parts(&mut self, head: Pair<'_, Rule>, chunk: &Chunk) -> Option<(Ident, Span, usize)> {
         self.offset = chunk.span.start();
         let mut name = None;
         let mut open_at = None;
-        for pair in head.into_iter().flat_map(|h| h.into_inner()) {
+        for pair in head.into_inner() {
             match pair.as_rule() {
                 Rule::decl_name => name = Some(self.conv_decl_name(&pair)),
                 Rule::lbrace => open_at = Some(self.span_of(&pair)),
                 _ => {}
             }
         }
-        let found = match (name, open_at) {
+        match (name, open_at) {
             (Some(name), Some(open_at)) => self
                 .code_index_at(open_at.start(), chunk)
                 .map(|open| (name, open_at, open)),
             _ => None,
-        };
-        if found.is_none() {
-            self.report_internal(chunk.span);
         }
-        found
     }
 
     /// Reports a body that is never closed or has stray text after its `}`; returns the end of

@@ -41,24 +41,36 @@ pub(crate) fn is_decl_keyword(word: &str) -> bool {
     )
 }
 
-/// Whether a name follows `word` (the keyword of a declaration or member: `workflow NAME`,
-/// `step NAME`, `agent kind NAME`), so that a keyword right after it is that name, written
-/// wrongly (E0002), rather than the start of a new declaration or member.
-pub(crate) fn names_next(word: &str) -> bool {
+/// Whether a declared name follows `word` at the top level (`workflow NAME`, `agent kind NAME`,
+/// `extern step NAME`), so that a keyword right after it is that name, written wrongly (E0002),
+/// rather than the start of a new declaration.
+fn names_next_decl(word: &str) -> bool {
     matches!(
         word,
         "workflow" | "service" | "agent" | "kind" | "trigger" | "policy" | "app" | "type" | "step"
-            | "param"
     )
 }
 
+/// Whether a declared name follows `word` in a workflow body (`param NAME`, `step NAME`).
+fn names_next_member(word: &str) -> bool {
+    matches!(word, "param" | "step")
+}
+
+/// What starts a chunk where [`boundaries`] cuts: `starts` says which words do, `names_next`
+/// after which words a name is due instead (see [`names_next_decl`]).
+#[derive(Clone, Copy)]
+struct Cut {
+    starts: fn(&str) -> bool,
+    names_next: fn(&str) -> bool,
+}
+
 /// Whether the word at code index `j` stands where a name is due: right after a keyword that a
-/// name follows ([`names_next`]), on the same line.
-fn is_named_by_keyword(text: &str, code: &[Tok], j: usize, first: usize) -> bool {
+/// name follows, on the same line.
+fn is_named_by_keyword(text: &str, code: &[Tok], j: usize, first: usize, cut: Cut) -> bool {
     j > first
         && !code[j].line_start
         && code[j - 1].kind == TokKind::Word
-        && names_next(code[j - 1].span.text(text))
+        && (cut.names_next)(code[j - 1].span.text(text))
 }
 
 /// How deeply brackets may nest within one chunk. Far beyond any real program; it keeps pest's
@@ -126,7 +138,11 @@ pub(crate) struct Chunk {
 
 /// Cuts the file into chunks. `code` are the coarse tokens without comments.
 pub(crate) fn split_items(text: &str, code: &[Tok]) -> Vec<Chunk> {
-    let starts = boundaries(text, code, 0..code.len(), is_decl_keyword, false);
+    let cut = Cut {
+        starts: is_decl_keyword,
+        names_next: names_next_decl,
+    };
+    let starts = boundaries(text, code, 0..code.len(), cut, false);
     chunks_from(text, code, &starts, code.len())
 }
 
@@ -160,7 +176,11 @@ pub(crate) fn split_body(text: &str, code: &[Tok], open: usize, end: usize) -> B
         }
     }
     let body_end = close.unwrap_or(end);
-    let starts = boundaries(text, code, body_start..body_end, is_member_keyword, true);
+    let cut = Cut {
+        starts: is_member_keyword,
+        names_next: names_next_member,
+    };
+    let starts = boundaries(text, code, body_start..body_end, cut, true);
     let members = chunks_from(text, code, &starts, body_end);
     let trailing = close.map(|c| c + 1..end).filter(|r| !r.is_empty());
     Body {
@@ -286,7 +306,7 @@ fn boundaries(
     text: &str,
     code: &[Tok],
     range: std::ops::Range<usize>,
-    is_keyword: fn(&str) -> bool,
+    cut: Cut,
     line_rule: bool,
 ) -> Vec<usize> {
     let mut starts = Vec::new();
@@ -298,12 +318,12 @@ fn boundaries(
         let boundary = j == first
             || if depth == 0 {
                 tok.kind == TokKind::Word
-                    && is_keyword(tok.span.text(text))
+                    && (cut.starts)(tok.span.text(text))
                     && !(j > first && code[j - 1].is_punct(text, "."))
-                    && !is_named_by_keyword(text, code, j, first)
+                    && !is_named_by_keyword(text, code, j, first, cut)
             } else {
                 // At a line start, so never a name after a keyword.
-                starts_member(text, code, j, first, is_keyword, line_rule)
+                starts_member(text, code, j, first, cut.starts, line_rule)
             };
         if boundary {
             starts.push(j);

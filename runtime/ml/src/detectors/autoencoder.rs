@@ -24,13 +24,13 @@ pub struct AutoencoderConfig {
     pub hidden: usize,
     /// Code width (32).
     pub code: usize,
-    /// Training epochs (10).
+    /// Training epochs (6).
     pub epochs: usize,
     /// Adam's learning rate (0.001).
     pub lr: f64,
     /// Batch size (128).
     pub batch_size: usize,
-    /// Reference images used at most (12,000).
+    /// Reference images used at most (8,000).
     pub max_reference: usize,
     /// The share of them kept out of training to calibrate the threshold (0.25).
     pub calibration: f64,
@@ -45,10 +45,10 @@ impl Default for AutoencoderConfig {
             alpha: 0.01,
             hidden: 128,
             code: 32,
-            epochs: 10,
+            epochs: 6,
             lr: 1e-3,
             batch_size: 128,
-            max_reference: 12_000,
+            max_reference: 8_000,
             calibration: 0.25,
             seed: 0,
         }

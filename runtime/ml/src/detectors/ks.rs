@@ -43,19 +43,29 @@ pub struct Ks {
     p_value: f64,
 }
 
-/// Splits a shuffled subsample of at most `max` reference images in two halves: one fits
-/// the PCA, the other is the test reference (so the reference projections are not biased by
-/// the PCA having seen them).
-pub(crate) fn reference_halves(reference: &Dataset, max: usize, seed: u64, name: &str) -> Result<(Dataset, Dataset)> {
+/// Splits a shuffled subsample of the reference in two disjoint parts: up to `fit_max`
+/// images fit the PCA, up to `test_max` others are the test reference (so the reference
+/// projections are not biased by the PCA having seen them). A smaller reference is split in
+/// the same proportions.
+pub(crate) fn reference_parts(
+    reference: &Dataset,
+    fit_max: usize,
+    test_max: usize,
+    seed: u64,
+    name: &str,
+) -> Result<(Dataset, Dataset)> {
     if reference.len() < 20 {
         return Err(MlError::dataset(format!(
             "{name}: the reference needs at least 20 images, it has {}",
             reference.len()
         )));
     }
-    let sample = reference.shuffled(seed).take(max.max(20));
-    let half = sample.len() / 2;
-    Ok((sample.slice(0, half), sample.slice(half, sample.len())))
+    let (fit_max, test_max) = (fit_max.max(10), test_max.max(10));
+    let sample = reference.shuffled(seed).take(fit_max + test_max);
+    let n = sample.len();
+    let test_n = ((n as f64) * test_max as f64 / (fit_max + test_max) as f64).round() as usize;
+    let test_n = test_n.clamp(10, n - 10);
+    Ok((sample.slice(0, n - test_n), sample.slice(n - test_n, n)))
 }
 
 /// Column `j` of a row-major `[n, k]` matrix, sorted.
@@ -68,7 +78,8 @@ pub(crate) fn sorted_column(x: &[f32], k: usize, j: usize) -> Vec<f32> {
 impl Ks {
     /// Fits on `reference`.
     pub fn fit(reference: &Dataset, cfg: &KsConfig) -> Result<Self> {
-        let (fit_half, ref_half) = reference_halves(reference, cfg.max_reference, cfg.seed, "ks")?;
+        let (fit_half, ref_half) =
+            reference_parts(reference, cfg.max_reference / 2, cfg.max_reference / 2, cfg.seed, "ks")?;
         let pca = Pca::fit(fit_half.pixels(), fit_half.len(), fit_half.features(), cfg.components)?;
         let z = pca.project(ref_half.pixels(), ref_half.len())?;
         let k = pca.k();
