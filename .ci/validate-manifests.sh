@@ -31,12 +31,12 @@ fi
 
 sflowc=${SFLOWC:-}
 if [ -z "$sflowc" ]; then
-  cargo build --quiet -p sflowc
+  cargo build --quiet --locked -p sflowc
   sflowc=$root/target/debug/sflowc
 fi
 
 # The YAML emitter, read back by PyYAML (a YAML 1.1 reader) on a corpus of hostile strings.
-cargo run --quiet -p sflow-emit --example yaml_corpus -- "$root/target/validate-corpus"
+cargo run --quiet --locked -p sflow-emit --example yaml_corpus -- "$root/target/validate-corpus"
 if ! "$venv/bin/python" .ci/check_yaml_corpus.py "$root/target/validate-corpus"; then
   echo "FAIL: YAML corpus"
   exit 1

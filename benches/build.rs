@@ -25,12 +25,24 @@ fn bench_build(c: &mut Criterion) {
     for steps in SIZES {
         let program = binary_tree_program(steps);
         let analysis = analyze("bench.sflow", &program, &NoFiles);
-        assert!(!analysis.has_errors(), "generated program has errors: {:?}", analysis.diagnostics.first());
+        assert!(
+            !analysis.has_errors(),
+            "generated program has errors: {:?}",
+            analysis.diagnostics.first()
+        );
         let output = full(&program);
-        let bytes: usize = output.plan_json.len() + output.manifests.iter().map(|m| m.yaml.len()).sum::<usize>();
-        eprintln!("build/{steps}: {} objects, {bytes} bytes of output", output.manifests.len());
+        let bytes: usize =
+            output.plan_json.len() + output.manifests.iter().map(|m| m.yaml.len()).sum::<usize>();
+        eprintln!(
+            "build/{steps}: {} objects, {bytes} bytes of output",
+            output.manifests.len()
+        );
         group.throughput(Throughput::Elements(steps as u64));
-        group.bench_with_input(BenchmarkId::from_parameter(steps), &program, |b, program| b.iter(|| full(program)));
+        group.bench_with_input(
+            BenchmarkId::from_parameter(steps),
+            &program,
+            |b, program| b.iter(|| full(program)),
+        );
     }
     group.finish();
 

@@ -155,6 +155,7 @@ pub struct Shared {
     shutdown: watch::Sender<bool>,
     runs_finished: watch::Sender<u64>,
     in_flight: Mutex<HashSet<String>>,
+    active_runs: Mutex<HashSet<i64>>,
     board: Mutex<HashMap<String, RtValue>>,
     http: reqwest::Client,
     seq: AtomicU64,
@@ -260,6 +261,7 @@ impl Engine {
             shutdown: watch::Sender::new(false),
             runs_finished: watch::Sender::new(0),
             in_flight: Mutex::new(HashSet::new()),
+            active_runs: Mutex::new(HashSet::new()),
             board: Mutex::new(HashMap::new()),
             http,
             seq: AtomicU64::new(0),
@@ -284,17 +286,19 @@ impl Engine {
                 every.insert(t.name.clone(), base);
             }
         }
-        // Values known before the loop starts are set without firing: their firings, if any,
-        // happened before (and are recorded); a policy's re-arming state was restored.
-        let loop_state = ControlLoop::new(shared.clone(), policies, every, &board, now);
-        tokio::spawn(loop_state.run(rx));
-        // Reconcile: interrupted runs resume, pending firings continue.
-        for run in store.with(|c| store::unfinished_runs(c, &plan.app.name))? {
-            shared.resume_run(&run)?;
+        // Reconcile what a previous process left unfinished (read before anything new can
+        // start): interrupted runs resume, pending firings continue.
+        let interrupted = store.with(|c| store::unfinished_runs(c, &plan.app.name))?;
+        let pending = store.with(store::pending_firings)?;
+        for run in &interrupted {
+            shared.resume_run(run)?;
         }
-        for f in store.with(store::pending_firings)? {
+        for f in pending {
             shared.spawn_firing(f.key);
         }
+        // The control loop starts from the restored values (see `ControlLoop::new`).
+        let loop_state = ControlLoop::new(shared.clone(), policies, every, &board, now);
+        tokio::spawn(loop_state.run(rx));
         for (i, t) in plan.triggers.iter().enumerate() {
             if let TriggerSourcePlan::Schedule { cron } = &t.on {
                 match sflow_compiler::values::check_cron(cron) {
@@ -842,10 +846,19 @@ impl Shared {
     }
 
     fn launch(self: &Arc<Self>, l: Launch) {
+        if let Ok(mut active) = self.active_runs.lock() {
+            if !active.insert(l.run_id) {
+                return;
+            }
+        }
         let guard = self.busy.enter();
         let me = self.clone();
         tokio::spawn(async move {
+            let id = l.run_id;
             me.drive_run(l).await;
+            if let Ok(mut active) = me.active_runs.lock() {
+                active.remove(&id);
+            }
             drop(guard);
         });
     }

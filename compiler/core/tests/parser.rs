@@ -799,12 +799,100 @@ fn mutated_mnist() -> impl Strategy<Value = String> {
         })
 }
 
+/// Every span of a syntax tree node, found in the tree's `Debug` rendering (so that no node is
+/// forgotten), except the spans of plain text inside string literals (which may start or end
+/// with a blank) and of doc comments (which are comments).
+fn node_spans(parse: &Parse) -> Vec<Span> {
+    let debug = format!("{:?}", parse.file.items);
+    let bytes = debug.as_bytes();
+    let mut spans = Vec::new();
+    let mut i = 0;
+    // Whether the next span is that of a `StrPart::Text` or a `Doc`.
+    let mut skip_next = false;
+    while i < bytes.len() {
+        if bytes[i] == b'"' {
+            // Skip a quoted string of the rendering (the user's text may hold anything).
+            i += 1;
+            while i < bytes.len() && bytes[i] != b'"' {
+                i += if bytes[i] == b'\\' { 2 } else { 1 };
+            }
+            i += 1;
+            continue;
+        }
+        let rest = &debug[i..];
+        for prefix in ["Text { value: ", "Doc { text: "] {
+            if rest.starts_with(prefix) {
+                skip_next = true;
+            }
+        }
+        if let Some(tail) = rest.strip_prefix("Span { start: ") {
+            let (start, tail) = tail.split_once(", end: ").unwrap_or(("0", ""));
+            let end = tail.split(' ').next().unwrap_or("0");
+            let span = Span::new(start.parse().unwrap_or(0), end.parse().unwrap_or(0));
+            if !std::mem::take(&mut skip_next) {
+                spans.push(span);
+            }
+            i += "Span { start: ".len();
+            continue;
+        }
+        i += 1;
+    }
+    spans
+}
+
+/// No node's span starts or ends with whitespace or a comment: it runs from its first token to
+/// its last, so that diagnostics underline just the construct.
+fn check_node_spans(text: &str) {
+    let parse = parse0(text);
+    let trivia = |c: char| c.is_whitespace() || c == '/';
+    for span in node_spans(&parse) {
+        let Some(s) = text.get(span.start()..span.end()) else {
+            panic!("span {span:?} outside the text or off character boundaries in {text:?}");
+        };
+        if s.is_empty() {
+            continue;
+        }
+        // No construct starts or ends with `/` (an operator has operands on both sides), so
+        // `/` at an edge means a comment.
+        assert!(
+            !s.starts_with(trivia) && !s.ends_with(trivia),
+            "span {span:?} = {s:?} has trivia at an edge"
+        );
+    }
+}
+
+#[test]
+fn node_spans_end_at_their_last_token() {
+    let text = "app a {\n  namespace = \"x\" // the namespace\n  registry = \"r\"\n}\ntype T = list<int>  \n\nworkflow w {\n  param p: int = 3 in 1..10  // p\n  param q: int\n  step s {\n    metric accuracy: int\n    output model: Model\n    input data: Dataset = s.model\n    retry 2 backoff 10s  \n    timeout 5m\n    resources { cpu = 1 }\n    image = \"x\" /* image */\n    run = f(a = 1 , b) + 2\n  }\n}\nagent k: Kind\n\ntrigger t: schedule \"x\" -> run w\n\nagent kind K {\n  config c: int = 1\n  sensor s: int\n  action a(x: int = 2 , y: T)\n}\nservice v {\n  slo latency.p95 < 50ms\n  replicas = 1..8\n}\npolicy p {\n  when a > 1\n  for 1m\n  then k.a(1)\n  cooldown 2m\n  max 3 per 1h\n}\nextern fn f(x: int) -> int\n";
+    let parse = parse0(text);
+    assert!(parse.diagnostics.is_empty(), "{:#?}", parse.diagnostics);
+    check_node_spans(text);
+    check_node_spans(MNIST);
+    // The regression: a port's span used to take in the line break and the next line's indent.
+    let w = workflow(&parse, "w");
+    let s = w.steps().next().expect("step s");
+    let StepMember::Port(metric) = &s.members[0] else {
+        panic!("not a port")
+    };
+    assert_eq!(metric.span.text(text), "metric accuracy: int");
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
 
     #[test]
     fn never_panics_on_arbitrary_strings(text in "\\PC{0,200}") {
         check_invariants(&text);
+    }
+
+    #[test]
+    fn node_spans_have_no_trivia_at_their_edges(text in mutated_mnist()) {
+        check_node_spans(&text);
+    }
+
+    #[test]
+    fn node_spans_have_no_trivia_at_their_edges_in_token_soup(text in token_soup()) {
+        check_node_spans(&text);
     }
 
     #[test]

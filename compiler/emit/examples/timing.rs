@@ -1,20 +1,34 @@
-//! Development aid: where `build` spends its time on a generated program.
+//! Where `build` spends its time on a generated program (docs/performance.md, "Build"):
+//! `cargo run --release -p sflow-emit --example timing -- STEPS`. The program is the one of
+//! `sflow_benches::binary_tree_program` (copied: the benches crate depends on this one).
 use std::time::Instant;
 fn main() {
-    let n: usize = std::env::args().nth(1).and_then(|a| a.parse().ok()).unwrap_or(1000);
+    let n: usize = std::env::args()
+        .nth(1)
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(1000);
     let program = sflow_benches_like(n);
     let t = Instant::now();
-    let a = sflow_compiler::analysis::analyze("bench.sflow", &program, &sflow_compiler::sources::NoFiles);
+    let a = sflow_compiler::analysis::analyze(
+        "bench.sflow",
+        &program,
+        &sflow_compiler::sources::NoFiles,
+    );
     let t_an = t.elapsed();
     let t = Instant::now();
-    if let Some(d) = a.diagnostics.first() { eprintln!("{:?}", d); }
+    if let Some(d) = a.diagnostics.first() {
+        eprintln!("{:?}", d);
+    }
     let plan = sflow_compiler::lower::lower(&a).expect("lowers");
     let t_lo = t.elapsed();
     let t = Instant::now();
     let b = sflow_emit::build(&plan, &Default::default()).expect("builds");
     let t_em = t.elapsed();
     let t = Instant::now();
-    let wt = sflow_emit::workflows::workflow_template(&sflow_emit::meta::Context::new(&plan).expect("ctx"), &plan.workflows[0]);
+    let wt = sflow_emit::workflows::workflow_template(
+        &sflow_emit::meta::Context::new(&plan).expect("ctx"),
+        &plan.workflows[0],
+    );
     let t_obj = t.elapsed();
     let t = Instant::now();
     let y = sflow_emit::yaml::to_yaml(&wt).expect("yaml");

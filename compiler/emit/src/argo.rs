@@ -175,7 +175,12 @@ pub struct Parameter {
 impl Parameter {
     /// A parameter with a value (or none: then it must be supplied).
     pub fn value(name: impl Into<String>, value: Option<String>) -> Parameter {
-        Parameter { name: name.into(), value, value_from: None, description: None }
+        Parameter {
+            name: name.into(),
+            value,
+            value_from: None,
+            description: None,
+        }
     }
 }
 

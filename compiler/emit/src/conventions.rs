@@ -17,8 +17,15 @@ pub const SFLOW_DEFAULT_REGISTRY: &str = "ghcr.io/sflow-dev";
 
 /// The sflow image an app runs: `<registry>/sflow:<version>`.
 pub fn sflow_image(app: &AppPlan) -> String {
-    let registry = app.registry.as_deref().map(|r| r.trim_end_matches('/')).filter(|r| !r.is_empty());
-    format!("{}/{SFLOW_IMAGE_NAME}:{SFLOW_VERSION}", registry.unwrap_or(SFLOW_DEFAULT_REGISTRY))
+    let registry = app
+        .registry
+        .as_deref()
+        .map(|r| r.trim_end_matches('/'))
+        .filter(|r| !r.is_empty());
+    format!(
+        "{}/{SFLOW_IMAGE_NAME}:{SFLOW_VERSION}",
+        registry.unwrap_or(SFLOW_DEFAULT_REGISTRY)
+    )
 }
 
 /// The first line of every file `sflowc build` writes. It marks the file as generated: a later

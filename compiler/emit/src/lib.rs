@@ -152,7 +152,9 @@ impl Build {
     /// `kustomization.yaml`: the manifests' files, in apply order.
     pub fn kustomization(&self) -> String {
         let mut out = String::from(HEADER);
-        out.push_str("apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n");
+        out.push_str(
+            "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n",
+        );
         for m in &self.manifests {
             // File names are `<kind>-<dns name>.yaml`: plain scalars, nothing to quote.
             out.push_str("- ");
@@ -165,9 +167,10 @@ impl Build {
 
 /// Turns a plan into manifests.
 pub fn build(plan: &Plan, options: &Options) -> Result<Build, EmitError> {
-    let plan_json = serde_json::to_string_pretty(plan)
-        .map_err(|e| EmitError::Serialize { what: "the plan".to_string(), message: e.to_string() })?
-        + "\n";
+    let plan_json = serde_json::to_string_pretty(plan).map_err(|e| EmitError::Serialize {
+        what: "the plan".to_string(),
+        message: e.to_string(),
+    })? + "\n";
     let ctx = meta::Context::new(plan)?;
     let mut out = Objects::default();
 
@@ -199,7 +202,11 @@ pub fn build(plan: &Plan, options: &Options) -> Result<Build, EmitError> {
             ));
         }
     }
-    Ok(Build { plan_json, manifests: out.manifests, warnings })
+    Ok(Build {
+        plan_json,
+        manifests: out.manifests,
+        warnings,
+    })
 }
 
 /// The JSON Schema of the plan (`sflowc schema`, `docs/plan.schema.json`), pretty-printed with a
@@ -218,20 +225,41 @@ pub struct Objects {
 
 impl Objects {
     /// Serializes `object` (a `k8s-openapi` resource or an [`argo`] object) and adds it.
-    pub fn push<T: serde::Serialize>(&mut self, api_version: &str, kind: &str, name: &str, object: &T) -> Result<(), EmitError> {
-        let yaml = yaml::to_yaml(object).map_err(|message| EmitError::Serialize { what: format!("{kind} `{name}`"), message })?;
+    pub fn push<T: serde::Serialize>(
+        &mut self,
+        api_version: &str,
+        kind: &str,
+        name: &str,
+        object: &T,
+    ) -> Result<(), EmitError> {
+        let yaml = yaml::to_yaml(object).map_err(|message| EmitError::Serialize {
+            what: format!("{kind} `{name}`"),
+            message,
+        })?;
         self.push_yaml(api_version, kind, name, yaml)
     }
 
     /// Adds an object already serialized (template output, parsed back and re-serialized).
-    pub fn push_yaml(&mut self, api_version: &str, kind: &str, name: &str, yaml: String) -> Result<(), EmitError> {
+    pub fn push_yaml(
+        &mut self,
+        api_version: &str,
+        kind: &str,
+        name: &str,
+        yaml: String,
+    ) -> Result<(), EmitError> {
         let key = (kind.to_string(), name.to_string());
         if !self.seen.insert(key) {
-            return Err(EmitError::Collision { kind: kind.to_string(), name: name.to_string() });
+            return Err(EmitError::Collision {
+                kind: kind.to_string(),
+                name: name.to_string(),
+            });
         }
         let file_name = format!("{}-{}.yaml", kind.to_ascii_lowercase(), name);
         if self.manifests.iter().any(|m| m.file_name == file_name) {
-            return Err(EmitError::Collision { kind: kind.to_string(), name: name.to_string() });
+            return Err(EmitError::Collision {
+                kind: kind.to_string(),
+                name: name.to_string(),
+            });
         }
         self.manifests.push(Manifest {
             file_name,

@@ -103,8 +103,10 @@ impl<'p> Context<'p> {
         for (key, value) in &plan.app.labels {
             check_label(key, value)?;
         }
-        let plan_compact = serde_json::to_string(plan)
-            .map_err(|e| EmitError::Serialize { what: "the plan".to_string(), message: e.to_string() })?;
+        let plan_compact = serde_json::to_string(plan).map_err(|e| EmitError::Serialize {
+            what: "the plan".to_string(),
+            message: e.to_string(),
+        })?;
         let plan_digest = hex(&Sha256::digest(plan_compact.as_bytes()));
         Ok(Context {
             plan,
@@ -134,7 +136,10 @@ impl<'p> Context<'p> {
 
     /// A label selector on [`Context::selector_labels`].
     pub fn selector(&self, name: &str, component: Component) -> LabelSelector {
-        LabelSelector { match_labels: Some(self.selector_labels(name, component)), ..Default::default() }
+        LabelSelector {
+            match_labels: Some(self.selector_labels(name, component)),
+            ..Default::default()
+        }
     }
 
     /// The labels of a pod template: the selector labels, `part-of`, `managed-by` and the app's
@@ -160,7 +165,13 @@ impl<'p> Context<'p> {
     }
 
     /// Metadata of a namespaced object named `name`, labelled as `label_name`'s `component`.
-    pub fn meta(&self, name: &str, label_name: &str, component: Component, source: &SourceRef) -> ObjectMeta {
+    pub fn meta(
+        &self,
+        name: &str,
+        label_name: &str,
+        component: Component,
+        source: &SourceRef,
+    ) -> ObjectMeta {
         ObjectMeta {
             name: Some(name.to_string()),
             namespace: Some(self.namespace.clone()),
@@ -195,7 +206,11 @@ pub fn hex(bytes: &[u8]) -> String {
 /// Checks a label as the API server does: the name part of the key and the value are at most
 /// 63 characters of `[A-Za-z0-9._-]`, starting and ending alphanumeric (the value may be empty).
 pub fn check_label(key: &str, value: &str) -> Result<(), EmitError> {
-    let fail = |reason: String| EmitError::InvalidLabel { key: key.to_string(), value: value.to_string(), reason };
+    let fail = |reason: String| EmitError::InvalidLabel {
+        key: key.to_string(),
+        value: value.to_string(),
+        reason,
+    };
     if let Some(reason) = label_part_problem(key, false) {
         return Err(fail(format!("the key {reason}")));
     }
@@ -212,8 +227,13 @@ fn label_part_problem(text: &str, may_be_empty: bool) -> Option<String> {
     if text.len() > 63 {
         return Some(format!("is longer than 63 characters ({})", text.len()));
     }
-    if let Some(c) = text.chars().find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))) {
-        return Some(format!("contains {c:?} (only letters, digits, `-`, `_` and `.` are allowed)"));
+    if let Some(c) = text
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')))
+    {
+        return Some(format!(
+            "contains {c:?} (only letters, digits, `-`, `_` and `.` are allowed)"
+        ));
     }
     let alnum = |c: Option<char>| c.is_some_and(|c| c.is_ascii_alphanumeric());
     if !alnum(text.chars().next()) || !alnum(text.chars().last()) {

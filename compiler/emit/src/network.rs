@@ -13,8 +13,8 @@ use crate::meta::{Component, Context, COMPONENT, INSTANCE};
 use crate::runtime::{runtime_has_external_clients, webhook_ports};
 use crate::{EmitError, Objects};
 use k8s_openapi::api::networking::v1::{
-    NetworkPolicy, NetworkPolicyEgressRule, NetworkPolicyIngressRule, NetworkPolicyPeer, NetworkPolicyPort,
-    NetworkPolicySpec,
+    NetworkPolicy, NetworkPolicyEgressRule, NetworkPolicyIngressRule, NetworkPolicyPeer,
+    NetworkPolicyPort, NetworkPolicySpec,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
@@ -25,21 +25,38 @@ use std::collections::BTreeMap;
 pub const KUBE_API_PORTS: [i32; 2] = [443, 6443];
 
 fn tcp(port: i32) -> NetworkPolicyPort {
-    NetworkPolicyPort { port: Some(IntOrString::Int(port)), protocol: Some("TCP".to_string()), end_port: None }
+    NetworkPolicyPort {
+        port: Some(IntOrString::Int(port)),
+        protocol: Some("TCP".to_string()),
+        end_port: None,
+    }
 }
 
 fn selector(labels: &[(&str, &str)]) -> LabelSelector {
     LabelSelector {
-        match_labels: Some(labels.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect::<BTreeMap<_, _>>()),
+        match_labels: Some(
+            labels
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect::<BTreeMap<_, _>>(),
+        ),
         ..Default::default()
     }
 }
 
 fn pods(labels: LabelSelector) -> NetworkPolicyPeer {
-    NetworkPolicyPeer { pod_selector: Some(labels), ..Default::default() }
+    NetworkPolicyPeer {
+        pod_selector: Some(labels),
+        ..Default::default()
+    }
 }
 
-fn policy(meta: ObjectMeta, pod_selector: LabelSelector, ingress: Option<Vec<NetworkPolicyIngressRule>>, egress: Option<Vec<NetworkPolicyEgressRule>>) -> NetworkPolicy {
+fn policy(
+    meta: ObjectMeta,
+    pod_selector: LabelSelector,
+    ingress: Option<Vec<NetworkPolicyIngressRule>>,
+    egress: Option<Vec<NetworkPolicyEgressRule>>,
+) -> NetworkPolicy {
     let mut types = Vec::new();
     if ingress.is_some() {
         types.push("Ingress".to_string());
@@ -49,7 +66,12 @@ fn policy(meta: ObjectMeta, pod_selector: LabelSelector, ingress: Option<Vec<Net
     }
     NetworkPolicy {
         metadata: meta,
-        spec: Some(NetworkPolicySpec { pod_selector: Some(pod_selector), ingress, egress, policy_types: Some(types) }),
+        spec: Some(NetworkPolicySpec {
+            pod_selector: Some(pod_selector),
+            ingress,
+            egress,
+            policy_types: Some(types),
+        }),
     }
 }
 
@@ -58,7 +80,12 @@ pub fn policies(ctx: &Context<'_>, out: &mut Objects) -> Result<(), EmitError> {
     let app = ctx.app.as_str();
     let service_pods = selector(&[(INSTANCE, app), (COMPONENT, Component::Service.as_str())]);
     let service_ports: Vec<i32> = {
-        let mut ports: Vec<i32> = ctx.plan.services.iter().map(|s| i32::from(s.port)).collect();
+        let mut ports: Vec<i32> = ctx
+            .plan
+            .services
+            .iter()
+            .map(|s| i32::from(s.port))
+            .collect();
         ports.sort_unstable();
         ports.dedup();
         ports
@@ -71,7 +98,10 @@ pub fn policies(ctx: &Context<'_>, out: &mut Objects) -> Result<(), EmitError> {
         let mut ports: Vec<i32> = KUBE_API_PORTS.iter().chain(extra).copied().collect();
         ports.sort_unstable();
         ports.dedup();
-        NetworkPolicyEgressRule { to: None, ports: Some(ports.into_iter().map(tcp).collect()) }
+        NetworkPolicyEgressRule {
+            to: None,
+            ports: Some(ports.into_iter().map(tcp).collect()),
+        }
     };
 
     // Deny everything, both ways, to every pod of the namespace.
@@ -80,7 +110,12 @@ pub fn policies(ctx: &Context<'_>, out: &mut Objects) -> Result<(), EmitError> {
         "networking.k8s.io/v1",
         "NetworkPolicy",
         &name,
-        &policy(ctx.app_meta(&name, Component::Network), LabelSelector::default(), Some(Vec::new()), Some(Vec::new())),
+        &policy(
+            ctx.app_meta(&name, Component::Network),
+            LabelSelector::default(),
+            Some(Vec::new()),
+            Some(Vec::new()),
+        ),
     )?;
 
     // DNS for every pod.
@@ -92,7 +127,11 @@ pub fn policies(ctx: &Context<'_>, out: &mut Objects) -> Result<(), EmitError> {
             ip_block: None,
         }]),
         ports: Some(vec![
-            NetworkPolicyPort { port: Some(IntOrString::Int(53)), protocol: Some("UDP".to_string()), end_port: None },
+            NetworkPolicyPort {
+                port: Some(IntOrString::Int(53)),
+                protocol: Some("UDP".to_string()),
+                end_port: None,
+            },
             tcp(53),
         ]),
     };
@@ -100,14 +139,26 @@ pub fn policies(ctx: &Context<'_>, out: &mut Objects) -> Result<(), EmitError> {
         "networking.k8s.io/v1",
         "NetworkPolicy",
         &name,
-        &policy(ctx.app_meta(&name, Component::Network), LabelSelector::default(), None, Some(vec![dns])),
+        &policy(
+            ctx.app_meta(&name, Component::Network),
+            LabelSelector::default(),
+            None,
+            Some(vec![dns]),
+        ),
     )?;
 
     // The runtime.
     let name = names::runtime(app);
-    let from = if runtime_has_external_clients(ctx) { None } else { Some(vec![pods(service_pods.clone())]) };
+    let from = if runtime_has_external_clients(ctx) {
+        None
+    } else {
+        Some(vec![pods(service_pods.clone())])
+    };
     let ingress = if from.is_none() || !ctx.plan.services.is_empty() {
-        vec![NetworkPolicyIngressRule { from, ports: Some(vec![tcp(RUNTIME_PORT)]) }]
+        vec![NetworkPolicyIngressRule {
+            from,
+            ports: Some(vec![tcp(RUNTIME_PORT)]),
+        }]
     } else {
         Vec::new()
     };
@@ -119,7 +170,12 @@ pub fn policies(ctx: &Context<'_>, out: &mut Objects) -> Result<(), EmitError> {
         "networking.k8s.io/v1",
         "NetworkPolicy",
         &name,
-        &policy(ctx.app_meta(&name, Component::Runtime), ctx.selector(app, Component::Runtime), Some(ingress), Some(egress)),
+        &policy(
+            ctx.app_meta(&name, Component::Runtime),
+            ctx.selector(app, Component::Runtime),
+            Some(ingress),
+            Some(egress),
+        ),
     )?;
 
     // Workflow step pods.
@@ -145,8 +201,14 @@ pub fn policies(ctx: &Context<'_>, out: &mut Objects) -> Result<(), EmitError> {
     // Each service: its clients in, its reports to the runtime out.
     let runtime_pods = ctx.selector(app, Component::Runtime);
     for s in &ctx.plan.services {
-        let ingress = NetworkPolicyIngressRule { from: None, ports: Some(vec![tcp(i32::from(s.port))]) };
-        let egress = NetworkPolicyEgressRule { to: Some(vec![pods(runtime_pods.clone())]), ports: Some(vec![tcp(RUNTIME_PORT)]) };
+        let ingress = NetworkPolicyIngressRule {
+            from: None,
+            ports: Some(vec![tcp(i32::from(s.port))]),
+        };
+        let egress = NetworkPolicyEgressRule {
+            to: Some(vec![pods(runtime_pods.clone())]),
+            ports: Some(vec![tcp(RUNTIME_PORT)]),
+        };
         out.push(
             "networking.k8s.io/v1",
             "NetworkPolicy",

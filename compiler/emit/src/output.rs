@@ -30,7 +30,12 @@ pub fn files(build: &Build) -> Vec<(String, String)> {
     let mut files = Vec::with_capacity(build.manifests.len() + 2);
     files.push((PLAN_FILE.to_string(), build.plan_json.clone()));
     files.push((KUSTOMIZATION_FILE.to_string(), build.kustomization()));
-    files.extend(build.manifests.iter().map(|m| (m.file_name.clone(), m.file_text())));
+    files.extend(
+        build
+            .manifests
+            .iter()
+            .map(|m| (m.file_name.clone(), m.file_text())),
+    );
     files
 }
 
@@ -53,7 +58,10 @@ pub fn write_dir(dir: &Path, build: &Build) -> io::Result<WriteReport> {
     entries.sort_by_key(|e| e.file_name());
     for entry in entries {
         let name = entry.file_name().to_string_lossy().into_owned();
-        if !name.ends_with(".yaml") || files.iter().any(|(n, _)| *n == name) || !entry.file_type()?.is_file() {
+        if !name.ends_with(".yaml")
+            || files.iter().any(|(n, _)| *n == name)
+            || !entry.file_type()?.is_file()
+        {
             continue;
         }
         if is_generated(&entry.path())? {

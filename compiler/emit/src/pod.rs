@@ -9,10 +9,11 @@
 
 use crate::conventions::{self, GPU_RESOURCE, RUN_AS_ID, TMP_MOUNT};
 use k8s_openapi::api::core::v1::{
-    Capabilities, ConfigMapProjection, DownwardAPIProjection, DownwardAPIVolumeFile, EmptyDirVolumeSource, EnvVar,
-    EnvVarSource, HTTPGetAction, KeyToPath, ObjectFieldSelector, PersistentVolumeClaimVolumeSource, PodSecurityContext,
-    Probe, ProjectedVolumeSource, ResourceRequirements, SeccompProfile, SecurityContext, ServiceAccountTokenProjection,
-    Volume, VolumeMount, VolumeProjection,
+    Capabilities, ConfigMapProjection, DownwardAPIProjection, DownwardAPIVolumeFile,
+    EmptyDirVolumeSource, EnvVar, EnvVarSource, HTTPGetAction, KeyToPath, ObjectFieldSelector,
+    PersistentVolumeClaimVolumeSource, PodSecurityContext, Probe, ProjectedVolumeSource,
+    ResourceRequirements, SeccompProfile, SecurityContext, ServiceAccountTokenProjection, Volume,
+    VolumeMount, VolumeProjection,
 };
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
@@ -53,31 +54,57 @@ pub fn container_security_context() -> SecurityContext {
         run_as_non_root: Some(true),
         run_as_user: Some(RUN_AS_ID),
         run_as_group: Some(RUN_AS_ID),
-        capabilities: Some(Capabilities { drop: Some(vec!["ALL".to_string()]), add: None }),
+        capabilities: Some(Capabilities {
+            drop: Some(vec!["ALL".to_string()]),
+            add: None,
+        }),
         seccomp_profile: Some(runtime_default()),
         ..Default::default()
     }
 }
 
 fn runtime_default() -> SeccompProfile {
-    SeccompProfile { type_: "RuntimeDefault".to_string(), localhost_profile: None }
+    SeccompProfile {
+        type_: "RuntimeDefault".to_string(),
+        localhost_profile: None,
+    }
 }
 
 /// Requests and limits (equal: the pod is in the Guaranteed QoS class, and what a program
 /// declares is what it gets). GPUs are asked for as `nvidia.com/gpu`.
-pub fn resources(r: &ResourcesPlan, default_cpu_millis: u64, default_memory_bytes: u64) -> ResourceRequirements {
+pub fn resources(
+    r: &ResourcesPlan,
+    default_cpu_millis: u64,
+    default_memory_bytes: u64,
+) -> ResourceRequirements {
     let mut amounts = BTreeMap::new();
-    amounts.insert("cpu".to_string(), Quantity(format_cpu(r.cpu_millis.unwrap_or(default_cpu_millis))));
-    amounts.insert("memory".to_string(), Quantity(format_memory(r.memory_bytes.unwrap_or(default_memory_bytes))));
+    amounts.insert(
+        "cpu".to_string(),
+        Quantity(format_cpu(r.cpu_millis.unwrap_or(default_cpu_millis))),
+    );
+    amounts.insert(
+        "memory".to_string(),
+        Quantity(format_memory(
+            r.memory_bytes.unwrap_or(default_memory_bytes),
+        )),
+    );
     if let Some(gpu) = r.gpu.filter(|&g| g > 0) {
         amounts.insert(GPU_RESOURCE.to_string(), Quantity(gpu.to_string()));
     }
-    ResourceRequirements { requests: Some(amounts.clone()), limits: Some(amounts), ..Default::default() }
+    ResourceRequirements {
+        requests: Some(amounts.clone()),
+        limits: Some(amounts),
+        ..Default::default()
+    }
 }
 
 /// The writable `/tmp`.
 pub fn tmp_volume() -> Volume {
-    Volume { name: TMP_VOLUME.to_string(), empty_dir: Some(EmptyDirVolumeSource::default()), ..Default::default() }
+    Volume {
+        name: TMP_VOLUME.to_string(),
+        empty_dir: Some(EmptyDirVolumeSource::default()),
+        ..Default::default()
+    }
 }
 
 /// The artifacts claim.
@@ -112,7 +139,11 @@ pub fn token_volume() -> Volume {
                 VolumeProjection {
                     config_map: Some(ConfigMapProjection {
                         name: "kube-root-ca.crt".to_string(),
-                        items: Some(vec![KeyToPath { key: "ca.crt".to_string(), path: "ca.crt".to_string(), mode: None }]),
+                        items: Some(vec![KeyToPath {
+                            key: "ca.crt".to_string(),
+                            path: "ca.crt".to_string(),
+                            mode: None,
+                        }]),
                         optional: None,
                     }),
                     ..Default::default()
@@ -153,7 +184,11 @@ pub fn tmp_mount() -> VolumeMount {
 
 /// A plain environment variable.
 pub fn env(name: &str, value: impl Into<String>) -> EnvVar {
-    EnvVar { name: name.to_string(), value: Some(value.into()), value_from: None }
+    EnvVar {
+        name: name.to_string(),
+        value: Some(value.into()),
+        value_from: None,
+    }
 }
 
 /// An environment variable from a field of the pod.
@@ -162,7 +197,10 @@ pub fn env_field(name: &str, field_path: &str) -> EnvVar {
         name: name.to_string(),
         value: None,
         value_from: Some(EnvVarSource {
-            field_ref: Some(ObjectFieldSelector { api_version: Some("v1".to_string()), field_path: field_path.to_string() }),
+            field_ref: Some(ObjectFieldSelector {
+                api_version: Some("v1".to_string()),
+                field_path: field_path.to_string(),
+            }),
             ..Default::default()
         }),
     }

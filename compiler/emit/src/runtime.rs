@@ -8,10 +8,12 @@ use crate::meta::{Component, Context};
 use crate::pod::{self, ARTIFACTS_VOLUME, PLAN_VOLUME, TOKEN_MOUNT, TOKEN_VOLUME};
 use crate::storage::plan_key;
 use crate::{EmitError, Objects};
-use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec, DeploymentStrategy, RollingUpdateDeployment};
+use k8s_openapi::api::apps::v1::{
+    Deployment, DeploymentSpec, DeploymentStrategy, RollingUpdateDeployment,
+};
 use k8s_openapi::api::core::v1::{
-    ConfigMapVolumeSource, Container, ContainerPort, PodSpec, PodTemplateSpec, Service, ServiceAccount, ServicePort,
-    ServiceSpec,
+    ConfigMapVolumeSource, Container, ContainerPort, PodSpec, PodTemplateSpec, Service,
+    ServiceAccount, ServicePort, ServiceSpec,
 };
 use k8s_openapi::api::rbac::v1::{PolicyRule, Role, RoleBinding, RoleRef, Subject};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
@@ -76,29 +78,69 @@ fn rule(groups: &[&str], resources: &[&str], verbs: &[&str], names: &[String]) -
 /// API allows it only on the objects this build creates (`resourceNames`).
 pub fn runtime_rules(ctx: &Context<'_>) -> Vec<PolicyRule> {
     let runtime = names::runtime(&ctx.app);
-    let services: Vec<String> = ctx.plan.services.iter().map(|s| s.kube_name.clone()).collect();
+    let services: Vec<String> = ctx
+        .plan
+        .services
+        .iter()
+        .map(|s| s.kube_name.clone())
+        .collect();
     let mut rules = Vec::new();
     if !ctx.plan.workflows.is_empty() {
         // Starts runs (triggers, `run` actions, the Improver) and follows them to their end,
         // reading each step's metrics from the run's status.
-        rules.push(rule(&["argoproj.io"], &["workflows"], &["create", "get", "list", "watch"], &[]));
+        rules.push(rule(
+            &["argoproj.io"],
+            &["workflows"],
+            &["create", "get", "list", "watch"],
+            &[],
+        ));
     }
     if !services.is_empty() {
         // Planner.replace / rollback: sets the served model (the SFLOW_MODEL variable) on the
         // service's Deployment; reads its status for the `replicas` signal.
-        rules.push(rule(&["apps"], &["deployments"], &["get", "patch"], &services));
+        rules.push(rule(
+            &["apps"],
+            &["deployments"],
+            &["get", "patch"],
+            &services,
+        ));
         // Planner.scale: moves the autoscaler's floor between the service's MIN and MAX.
         match ctx.plan.app.autoscaler {
-            Some(Autoscaler::Keda) => rules.push(rule(&["keda.sh"], &["scaledobjects"], &["get", "patch"], &services)),
-            _ => rules.push(rule(&["autoscaling"], &["horizontalpodautoscalers"], &["get", "patch"], &services)),
+            Some(Autoscaler::Keda) => rules.push(rule(
+                &["keda.sh"],
+                &["scaledobjects"],
+                &["get", "patch"],
+                &services,
+            )),
+            _ => rules.push(rule(
+                &["autoscaling"],
+                &["horizontalpodautoscalers"],
+                &["get", "patch"],
+                &services,
+            )),
         }
     }
     // Reads its plan through the API when it reloads (the mounted copy lags behind).
-    rules.push(rule(&[""], &["configmaps"], &["get"], &[names::plan(&ctx.app)]));
+    rules.push(rule(
+        &[""],
+        &["configmaps"],
+        &["get"],
+        &[names::plan(&ctx.app)],
+    ));
     // Leader election: one replica acts at a time, also during a rolling update. `create`
     // cannot be limited by name (the object does not exist yet).
-    rules.push(rule(&["coordination.k8s.io"], &["leases"], &["get", "update"], &[runtime]));
-    rules.push(rule(&["coordination.k8s.io"], &["leases"], &["create"], &[]));
+    rules.push(rule(
+        &["coordination.k8s.io"],
+        &["leases"],
+        &["get", "update"],
+        &[runtime],
+    ));
+    rules.push(rule(
+        &["coordination.k8s.io"],
+        &["leases"],
+        &["create"],
+        &[],
+    ));
     // Records what it did (a policy fired, a model was replaced) as Events on its objects.
     rules.push(rule(&[""], &["events"], &["create", "patch"], &[]));
     rules
@@ -107,7 +149,12 @@ pub fn runtime_rules(ctx: &Context<'_>) -> Vec<PolicyRule> {
 /// The rules of the step pods' Role: what Argo's executor (≥ 3.4) needs to report a step's
 /// outputs, and nothing else.
 pub fn workflow_rules() -> Vec<PolicyRule> {
-    vec![rule(&["argoproj.io"], &["workflowtaskresults"], &["create", "patch"], &[])]
+    vec![rule(
+        &["argoproj.io"],
+        &["workflowtaskresults"],
+        &["create", "patch"],
+        &[],
+    )]
 }
 
 /// The Roles and RoleBindings.
@@ -115,17 +162,36 @@ pub fn rbac(ctx: &Context<'_>, out: &mut Objects) -> Result<(), EmitError> {
     let runtime = names::runtime(&ctx.app);
     role(ctx, out, &runtime, Component::Runtime, runtime_rules(ctx))?;
     if !ctx.plan.workflows.is_empty() {
-        role(ctx, out, &names::workflow(&ctx.app), Component::Workflow, workflow_rules())?;
+        role(
+            ctx,
+            out,
+            &names::workflow(&ctx.app),
+            Component::Workflow,
+            workflow_rules(),
+        )?;
     }
     Ok(())
 }
 
-fn role(ctx: &Context<'_>, out: &mut Objects, name: &str, component: Component, rules: Vec<PolicyRule>) -> Result<(), EmitError> {
-    let role = Role { metadata: ctx.app_meta(name, component), rules: Some(rules) };
+fn role(
+    ctx: &Context<'_>,
+    out: &mut Objects,
+    name: &str,
+    component: Component,
+    rules: Vec<PolicyRule>,
+) -> Result<(), EmitError> {
+    let role = Role {
+        metadata: ctx.app_meta(name, component),
+        rules: Some(rules),
+    };
     out.push("rbac.authorization.k8s.io/v1", "Role", name, &role)?;
     let binding = RoleBinding {
         metadata: ctx.app_meta(name, component),
-        role_ref: RoleRef { api_group: "rbac.authorization.k8s.io".to_string(), kind: "Role".to_string(), name: name.to_string() },
+        role_ref: RoleRef {
+            api_group: "rbac.authorization.k8s.io".to_string(),
+            kind: "Role".to_string(),
+            name: name.to_string(),
+        },
         subjects: Some(vec![Subject {
             kind: "ServiceAccount".to_string(),
             name: name.to_string(),
@@ -133,15 +199,28 @@ fn role(ctx: &Context<'_>, out: &mut Objects, name: &str, component: Component, 
             api_group: None,
         }]),
     };
-    out.push("rbac.authorization.k8s.io/v1", "RoleBinding", name, &binding)
+    out.push(
+        "rbac.authorization.k8s.io/v1",
+        "RoleBinding",
+        name,
+        &binding,
+    )
 }
 
 /// Whether clients outside the app call the runtime's control API: webhook triggers, agents of
 /// user-declared kinds (their sensors are set and their unbound actions performed from
 /// outside), or a Prometheus scraping its metrics.
 pub fn runtime_has_external_clients(ctx: &Context<'_>) -> bool {
-    let webhooks = ctx.plan.triggers.iter().any(|t| matches!(t.on, TriggerSourcePlan::Webhook { .. }));
-    let external_kinds = ctx.plan.agents.iter().any(|a| ctx.plan.agent_kind(&a.kind).is_some_and(|k| !k.builtin));
+    let webhooks = ctx
+        .plan
+        .triggers
+        .iter()
+        .any(|t| matches!(t.on, TriggerSourcePlan::Webhook { .. }));
+    let external_kinds = ctx
+        .plan
+        .agents
+        .iter()
+        .any(|a| ctx.plan.agent_kind(&a.kind).is_some_and(|k| !k.builtin));
     webhooks || external_kinds || ctx.plan.app.monitoring == Some(Monitoring::Prometheus)
 }
 
@@ -171,7 +250,13 @@ pub fn url_port(url: &str) -> i32 {
         Some((_, port)) => port.parse::<i32>().ok(),
         None => None,
     };
-    explicit.filter(|p| (1..=65535).contains(p)).unwrap_or(if scheme.eq_ignore_ascii_case("http") { 80 } else { 443 })
+    explicit
+        .filter(|p| (1..=65535).contains(p))
+        .unwrap_or(if scheme.eq_ignore_ascii_case("http") {
+            80
+        } else {
+            443
+        })
 }
 
 /// The runtime's Deployment and Service.
@@ -219,8 +304,18 @@ pub fn runtime(ctx: &Context<'_>, out: &mut Objects) -> Result<(), EmitError> {
             protocol: Some("TCP".to_string()),
             ..Default::default()
         }]),
-        readiness_probe: Some(pod::http_probe(conventions::RUNTIME_READY_PATH, "http", 10, 3)),
-        liveness_probe: Some(pod::http_probe(conventions::RUNTIME_LIVE_PATH, "http", 20, 3)),
+        readiness_probe: Some(pod::http_probe(
+            conventions::RUNTIME_READY_PATH,
+            "http",
+            10,
+            3,
+        )),
+        liveness_probe: Some(pod::http_probe(
+            conventions::RUNTIME_LIVE_PATH,
+            "http",
+            20,
+            3,
+        )),
         resources: Some(pod::resources(
             &Default::default(),
             conventions::RUNTIME_CPU_MILLIS,
@@ -236,7 +331,10 @@ pub fn runtime(ctx: &Context<'_>, out: &mut Objects) -> Result<(), EmitError> {
         ..Default::default()
     };
     let mut annotations = ctx.annotations(source);
-    annotations.insert(conventions::PLAN_DIGEST_ANNOTATION.to_string(), ctx.plan_digest.clone());
+    annotations.insert(
+        conventions::PLAN_DIGEST_ANNOTATION.to_string(),
+        ctx.plan_digest.clone(),
+    );
     let deployment = Deployment {
         metadata: ctx.meta(&name, &ctx.app, Component::Runtime, source),
         spec: Some(DeploymentSpec {

@@ -5,13 +5,16 @@ use crate::conventions::{self, names, RUNTIME_PORT};
 use crate::meta::{Component, Context};
 use crate::pod::{self, ARTIFACTS_VOLUME};
 use crate::{EmitError, Objects};
-use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec, DeploymentStrategy, RollingUpdateDeployment};
+use k8s_openapi::api::apps::v1::{
+    Deployment, DeploymentSpec, DeploymentStrategy, RollingUpdateDeployment,
+};
 use k8s_openapi::api::autoscaling::v2::{
-    CrossVersionObjectReference, HorizontalPodAutoscaler, HorizontalPodAutoscalerSpec, MetricSpec, MetricTarget,
-    ResourceMetricSource,
+    CrossVersionObjectReference, HorizontalPodAutoscaler, HorizontalPodAutoscalerSpec, MetricSpec,
+    MetricTarget, ResourceMetricSource,
 };
 use k8s_openapi::api::core::v1::{
-    Container, ContainerPort, PodSpec, PodTemplateSpec, Probe, Service, ServicePort, ServiceSpec, TopologySpreadConstraint,
+    Container, ContainerPort, PodSpec, PodTemplateSpec, Probe, Service, ServicePort, ServiceSpec,
+    TopologySpreadConstraint,
 };
 use k8s_openapi::api::policy::v1::{PodDisruptionBudget, PodDisruptionBudgetSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
@@ -22,7 +25,10 @@ use sflow_compiler::lower::plan::{Autoscaler, ServicePlan};
 pub fn services(ctx: &Context<'_>, out: &mut Objects) -> Result<(), EmitError> {
     for s in &ctx.plan.services {
         if s.image.as_deref().is_some_and(|i| i.trim().is_empty()) {
-            return Err(EmitError::MissingImage { workflow: "service".to_string(), step: s.name.clone() });
+            return Err(EmitError::MissingImage {
+                workflow: "service".to_string(),
+                step: s.name.clone(),
+            });
         }
         service(ctx, s, out)?;
         deployment(ctx, s, out)?;
@@ -62,7 +68,10 @@ fn service(ctx: &Context<'_>, s: &ServicePlan, out: &mut Objects) -> Result<(), 
 fn container(ctx: &Context<'_>, s: &ServicePlan) -> Container {
     let builtin = s.image.is_none();
     let port = i32::from(s.port);
-    let startup = Probe { failure_threshold: Some(60), ..pod::http_probe(conventions::SERVER_LIVE_PATH, "http", 5, 60) };
+    let startup = Probe {
+        failure_threshold: Some(60),
+        ..pod::http_probe(conventions::SERVER_LIVE_PATH, "http", 5, 60)
+    };
     Container {
         name: "server".to_string(),
         image: Some(s.image.clone().unwrap_or_else(|| ctx.sflow_image.clone())),
@@ -73,7 +82,10 @@ fn container(ctx: &Context<'_>, s: &ServicePlan) -> Container {
             pod::env("HOME", conventions::TMP_MOUNT),
             pod::env("SFLOW_APP", ctx.plan.app.name.clone()),
             pod::env("SFLOW_PORT", port.to_string()),
-            pod::env("SFLOW_RUNTIME_URL", format!("http://{}:{RUNTIME_PORT}", names::runtime(&ctx.app))),
+            pod::env(
+                "SFLOW_RUNTIME_URL",
+                format!("http://{}:{RUNTIME_PORT}", names::runtime(&ctx.app)),
+            ),
             pod::env("SFLOW_SERVICE", s.name.clone()),
         ]),
         ports: Some(vec![ContainerPort {
@@ -83,15 +95,28 @@ fn container(ctx: &Context<'_>, s: &ServicePlan) -> Container {
             ..Default::default()
         }]),
         startup_probe: Some(startup),
-        readiness_probe: Some(pod::http_probe(conventions::SERVER_READY_PATH, "http", 5, 3)),
-        liveness_probe: Some(pod::http_probe(conventions::SERVER_LIVE_PATH, "http", 10, 3)),
+        readiness_probe: Some(pod::http_probe(
+            conventions::SERVER_READY_PATH,
+            "http",
+            5,
+            3,
+        )),
+        liveness_probe: Some(pod::http_probe(
+            conventions::SERVER_LIVE_PATH,
+            "http",
+            10,
+            3,
+        )),
         resources: Some(pod::resources(
             &s.resources,
             conventions::DEFAULT_SERVICE_CPU_MILLIS,
             conventions::DEFAULT_SERVICE_MEMORY_BYTES,
         )),
         security_context: Some(pod::container_security_context()),
-        volume_mounts: Some(vec![pod::mount(ARTIFACTS_VOLUME, conventions::ARTIFACTS_MOUNT, true), pod::tmp_mount()]),
+        volume_mounts: Some(vec![
+            pod::mount(ARTIFACTS_VOLUME, conventions::ARTIFACTS_MOUNT, true),
+            pod::tmp_mount(),
+        ]),
         ..Default::default()
     }
 }
@@ -122,7 +147,10 @@ fn deployment(ctx: &Context<'_>, s: &ServicePlan, out: &mut Objects) -> Result<(
                     enable_service_links: Some(false),
                     security_context: Some(pod::pod_security_context()),
                     containers: vec![container(ctx, s)],
-                    volumes: Some(vec![pod::artifacts_volume(&names::artifacts(&ctx.app), true), pod::tmp_volume()]),
+                    volumes: Some(vec![
+                        pod::artifacts_volume(&names::artifacts(&ctx.app), true),
+                        pod::tmp_volume(),
+                    ]),
                     topology_spread_constraints: Some(vec![TopologySpreadConstraint {
                         max_skew: 1,
                         topology_key: "kubernetes.io/hostname".to_string(),
@@ -167,10 +195,19 @@ fn autoscaler(ctx: &Context<'_>, s: &ServicePlan, out: &mut Objects) -> Result<(
         }),
         status: None,
     };
-    out.push("autoscaling/v2", "HorizontalPodAutoscaler", &s.kube_name, &object)
+    out.push(
+        "autoscaling/v2",
+        "HorizontalPodAutoscaler",
+        &s.kube_name,
+        &object,
+    )
 }
 
-fn disruption_budget(ctx: &Context<'_>, s: &ServicePlan, out: &mut Objects) -> Result<(), EmitError> {
+fn disruption_budget(
+    ctx: &Context<'_>,
+    s: &ServicePlan,
+    out: &mut Objects,
+) -> Result<(), EmitError> {
     let object = PodDisruptionBudget {
         metadata: ctx.meta(&s.kube_name, &s.kube_name, Component::Service, &s.source),
         spec: Some(PodDisruptionBudgetSpec {

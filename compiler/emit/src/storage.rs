@@ -5,7 +5,8 @@ use crate::conventions::{names, CONFIG_MAP_DATA_MAX, PLAN_GZ_KEY, PLAN_KEY};
 use crate::meta::{Component, Context};
 use crate::{EmitError, Objects};
 use k8s_openapi::api::core::v1::{
-    ConfigMap, Namespace, PersistentVolumeClaim, PersistentVolumeClaimSpec, VolumeResourceRequirements,
+    ConfigMap, Namespace, PersistentVolumeClaim, PersistentVolumeClaimSpec,
+    VolumeResourceRequirements,
 };
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::ByteString;
@@ -19,11 +20,20 @@ pub fn namespace(ctx: &Context<'_>, out: &mut Objects) -> Result<(), EmitError> 
     metadata.namespace = None;
     if let Some(labels) = metadata.labels.as_mut() {
         for mode in ["enforce", "audit", "warn"] {
-            labels.insert(format!("pod-security.kubernetes.io/{mode}"), "restricted".to_string());
-            labels.insert(format!("pod-security.kubernetes.io/{mode}-version"), "latest".to_string());
+            labels.insert(
+                format!("pod-security.kubernetes.io/{mode}"),
+                "restricted".to_string(),
+            );
+            labels.insert(
+                format!("pod-security.kubernetes.io/{mode}-version"),
+                "latest".to_string(),
+            );
         }
     }
-    let ns = Namespace { metadata, ..Default::default() };
+    let ns = Namespace {
+        metadata,
+        ..Default::default()
+    };
     out.push("v1", "Namespace", &ctx.namespace, &ns)
 }
 
@@ -31,10 +41,18 @@ pub fn namespace(ctx: &Context<'_>, out: &mut Objects) -> Result<(), EmitError> 
 /// fits a ConfigMap (1 MiB), gzipped under `binaryData` `plan.json.gz` otherwise.
 pub fn plan_config_map(ctx: &Context<'_>, out: &mut Objects) -> Result<(), EmitError> {
     let name = names::plan(&ctx.app);
-    let mut cm = ConfigMap { metadata: ctx.app_meta(&name, Component::Plan), ..Default::default() };
+    let mut cm = ConfigMap {
+        metadata: ctx.app_meta(&name, Component::Plan),
+        ..Default::default()
+    };
     match plan_entry(ctx) {
         PlanEntry::Text(text) => cm.data = Some(BTreeMap::from([(PLAN_KEY.to_string(), text)])),
-        PlanEntry::Gzip(bytes) => cm.binary_data = Some(BTreeMap::from([(PLAN_GZ_KEY.to_string(), ByteString(bytes))])),
+        PlanEntry::Gzip(bytes) => {
+            cm.binary_data = Some(BTreeMap::from([(
+                PLAN_GZ_KEY.to_string(),
+                ByteString(bytes),
+            )]))
+        }
     }
     out.push("v1", "ConfigMap", &name, &cm)
 }
@@ -62,8 +80,12 @@ pub fn plan_entry(ctx: &Context<'_>) -> PlanEntry {
     if plan_key(ctx) == PLAN_KEY {
         return PlanEntry::Text(ctx.plan_compact.clone());
     }
-    let mut encoder = flate2::GzBuilder::new().mtime(0).write(Vec::new(), flate2::Compression::default());
-    let bytes = encoder.write_all(ctx.plan_compact.as_bytes()).and_then(|()| encoder.finish());
+    let mut encoder = flate2::GzBuilder::new()
+        .mtime(0)
+        .write(Vec::new(), flate2::Compression::default());
+    let bytes = encoder
+        .write_all(ctx.plan_compact.as_bytes())
+        .and_then(|()| encoder.finish());
     match bytes {
         Ok(bytes) => {
             // base64 grows it by a third.
@@ -83,15 +105,26 @@ pub fn plan_entry(ctx: &Context<'_>) -> PlanEntry {
 /// The ConfigMap Argo memoizes `cache = true` steps in, when a step is cached. Argo only uses
 /// a ConfigMap that carries its cache label.
 pub fn cache_config_map(ctx: &Context<'_>, out: &mut Objects) -> Result<(), EmitError> {
-    if !ctx.plan.workflows.iter().any(|w| w.steps.iter().any(|s| s.cache)) {
+    if !ctx
+        .plan
+        .workflows
+        .iter()
+        .any(|w| w.steps.iter().any(|s| s.cache))
+    {
         return Ok(());
     }
     let name = names::step_cache(&ctx.app);
     let mut metadata = ctx.app_meta(&name, Component::Workflow);
     if let Some(labels) = metadata.labels.as_mut() {
-        labels.insert("workflows.argoproj.io/configmap-type".to_string(), "Cache".to_string());
+        labels.insert(
+            "workflows.argoproj.io/configmap-type".to_string(),
+            "Cache".to_string(),
+        );
     }
-    let cm = ConfigMap { metadata, ..Default::default() };
+    let cm = ConfigMap {
+        metadata,
+        ..Default::default()
+    };
     out.push("v1", "ConfigMap", &name, &cm)
 }
 

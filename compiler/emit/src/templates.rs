@@ -19,7 +19,10 @@ use crate::conventions::{self, names, RUNTIME_PORT, SOURCE_ANNOTATION};
 use crate::meta::{self, Component, Context};
 use crate::{yaml, EmitError, Objects};
 use handlebars::template::{Template, TemplateElement};
-use handlebars::{Context as HbContext, Handlebars, Helper, HelperResult, Output, RenderContext, RenderErrorReason};
+use handlebars::{
+    Context as HbContext, Handlebars, Helper, HelperResult, Output, RenderContext,
+    RenderErrorReason,
+};
 use serde_json::json;
 use sflow_compiler::lower::plan::{Autoscaler, Monitoring};
 use sflow_compiler::values;
@@ -37,12 +40,21 @@ pub struct UserTemplate {
 
 /// The standard library's templates, by file name.
 pub const STD_TEMPLATES: &[(&str, &str)] = &[
-    ("keda-scaledobject.yaml.hbs", include_str!("../../../stdlib/templates/keda-scaledobject.yaml.hbs")),
-    ("prometheus-servicemonitor.yaml.hbs", include_str!("../../../stdlib/templates/prometheus-servicemonitor.yaml.hbs")),
+    (
+        "keda-scaledobject.yaml.hbs",
+        include_str!("../../../stdlib/templates/keda-scaledobject.yaml.hbs"),
+    ),
+    (
+        "prometheus-servicemonitor.yaml.hbs",
+        include_str!("../../../stdlib/templates/prometheus-servicemonitor.yaml.hbs"),
+    ),
 ];
 
 fn std_template(name: &str) -> &'static str {
-    STD_TEMPLATES.iter().find(|(n, _)| *n == name).map_or("", |(_, t)| t)
+    STD_TEMPLATES
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map_or("", |(_, t)| t)
 }
 
 /// A string as a YAML double-quoted scalar that any YAML 1.1 or 1.2 parser reads back exactly:
@@ -74,17 +86,32 @@ pub fn yaml_quote(s: &str) -> String {
 pub fn yaml_flow(v: &serde_json::Value) -> String {
     match v {
         serde_json::Value::String(s) => yaml_quote(s),
-        serde_json::Value::Array(items) => format!("[{}]", items.iter().map(yaml_flow).collect::<Vec<_>>().join(", ")),
+        serde_json::Value::Array(items) => format!(
+            "[{}]",
+            items.iter().map(yaml_flow).collect::<Vec<_>>().join(", ")
+        ),
         serde_json::Value::Object(fields) => format!(
             "{{{}}}",
-            fields.iter().map(|(k, v)| format!("{}: {}", yaml_quote(k), yaml_flow(v))).collect::<Vec<_>>().join(", ")
+            fields
+                .iter()
+                .map(|(k, v)| format!("{}: {}", yaml_quote(k), yaml_flow(v)))
+                .collect::<Vec<_>>()
+                .join(", ")
         ),
         other => other.to_string(),
     }
 }
 
-fn yaml_helper(h: &Helper<'_>, _: &Handlebars<'_>, _: &HbContext, _: &mut RenderContext<'_, '_>, out: &mut dyn Output) -> HelperResult {
-    let value = h.param(0).ok_or_else(|| RenderErrorReason::ParamNotFoundForIndex("yaml", 0))?;
+fn yaml_helper(
+    h: &Helper<'_>,
+    _: &Handlebars<'_>,
+    _: &HbContext,
+    _: &mut RenderContext<'_, '_>,
+    out: &mut dyn Output,
+) -> HelperResult {
+    let value = h
+        .param(0)
+        .ok_or_else(|| RenderErrorReason::ParamNotFoundForIndex("yaml", 0))?;
     if value.is_value_missing() {
         return Err(RenderErrorReason::MissingVariable(value.relative_path().cloned()).into());
     }
@@ -130,15 +157,29 @@ fn check_escaping(name: &str, template: &Template) -> Result<(), EmitError> {
 }
 
 /// Renders a template and checks the result: every document a Kubernetes object.
-pub fn render(name: &str, text: &str, context: &serde_json::Value) -> Result<Vec<serde_yaml_ng::Value>, EmitError> {
-    let fail = |message: String| EmitError::Template { template: name.to_string(), message };
+pub fn render(
+    name: &str,
+    text: &str,
+    context: &serde_json::Value,
+) -> Result<Vec<serde_yaml_ng::Value>, EmitError> {
+    let fail = |message: String| EmitError::Template {
+        template: name.to_string(),
+        message,
+    };
     let template = Template::compile(text).map_err(|e| fail(e.to_string()))?;
     check_escaping(name, &template)?;
-    let rendered = engine().render_template(text, context).map_err(|e| fail(e.to_string()))?;
-    let docs = yaml::parse_documents(&rendered)
-        .map_err(|e| EmitError::InvalidObject { template: name.to_string(), message: format!("not valid YAML: {e}") })?;
+    let rendered = engine()
+        .render_template(text, context)
+        .map_err(|e| fail(e.to_string()))?;
+    let docs = yaml::parse_documents(&rendered).map_err(|e| EmitError::InvalidObject {
+        template: name.to_string(),
+        message: format!("not valid YAML: {e}"),
+    })?;
     for doc in &docs {
-        check_object(doc).map_err(|message| EmitError::InvalidObject { template: name.to_string(), message })?;
+        check_object(doc).map_err(|message| EmitError::InvalidObject {
+            template: name.to_string(),
+            message,
+        })?;
     }
     Ok(docs)
 }
@@ -153,15 +194,27 @@ pub fn check_object(doc: &serde_yaml_ng::Value) -> Result<(), String> {
     if !doc.is_mapping() {
         return Err("a document is not a mapping".to_string());
     }
-    let api_version = str_at(doc, "apiVersion").filter(|s| !s.is_empty()).ok_or("`apiVersion` is missing or not a string")?;
-    if api_version.chars().any(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '/'))) {
-        return Err(format!("`apiVersion` {api_version:?} is not an API version"));
+    let api_version = str_at(doc, "apiVersion")
+        .filter(|s| !s.is_empty())
+        .ok_or("`apiVersion` is missing or not a string")?;
+    if api_version
+        .chars()
+        .any(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '/')))
+    {
+        return Err(format!(
+            "`apiVersion` {api_version:?} is not an API version"
+        ));
     }
     let kind = str_at(doc, "kind").ok_or("`kind` is missing or not a string")?;
-    if !kind.starts_with(|c: char| c.is_ascii_uppercase()) || !kind.chars().all(|c| c.is_ascii_alphanumeric()) {
+    if !kind.starts_with(|c: char| c.is_ascii_uppercase())
+        || !kind.chars().all(|c| c.is_ascii_alphanumeric())
+    {
         return Err(format!("`kind` {kind:?} is not a kind"));
     }
-    let metadata = doc.get("metadata").filter(|m| m.is_mapping()).ok_or("`metadata` is missing")?;
+    let metadata = doc
+        .get("metadata")
+        .filter(|m| m.is_mapping())
+        .ok_or("`metadata` is missing")?;
     let name = str_at(metadata, "name").ok_or("`metadata.name` is missing or not a string")?;
     values::check_dns_subdomain(name).map_err(|e| format!("`metadata.name` {name:?} {e}"))?;
     if let Some(ns) = metadata.get("namespace") {
@@ -170,7 +223,9 @@ pub fn check_object(doc: &serde_yaml_ng::Value) -> Result<(), String> {
     }
     for field in ["labels", "annotations"] {
         if let Some(map) = metadata.get(field) {
-            let map = map.as_mapping().ok_or(format!("`metadata.{field}` is not a map"))?;
+            let map = map
+                .as_mapping()
+                .ok_or(format!("`metadata.{field}` is not a map"))?;
             for (k, v) in map {
                 let (Some(k), Some(v)) = (k.as_str(), v.as_str()) else {
                     return Err(format!("`metadata.{field}` must map strings to strings"));
@@ -197,14 +252,33 @@ fn push_rendered(
     let mut doc = doc;
     let api_version = str_at(&doc, "apiVersion").unwrap_or_default().to_string();
     let kind = str_at(&doc, "kind").unwrap_or_default().to_string();
-    let name = doc.get("metadata").and_then(|m| str_at(m, "name")).unwrap_or_default().to_string();
-    if let Some(metadata) = doc.get_mut("metadata").and_then(serde_yaml_ng::Value::as_mapping_mut) {
-        for (field, extra) in [("labels", labels.clone()), ("annotations", BTreeMap::from([(SOURCE_ANNOTATION.to_string(), source.to_string())]))] {
+    let name = doc
+        .get("metadata")
+        .and_then(|m| str_at(m, "name"))
+        .unwrap_or_default()
+        .to_string();
+    if let Some(metadata) = doc
+        .get_mut("metadata")
+        .and_then(serde_yaml_ng::Value::as_mapping_mut)
+    {
+        for (field, extra) in [
+            ("labels", labels.clone()),
+            (
+                "annotations",
+                BTreeMap::from([(SOURCE_ANNOTATION.to_string(), source.to_string())]),
+            ),
+        ] {
             let key = serde_yaml_ng::Value::from(field);
             if metadata.get(&key).is_none() {
-                metadata.insert(key.clone(), serde_yaml_ng::Value::Mapping(Default::default()));
+                metadata.insert(
+                    key.clone(),
+                    serde_yaml_ng::Value::Mapping(Default::default()),
+                );
             }
-            if let Some(map) = metadata.get_mut(&key).and_then(serde_yaml_ng::Value::as_mapping_mut) {
+            if let Some(map) = metadata
+                .get_mut(&key)
+                .and_then(serde_yaml_ng::Value::as_mapping_mut)
+            {
                 for (k, v) in extra {
                     let k = serde_yaml_ng::Value::from(k);
                     if map.get(&k).is_none() {
@@ -214,12 +288,22 @@ fn push_rendered(
             }
         }
     }
-    let text = yaml::to_yaml(&doc).map_err(|message| EmitError::Serialize { what: format!("{kind} `{name}`"), message })?;
+    let text = yaml::to_yaml(&doc).map_err(|message| EmitError::Serialize {
+        what: format!("{kind} `{name}`"),
+        message,
+    })?;
     out.push_yaml(&api_version, &kind, &name, text)
 }
 
 /// The context of a standard template for one target (a service or the runtime).
-fn target_context(ctx: &Context<'_>, name: &str, label_name: &str, component: Component, source: &sflow_compiler::lower::plan::SourceRef, extra: serde_json::Value) -> serde_json::Value {
+fn target_context(
+    ctx: &Context<'_>,
+    name: &str,
+    label_name: &str,
+    component: Component,
+    source: &sflow_compiler::lower::plan::SourceRef,
+    extra: serde_json::Value,
+) -> serde_json::Value {
     let mut target = json!({
         "name": name,
         "portName": "http",
@@ -246,7 +330,17 @@ pub fn stdlib_objects(ctx: &Context<'_>, out: &mut Objects) -> Result<(), EmitEr
     if ctx.plan.app.autoscaler == Some(Autoscaler::Keda) {
         for s in &ctx.plan.services {
             let extra = json!({"minReplicas": s.min_replicas.max(1), "maxReplicas": s.max_replicas.max(s.min_replicas).max(1), "port": s.port});
-            renders.push(("keda-scaledobject.yaml.hbs", target_context(ctx, &s.kube_name, &s.kube_name, Component::Service, &s.source, extra)));
+            renders.push((
+                "keda-scaledobject.yaml.hbs",
+                target_context(
+                    ctx,
+                    &s.kube_name,
+                    &s.kube_name,
+                    Component::Service,
+                    &s.source,
+                    extra,
+                ),
+            ));
         }
     }
     if ctx.plan.app.monitoring == Some(Monitoring::Prometheus) {
@@ -254,12 +348,26 @@ pub fn stdlib_objects(ctx: &Context<'_>, out: &mut Objects) -> Result<(), EmitEr
         let app = ctx.app.clone();
         renders.push((
             "prometheus-servicemonitor.yaml.hbs",
-            target_context(ctx, &runtime, &app, Component::Runtime, &ctx.plan.app.source, json!({"port": RUNTIME_PORT})),
+            target_context(
+                ctx,
+                &runtime,
+                &app,
+                Component::Runtime,
+                &ctx.plan.app.source,
+                json!({"port": RUNTIME_PORT}),
+            ),
         ));
         for s in &ctx.plan.services {
             renders.push((
                 "prometheus-servicemonitor.yaml.hbs",
-                target_context(ctx, &s.kube_name, &s.kube_name, Component::Service, &s.source, json!({"port": s.port})),
+                target_context(
+                    ctx,
+                    &s.kube_name,
+                    &s.kube_name,
+                    Component::Service,
+                    &s.source,
+                    json!({"port": s.port}),
+                ),
             ));
         }
     }
@@ -271,7 +379,11 @@ pub fn stdlib_objects(ctx: &Context<'_>, out: &mut Objects) -> Result<(), EmitEr
     Ok(())
 }
 
-fn out_push_std(ctx: &Context<'_>, doc: serde_yaml_ng::Value, out: &mut Objects) -> Result<(), EmitError> {
+fn out_push_std(
+    ctx: &Context<'_>,
+    doc: serde_yaml_ng::Value,
+    out: &mut Objects,
+) -> Result<(), EmitError> {
     let source = doc
         .get("metadata")
         .and_then(|m| m.get("annotations"))
@@ -300,15 +412,29 @@ pub fn user_context(ctx: &Context<'_>) -> serde_json::Value {
 }
 
 /// The objects of one user template.
-pub fn user_objects(ctx: &Context<'_>, template: &UserTemplate, out: &mut Objects) -> Result<(), EmitError> {
+pub fn user_objects(
+    ctx: &Context<'_>,
+    template: &UserTemplate,
+    out: &mut Objects,
+) -> Result<(), EmitError> {
     let docs = render(&template.name, &template.text, &user_context(ctx))?;
     for doc in docs {
-        let name = doc.get("metadata").and_then(|m| str_at(m, "name")).unwrap_or_default().to_string();
+        let name = doc
+            .get("metadata")
+            .and_then(|m| str_at(m, "name"))
+            .unwrap_or_default()
+            .to_string();
         let mut labels = ctx.labels(&ctx.app, Component::Extension);
         if name.len() <= 63 {
             labels.insert(meta::NAME.to_string(), name);
         }
-        push_rendered(ctx, doc, &labels, &format!("template:{}", template.name), out)?;
+        push_rendered(
+            ctx,
+            doc,
+            &labels,
+            &format!("template:{}", template.name),
+            out,
+        )?;
     }
     Ok(())
 }
@@ -319,7 +445,17 @@ mod tests {
 
     #[test]
     fn quoting_reads_back_exactly() {
-        for s in ["plain", "a\"b", "a\\b", "line\nbreak: x", "---", "{{x}}", "é😀", "\u{7f}\u{85}\u{2028}", "tab\there"] {
+        for s in [
+            "plain",
+            "a\"b",
+            "a\\b",
+            "line\nbreak: x",
+            "---",
+            "{{x}}",
+            "é😀",
+            "\u{7f}\u{85}\u{2028}",
+            "tab\there",
+        ] {
             let text = format!("k: {}\n", yaml_quote(s));
             let back: BTreeMap<String, String> = serde_yaml_ng::from_str(&text).expect("parses");
             assert_eq!(back["k"], s);
@@ -330,15 +466,26 @@ mod tests {
     #[test]
     fn unescaped_output_is_refused() {
         let ctx = json!({"x": "v"});
-        for text in ["a: {{{x}}}\n", "{{#if x}}a: {{{x}}}{{/if}}\n", "a: {{& x}}\n"] {
+        for text in [
+            "a: {{{x}}}\n",
+            "{{#if x}}a: {{{x}}}{{/if}}\n",
+            "a: {{& x}}\n",
+        ] {
             let e = render("t", text, &ctx);
-            assert!(matches!(e, Err(EmitError::Template { .. })), "{text}: {e:?}");
+            assert!(
+                matches!(e, Err(EmitError::Template { .. })),
+                "{text}: {e:?}"
+            );
         }
     }
 
     #[test]
     fn missing_values_are_errors() {
-        let e = render("t", "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{nope}}\n", &json!({}));
+        let e = render(
+            "t",
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{nope}}\n",
+            &json!({}),
+        );
         assert!(matches!(e, Err(EmitError::Template { .. })), "{e:?}");
     }
 }

@@ -12,15 +12,15 @@
 //! them. No artifact repository is needed.
 
 use crate::argo::{
-    self, Arguments, Backoff, Cache, CronWorkflow, CronWorkflowSpec, DagTask, DagTemplate, Memoize, Metadata, Outputs,
-    Parameter, PodGc, RetryStrategy, Template, TtlStrategy, ValueFrom, WorkflowSpec, WorkflowTemplate,
-    WorkflowTemplateRef,
-};
-use crate::conventions::{
-    self, names, CACHE_MAX_AGE, DAG_TEMPLATE, LABELLED_PARAM, METRICS_FILE, METRICS_OUTPUT, OUTPUT_PATHS_DIR, RUNS_DIR,
-    STEP_LABEL, TRIGGER_LABEL, WORKFLOW_LABEL,
+    self, Arguments, Backoff, Cache, CronWorkflow, CronWorkflowSpec, DagTask, DagTemplate, Memoize,
+    Metadata, Outputs, Parameter, PodGc, RetryStrategy, Template, TtlStrategy, ValueFrom,
+    WorkflowSpec, WorkflowTemplate, WorkflowTemplateRef,
 };
 use crate::conventions::SOURCE_ANNOTATION;
+use crate::conventions::{
+    self, names, CACHE_MAX_AGE, DAG_TEMPLATE, LABELLED_PARAM, METRICS_FILE, METRICS_OUTPUT,
+    OUTPUT_PATHS_DIR, RUNS_DIR, STEP_LABEL, TRIGGER_LABEL, WORKFLOW_LABEL,
+};
 use crate::meta::{hex, Component, Context};
 use crate::pod::{self, ARTIFACTS_VOLUME};
 use crate::{EmitError, Objects};
@@ -28,8 +28,8 @@ use k8s_openapi::api::core::v1::{Container, EnvVar, LocalObjectReference};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use sflow_compiler::lower::plan::{
-    ActionPlan, Expr, InputPlan, InputSource, PlanType, StepPlan, StepRun, TemplatePart, TriggerPlan, TriggerSourcePlan,
-    UnaryOp, Value, WorkflowPlan,
+    ActionPlan, Expr, InputPlan, InputSource, PlanType, StepPlan, StepRun, TemplatePart,
+    TriggerPlan, TriggerSourcePlan, UnaryOp, Value, WorkflowPlan,
 };
 use sflow_compiler::values;
 use sha2::{Digest, Sha256};
@@ -64,7 +64,9 @@ pub fn data_input_path(step: &StepPlan, name: &str) -> String {
 /// The path a step reads input `input` from (an Argo expression for a step-bound input).
 pub fn input_path(step: &StepPlan, input: &InputPlan) -> String {
     match input.from {
-        InputSource::Step { .. } => format!("{{{{inputs.parameters.{}}}}}", input_param(&input.name)),
+        InputSource::Step { .. } => {
+            format!("{{{{inputs.parameters.{}}}}}", input_param(&input.name))
+        }
         InputSource::Data { .. } => data_input_path(step, &input.name),
     }
 }
@@ -94,16 +96,21 @@ pub fn value_text(v: &Value) -> String {
         Value::Cpu { millis } => format!("{millis}m"),
         Value::Memory { bytes } => bytes.to_string(),
         Value::Range { min, max } => format!("{}..{}", value_text(min), value_text(max)),
-        Value::List { .. } | Value::Record { .. } => serde_json::to_string(&value_json(v)).unwrap_or_default(),
+        Value::List { .. } | Value::Record { .. } => {
+            serde_json::to_string(&value_json(v)).unwrap_or_default()
+        }
     }
 }
 
 fn value_json(v: &Value) -> serde_json::Value {
     match v {
         Value::List { items } => serde_json::Value::Array(items.iter().map(value_json).collect()),
-        Value::Record { fields } => {
-            serde_json::Value::Object(fields.iter().map(|(k, v)| (k.clone(), value_json(v))).collect())
-        }
+        Value::Record { fields } => serde_json::Value::Object(
+            fields
+                .iter()
+                .map(|(k, v)| (k.clone(), value_json(v)))
+                .collect(),
+        ),
         Value::Int { value } => serde_json::Value::from(*value),
         Value::Float { value } => serde_json::Value::from(*value),
         Value::Bool { value } => serde_json::Value::from(*value),
@@ -116,20 +123,32 @@ fn value_json(v: &Value) -> serde_json::Value {
 pub fn const_text(e: &Expr) -> Option<String> {
     match e {
         Expr::Literal { value } => Some(value_text(value)),
-        Expr::Unary { op: UnaryOp::Neg, operand, .. } => match operand.as_ref() {
-            Expr::Literal { value: Value::Int { value } } => Some((-value).to_string()),
-            Expr::Literal { value: Value::Float { value } } => Some((-value).to_string()),
+        Expr::Unary {
+            op: UnaryOp::Neg,
+            operand,
+            ..
+        } => match operand.as_ref() {
+            Expr::Literal {
+                value: Value::Int { value },
+            } => Some((-value).to_string()),
+            Expr::Literal {
+                value: Value::Float { value },
+            } => Some((-value).to_string()),
             _ => None,
         },
-        Expr::Template { parts } if parts.iter().all(|p| matches!(p, TemplatePart::Text { .. })) => Some(
-            parts
-                .iter()
-                .map(|p| match p {
-                    TemplatePart::Text { text } => text.as_str(),
-                    _ => "",
-                })
-                .collect(),
-        ),
+        Expr::Template { parts }
+            if parts.iter().all(|p| matches!(p, TemplatePart::Text { .. })) =>
+        {
+            Some(
+                parts
+                    .iter()
+                    .map(|p| match p {
+                        TemplatePart::Text { text } => text.as_str(),
+                        _ => "",
+                    })
+                    .collect(),
+            )
+        }
         _ => None,
     }
 }
@@ -145,7 +164,10 @@ pub fn workflow_templates(ctx: &Context<'_>, out: &mut Objects) -> Result<(), Em
         for s in &w.steps {
             if let StepRun::Command { image, .. } = &s.run {
                 if image.trim().is_empty() {
-                    return Err(EmitError::MissingImage { workflow: w.name.clone(), step: s.name.clone() });
+                    return Err(EmitError::MissingImage {
+                        workflow: w.name.clone(),
+                        step: s.name.clone(),
+                    });
                 }
             }
         }
@@ -168,10 +190,16 @@ pub fn workflow_template(ctx: &Context<'_>, w: &WorkflowPlan) -> WorkflowTemplat
     if let (Some(doc), Some(annotations)) = (&w.doc, metadata.annotations.as_mut()) {
         annotations.insert("workflows.argoproj.io/description".to_string(), doc.clone());
     }
-    let mut parameters: Vec<Parameter> =
-        w.params.iter().map(|p| Parameter::value(p.name.clone(), p.default.as_ref().map(value_text))).collect();
+    let mut parameters: Vec<Parameter> = w
+        .params
+        .iter()
+        .map(|p| Parameter::value(p.name.clone(), p.default.as_ref().map(value_text)))
+        .collect();
     parameters.push(Parameter {
-        description: Some("Set by the runtime in runs started by an Improver: the newly labelled samples.".to_string()),
+        description: Some(
+            "Set by the runtime in runs started by an Improver: the newly labelled samples."
+                .to_string(),
+        ),
         ..Parameter::value(LABELLED_PARAM, Some(String::new()))
     });
 
@@ -188,11 +216,24 @@ pub fn workflow_template(ctx: &Context<'_>, w: &WorkflowPlan) -> WorkflowTemplat
             service_account_name: Some(names::workflow(&ctx.app)),
             security_context: Some(pod::pod_security_context()),
             pod_spec_patch: Some(executor_patch()),
-            pod_metadata: Some(Metadata { labels: run_labels(ctx, w), annotations: BTreeMap::new() }),
-            workflow_metadata: Some(Metadata { labels: run_labels(ctx, w), annotations: BTreeMap::new() }),
-            pod_gc: Some(PodGc { strategy: "OnPodSuccess".to_string() }),
-            ttl_strategy: Some(TtlStrategy { seconds_after_completion: conventions::WORKFLOW_TTL_SECONDS }),
-            volumes: vec![pod::artifacts_volume(&names::artifacts(&ctx.app), false), pod::tmp_volume()],
+            pod_metadata: Some(Metadata {
+                labels: run_labels(ctx, w),
+                annotations: BTreeMap::new(),
+            }),
+            workflow_metadata: Some(Metadata {
+                labels: run_labels(ctx, w),
+                annotations: BTreeMap::new(),
+            }),
+            pod_gc: Some(PodGc {
+                strategy: "OnPodSuccess".to_string(),
+            }),
+            ttl_strategy: Some(TtlStrategy {
+                seconds_after_completion: conventions::WORKFLOW_TTL_SECONDS,
+            }),
+            volumes: vec![
+                pod::artifacts_volume(&names::artifacts(&ctx.app), false),
+                pod::tmp_volume(),
+            ],
             templates,
             ..Default::default()
         },
@@ -223,7 +264,9 @@ pub fn executor_patch() -> String {
 }
 
 fn kube_of(steps: &HashMap<&str, &StepPlan>, step: &str) -> String {
-    steps.get(step).map_or_else(|| values::kube_name(step), |s| s.kube_name.clone())
+    steps
+        .get(step)
+        .map_or_else(|| values::kube_name(step), |s| s.kube_name.clone())
 }
 
 /// The DAG: one task per step, in the plan's topological order.
@@ -232,7 +275,12 @@ fn dag_template(w: &WorkflowPlan) -> Template {
     let ordered: Vec<&StepPlan> = {
         let mut seen: HashSet<&str> = HashSet::with_capacity(w.steps.len());
         let mut steps: Vec<&StepPlan> = Vec::with_capacity(w.steps.len());
-        for s in w.order.iter().filter_map(|n| by_name.get(n.as_str()).copied()).chain(w.steps.iter()) {
+        for s in w
+            .order
+            .iter()
+            .filter_map(|n| by_name.get(n.as_str()).copied())
+            .chain(w.steps.iter())
+        {
             if seen.insert(s.name.as_str()) {
                 steps.push(s);
             }
@@ -242,7 +290,12 @@ fn dag_template(w: &WorkflowPlan) -> Template {
     let param_args: Vec<Parameter> = w
         .params
         .iter()
-        .map(|p| Parameter::value(p.name.clone(), Some(format!("{{{{workflow.parameters.{}}}}}", p.name))))
+        .map(|p| {
+            Parameter::value(
+                p.name.clone(),
+                Some(format!("{{{{workflow.parameters.{}}}}}", p.name)),
+            )
+        })
         .collect();
     let tasks = ordered
         .into_iter()
@@ -252,7 +305,11 @@ fn dag_template(w: &WorkflowPlan) -> Template {
                 if let InputSource::Step { step, output } = &input.from {
                     parameters.push(Parameter::value(
                         input_param(&input.name),
-                        Some(format!("{{{{tasks.{}.outputs.parameters.{}}}}}", kube_of(&by_name, step), output_param(output))),
+                        Some(format!(
+                            "{{{{tasks.{}.outputs.parameters.{}}}}}",
+                            kube_of(&by_name, step),
+                            output_param(output)
+                        )),
                     ));
                 }
             }
@@ -264,7 +321,11 @@ fn dag_template(w: &WorkflowPlan) -> Template {
             }
         })
         .collect();
-    Template { name: DAG_TEMPLATE.to_string(), dag: Some(DagTemplate { tasks }), ..Default::default() }
+    Template {
+        name: DAG_TEMPLATE.to_string(),
+        dag: Some(DagTemplate { tasks }),
+        ..Default::default()
+    }
 }
 
 /// The environment of the step contract (and the user's `env`), sorted by name. The user's
@@ -280,26 +341,47 @@ fn step_env(ctx: &Context<'_>, w: &WorkflowPlan, s: &StepPlan, user: bool) -> Ve
     env.insert("SFLOW_STEP".to_string(), s.name.clone());
     env.insert("SFLOW_RUN".to_string(), "{{workflow.name}}".to_string());
     env.insert("SFLOW_METRICS".to_string(), METRICS_FILE.to_string());
-    env.insert("SFLOW_OUTPUT_PATHS".to_string(), OUTPUT_PATHS_DIR.to_string());
+    env.insert(
+        "SFLOW_OUTPUT_PATHS".to_string(),
+        OUTPUT_PATHS_DIR.to_string(),
+    );
     for p in &w.params {
-        env.insert(env_name("SFLOW_PARAM_", &p.name), format!("{{{{inputs.parameters.{}}}}}", p.name));
+        env.insert(
+            env_name("SFLOW_PARAM_", &p.name),
+            format!("{{{{inputs.parameters.{}}}}}", p.name),
+        );
     }
     for input in &s.inputs {
         env.insert(env_name("SFLOW_INPUT_", &input.name), input_path(s, input));
     }
     if s.inputs.iter().any(|i| i.ty == PlanType::Dataset) {
-        env.insert("SFLOW_INPUT_LABELLED".to_string(), format!("{{{{workflow.parameters.{LABELLED_PARAM}}}}}"));
+        env.insert(
+            "SFLOW_INPUT_LABELLED".to_string(),
+            format!("{{{{workflow.parameters.{LABELLED_PARAM}}}}}"),
+        );
     }
     for output in &s.outputs {
-        env.insert(env_name("SFLOW_OUTPUT_", &output.name), output_path(s, &output.name));
+        env.insert(
+            env_name("SFLOW_OUTPUT_", &output.name),
+            output_path(s, &output.name),
+        );
     }
-    env.into_iter().map(|(name, value)| EnvVar { name, value: Some(value), value_from: None }).collect()
+    env.into_iter()
+        .map(|(name, value)| EnvVar {
+            name,
+            value: Some(value),
+            value_from: None,
+        })
+        .collect()
 }
 
 /// The shell script of a user step: prepare the outputs, run the command, check the metrics.
 pub fn step_script(ctx: &Context<'_>, s: &StepPlan, command: &[TemplatePart]) -> String {
     let mut script = String::new();
-    let mut dirs = vec![OUTPUT_PATHS_DIR.to_string(), format!("{}/outputs", step_dir(s))];
+    let mut dirs = vec![
+        OUTPUT_PATHS_DIR.to_string(),
+        format!("{}/outputs", step_dir(s)),
+    ];
     for o in &s.outputs {
         if matches!(o.ty, PlanType::Dataset | PlanType::Dir) {
             dirs.push(output_path(s, &o.name));
@@ -323,11 +405,16 @@ pub fn step_script(ctx: &Context<'_>, s: &StepPlan, command: &[TemplatePart]) ->
     script.push_str(&render_command(ctx, s, command));
     script.push_str("\n) || exit $?\n");
     if !s.metrics.is_empty() {
-        script.push_str("# sflow: the step must report its metrics (the runtime checks their types).\n");
+        script.push_str(
+            "# sflow: the step must report its metrics (the runtime checks their types).\n",
+        );
         let _ = writeln!(
             script,
             "[ -s {METRICS_FILE} ] || {{ echo {} >&2; exit 1; }}",
-            sh_quote(&format!("sflow: step `{}` wrote no metrics to $SFLOW_METRICS ({METRICS_FILE})", s.name))
+            sh_quote(&format!(
+                "sflow: step `{}` wrote no metrics to $SFLOW_METRICS ({METRICS_FILE})",
+                s.name
+            ))
         );
         let _ = writeln!(script, "sflow_metrics=$(cat {METRICS_FILE}) || exit 1");
         for m in &s.metrics {
@@ -335,7 +422,10 @@ pub fn step_script(ctx: &Context<'_>, s: &StepPlan, command: &[TemplatePart]) ->
                 script,
                 "case \"$sflow_metrics\" in *{}*) ;; *) echo {} >&2; exit 1 ;; esac",
                 sh_quote(&format!("\"{}\"", m.name)),
-                sh_quote(&format!("sflow: step `{}` did not report its metric `{}` in $SFLOW_METRICS", s.name, m.name))
+                sh_quote(&format!(
+                    "sflow: step `{}` did not report its metric `{}` in $SFLOW_METRICS",
+                    s.name, m.name
+                ))
             );
         }
     }
@@ -369,8 +459,17 @@ pub fn render_command(ctx: &Context<'_>, s: &StepPlan, parts: &[TemplatePart]) -
 
 /// A step's container template.
 fn step_template(ctx: &Context<'_>, w: &WorkflowPlan, s: &StepPlan) -> Template {
-    let resources = pod::resources(&s.resources, conventions::DEFAULT_STEP_CPU_MILLIS, conventions::DEFAULT_STEP_MEMORY_BYTES);
-    let mounts = || vec![pod::mount(ARTIFACTS_VOLUME, conventions::ARTIFACTS_MOUNT, false), pod::tmp_mount()];
+    let resources = pod::resources(
+        &s.resources,
+        conventions::DEFAULT_STEP_CPU_MILLIS,
+        conventions::DEFAULT_STEP_MEMORY_BYTES,
+    );
+    let mounts = || {
+        vec![
+            pod::mount(ARTIFACTS_VOLUME, conventions::ARTIFACTS_MOUNT, false),
+            pod::tmp_mount(),
+        ]
+    };
     let container = match &s.run {
         StepRun::Command { image, command } => Container {
             name: "main".to_string(),
@@ -389,7 +488,12 @@ fn step_template(ctx: &Context<'_>, w: &WorkflowPlan, s: &StepPlan) -> Template 
             image: Some(ctx.sflow_image.clone()),
             image_pull_policy: Some("Always".to_string()),
             command: Some(vec!["sflow".to_string()]),
-            args: Some(vec!["step".to_string(), step.clone(), "--args".to_string(), json_args(args)]),
+            args: Some(vec![
+                "step".to_string(),
+                step.clone(),
+                "--args".to_string(),
+                json_args(args),
+            ]),
             env: Some(step_env(ctx, w, s, true)),
             resources: Some(resources.clone()),
             security_context: Some(pod::container_security_context()),
@@ -424,7 +528,11 @@ fn step_template(ctx: &Context<'_>, w: &WorkflowPlan, s: &StepPlan) -> Template 
         })
         .collect();
 
-    let mut inputs: Vec<Parameter> = w.params.iter().map(|p| Parameter::value(p.name.clone(), None)).collect();
+    let mut inputs: Vec<Parameter> = w
+        .params
+        .iter()
+        .map(|p| Parameter::value(p.name.clone(), None))
+        .collect();
     for input in &s.inputs {
         if matches!(input.from, InputSource::Step { .. }) {
             inputs.push(Parameter::value(input_param(&input.name), None));
@@ -434,39 +542,60 @@ fn step_template(ctx: &Context<'_>, w: &WorkflowPlan, s: &StepPlan) -> Template 
         .outputs
         .iter()
         .map(|o| Parameter {
-            value_from: Some(ValueFrom { path: format!("{OUTPUT_PATHS_DIR}/{}", o.name), default: None }),
+            value_from: Some(ValueFrom {
+                path: format!("{OUTPUT_PATHS_DIR}/{}", o.name),
+                default: None,
+            }),
             ..Parameter::value(output_param(&o.name), None)
         })
         .collect();
     outputs.push(Parameter {
-        value_from: Some(ValueFrom { path: METRICS_FILE.to_string(), default: Some("{}".to_string()) }),
+        value_from: Some(ValueFrom {
+            path: METRICS_FILE.to_string(),
+            default: Some("{}".to_string()),
+        }),
         ..Parameter::value(METRICS_OUTPUT, None)
     });
 
     let memoize = s.cache.then(|| Memoize {
         key: cache_key(s, &inputs),
         max_age: CACHE_MAX_AGE.to_string(),
-        cache: Cache { config_map: LocalObjectReference { name: names::step_cache(&ctx.app) } },
+        cache: Cache {
+            config_map: LocalObjectReference {
+                name: names::step_cache(&ctx.app),
+            },
+        },
     });
     Template {
         name: s.kube_name.clone(),
         metadata: Some(Metadata {
             labels: BTreeMap::from([(STEP_LABEL.to_string(), s.kube_name.clone())]),
-            annotations: BTreeMap::from([(SOURCE_ANNOTATION.to_string(), crate::meta::source_text(&s.source))]),
+            annotations: BTreeMap::from([(
+                SOURCE_ANNOTATION.to_string(),
+                crate::meta::source_text(&s.source),
+            )]),
         }),
         inputs: (!inputs.is_empty()).then_some(Arguments { parameters: inputs }),
-        outputs: Some(Outputs { parameters: outputs }),
+        outputs: Some(Outputs {
+            parameters: outputs,
+        }),
         init_containers,
         container: Some(container),
-        active_deadline_seconds: s.timeout_ms.map(|ms| IntOrString::Int(i32::try_from(ms.div_ceil(1000)).unwrap_or(i32::MAX))),
-        retry_strategy: s.retry.as_ref().filter(|r| r.limit > 0).map(|r| RetryStrategy {
-            limit: IntOrString::Int(i32::try_from(r.limit).unwrap_or(i32::MAX)),
-            retry_policy: "Always".to_string(),
-            backoff: r.backoff_ms.map(|ms| Backoff {
-                duration: value_text(&Value::Duration { ms }),
-                factor: IntOrString::Int(2),
+        active_deadline_seconds: s
+            .timeout_ms
+            .map(|ms| IntOrString::Int(i32::try_from(ms.div_ceil(1000)).unwrap_or(i32::MAX))),
+        retry_strategy: s
+            .retry
+            .as_ref()
+            .filter(|r| r.limit > 0)
+            .map(|r| RetryStrategy {
+                limit: IntOrString::Int(i32::try_from(r.limit).unwrap_or(i32::MAX)),
+                retry_policy: "Always".to_string(),
+                backoff: r.backoff_ms.map(|ms| Backoff {
+                    duration: value_text(&Value::Duration { ms }),
+                    factor: IntOrString::Int(2),
+                }),
             }),
-        }),
         memoize,
         ..Default::default()
     }
@@ -490,7 +619,10 @@ pub fn cache_key(s: &StepPlan, inputs: &[Parameter]) -> String {
         "env": s.env,
     });
     let digest = hex(&Sha256::digest(fingerprint.to_string().as_bytes()));
-    let mut key = format!("{{{{=sprig.sha256sum('{}'", digest.get(..32).unwrap_or(&digest));
+    let mut key = format!(
+        "{{{{=sprig.sha256sum('{}'",
+        digest.get(..32).unwrap_or(&digest)
+    );
     for p in inputs {
         let _ = write!(key, " + '|' + inputs.parameters['{}']", p.name);
     }
@@ -511,8 +643,12 @@ pub fn cron_workflows(ctx: &Context<'_>, out: &mut Objects) -> Result<(), EmitEr
 
 /// A trigger's CronWorkflow, if it is one.
 pub fn cron_workflow(ctx: &Context<'_>, t: &TriggerPlan) -> Option<CronWorkflow> {
-    let TriggerSourcePlan::Schedule { cron } = &t.on else { return None };
-    let ActionPlan::Run { workflow, with } = &t.action else { return None };
+    let TriggerSourcePlan::Schedule { cron } = &t.on else {
+        return None;
+    };
+    let ActionPlan::Run { workflow, with } = &t.action else {
+        return None;
+    };
     let w = ctx.plan.workflow(workflow)?;
     let overrides: Vec<Parameter> = with
         .iter()
@@ -531,10 +667,17 @@ pub fn cron_workflow(ctx: &Context<'_>, t: &TriggerPlan) -> Option<CronWorkflow>
             concurrency_policy: "Forbid".to_string(),
             successful_jobs_history_limit: 3,
             failed_jobs_history_limit: 3,
-            workflow_metadata: ObjectMeta { labels: Some(labels), ..Default::default() },
+            workflow_metadata: ObjectMeta {
+                labels: Some(labels),
+                ..Default::default()
+            },
             workflow_spec: WorkflowSpec {
-                workflow_template_ref: Some(WorkflowTemplateRef { name: w.kube_name.clone() }),
-                arguments: (!overrides.is_empty()).then_some(Arguments { parameters: overrides }),
+                workflow_template_ref: Some(WorkflowTemplateRef {
+                    name: w.kube_name.clone(),
+                }),
+                arguments: (!overrides.is_empty()).then_some(Arguments {
+                    parameters: overrides,
+                }),
                 ..Default::default()
             },
         },

@@ -17,7 +17,13 @@ fn templates_for(name: &str) -> Vec<sflow_emit::templates::UserTemplate> {
 
 fn check(name: &str, path: &str) {
     let plan = plan_of(path);
-    let build = sflow_emit::build(&plan, &sflow_emit::Options { templates: templates_for(name) }).unwrap();
+    let build = sflow_emit::build(
+        &plan,
+        &sflow_emit::Options {
+            templates: templates_for(name),
+        },
+    )
+    .unwrap();
     assert!(build.warnings.is_empty(), "{name}: {:?}", build.warnings);
     let mut settings = insta::Settings::clone_current();
     settings.set_snapshot_path(root().join("tests/golden"));

@@ -47,12 +47,19 @@ fn find<'d>(docs: &'d [Value], kind: &str, name: &str) -> &'d Value {
 
 fn step_container<'d>(wt: &'d Value, step: &str) -> &'d Value {
     let templates = wt["spec"]["templates"].as_sequence().unwrap();
-    &templates.iter().find(|t| t["name"].as_str() == Some(step)).unwrap()["container"]
+    &templates
+        .iter()
+        .find(|t| t["name"].as_str() == Some(step))
+        .unwrap()["container"]
 }
 
 fn env_value<'d>(container: &'d Value, name: &str) -> &'d str {
     let env = container["env"].as_sequence().unwrap();
-    env.iter().find(|e| e["name"].as_str() == Some(name)).unwrap()["value"].as_str().unwrap()
+    env.iter()
+        .find(|e| e["name"].as_str() == Some(name))
+        .unwrap()["value"]
+        .as_str()
+        .unwrap()
 }
 
 /// The same objects, whatever the strings inside them.
@@ -82,31 +89,54 @@ fn hostile_plan_strings_stay_single_values() {
         plan.workflows[0].source.file = s.to_string();
         plan.workflows[0].doc = Some(s.to_string());
         plan.app.registry = Some(format!("registry.example.com/{s}"));
-        let report = plan.workflows[0].steps.iter_mut().find(|st| st.name == "report").unwrap();
+        let report = plan.workflows[0]
+            .steps
+            .iter_mut()
+            .find(|st| st.name == "report")
+            .unwrap();
         report.env.insert("HOSTILE".to_string(), s.to_string());
         report.env.insert(format!("K{i}: {s}"), "v".to_string());
         if let StepRun::Command { image, command } = &mut report.run {
             *image = format!("img:{s}");
-            command.push(TemplatePart::Text { text: s.to_string() });
+            command.push(TemplatePart::Text {
+                text: s.to_string(),
+            });
         }
         plan.services[0].image = Some(format!("srv:{s}"));
 
         let docs = assert_same_objects(&baseline, &plan);
         let wt = find(&docs, "WorkflowTemplate", "training");
-        assert_eq!(wt["metadata"]["annotations"]["sflow.dev/source"].as_str(), Some(format!("{s}:13").as_str()));
-        assert_eq!(wt["metadata"]["annotations"]["workflows.argoproj.io/description"].as_str(), Some(*s));
+        assert_eq!(
+            wt["metadata"]["annotations"]["sflow.dev/source"].as_str(),
+            Some(format!("{s}:13").as_str())
+        );
+        assert_eq!(
+            wt["metadata"]["annotations"]["workflows.argoproj.io/description"].as_str(),
+            Some(*s)
+        );
         let c = step_container(wt, "report");
         assert_eq!(c["image"].as_str(), Some(format!("img:{s}").as_str()));
         assert_eq!(env_value(c, "HOSTILE"), *s);
         assert_eq!(env_value(c, &format!("K{i}: {s}")), "v");
         let script = c["args"][0].as_str().unwrap();
-        assert!(script.contains(&format!("{}{s}\n) || exit $?", "/outputs/card")), "{script}");
+        assert!(
+            script.contains(&format!("{}{s}\n) || exit $?", "/outputs/card")),
+            "{script}"
+        );
         let fit = step_container(wt, "fit");
-        assert_eq!(fit["image"].as_str(), Some(sflow_emit::sflow_image(&plan.app).as_str()));
-        assert!(sflow_emit::sflow_image(&plan.app).starts_with(&format!("registry.example.com/{}", s.trim_end_matches('/'))));
+        assert_eq!(
+            fit["image"].as_str(),
+            Some(sflow_emit::sflow_image(&plan.app).as_str())
+        );
+        assert!(sflow_emit::sflow_image(&plan.app)
+            .starts_with(&format!("registry.example.com/{}", s.trim_end_matches('/'))));
         let ns = find(&docs, "Namespace", "mnist");
-        assert_eq!(ns["metadata"]["annotations"]["sflow.dev/source"].as_str(), Some(format!("dir/{s}.sflow:3").as_str()));
-        let server = &find(&docs, "Deployment", "predictor")["spec"]["template"]["spec"]["containers"][0];
+        assert_eq!(
+            ns["metadata"]["annotations"]["sflow.dev/source"].as_str(),
+            Some(format!("dir/{s}.sflow:3").as_str())
+        );
+        let server =
+            &find(&docs, "Deployment", "predictor")["spec"]["template"]["spec"]["containers"][0];
         assert_eq!(server["image"].as_str(), Some(format!("srv:{s}").as_str()));
     }
 }
@@ -140,12 +170,18 @@ trigger t: schedule "0 1 * * *" -> run w with { note = "'\n- injected: true\n{{"
     let docs = documents(&out.stream());
     assert!(docs.iter().all(|d| d["kind"].as_str() != Some("Secret")));
     let kinds: Vec<&str> = docs.iter().map(|d| d["kind"].as_str().unwrap()).collect();
-    assert_eq!(kinds.iter().filter(|k| **k == "WorkflowTemplate").count(), 1);
+    assert_eq!(
+        kinds.iter().filter(|k| **k == "WorkflowTemplate").count(),
+        1
+    );
     assert_eq!(kinds.iter().filter(|k| **k == "CronWorkflow").count(), 1);
 
     let wt = find(&docs, "WorkflowTemplate", "w");
     let params = wt["spec"]["arguments"]["parameters"].as_sequence().unwrap();
-    assert_eq!(params[0]["value"].as_str(), Some("x\"\n---\nkind: Secret\nmetadata: {name: pwned}\n: {{ }}"));
+    assert_eq!(
+        params[0]["value"].as_str(),
+        Some("x\"\n---\nkind: Secret\nmetadata: {name: pwned}\n: {{ }}")
+    );
     let c = step_container(wt, "s");
     assert_eq!(env_value(c, "X"), "y\n---\nkind: Secret");
     assert_eq!(env_value(c, "Y"), "\"}: {");
@@ -157,7 +193,9 @@ trigger t: schedule "0 1 * * *" -> run w with { note = "'\n- injected: true\n{{"
         "{script}"
     );
     let cron = find(&docs, "CronWorkflow", "t");
-    let args = cron["spec"]["workflowSpec"]["arguments"]["parameters"].as_sequence().unwrap();
+    let args = cron["spec"]["workflowSpec"]["arguments"]["parameters"]
+        .as_sequence()
+        .unwrap();
     assert_eq!(args[0]["value"].as_str(), Some("'\n- injected: true\n{{"));
 }
 
@@ -166,7 +204,13 @@ fn hostile_labels_are_refused_not_emitted() {
     let mut plan = plan_of("examples/mnist/mnist.sflow");
     for s in ["a\nkind: Secret", "x: y", "-", "{{x}}", "a b"] {
         plan.app.labels.insert("team".to_string(), s.to_string());
-        assert!(matches!(build(&plan, &Options::default()), Err(EmitError::InvalidLabel { .. })), "{s:?}");
+        assert!(
+            matches!(
+                build(&plan, &Options::default()),
+                Err(EmitError::InvalidLabel { .. })
+            ),
+            "{s:?}"
+        );
     }
 }
 
@@ -184,9 +228,17 @@ fn hostile_values_in_templates_stay_single_values() {
         for (name, text) in sflow_emit::templates::STD_TEMPLATES {
             let docs = render(name, text, &ctx).unwrap();
             assert_eq!(docs.len(), 1, "{name}");
-            assert_eq!(docs[0]["metadata"]["annotations"]["other"].as_str(), Some(*s), "{name}");
-            let mut keys: Vec<&str> =
-                docs[0]["metadata"]["annotations"].as_mapping().unwrap().keys().map(|k| k.as_str().unwrap()).collect();
+            assert_eq!(
+                docs[0]["metadata"]["annotations"]["other"].as_str(),
+                Some(*s),
+                "{name}"
+            );
+            let mut keys: Vec<&str> = docs[0]["metadata"]["annotations"]
+                .as_mapping()
+                .unwrap()
+                .keys()
+                .map(|k| k.as_str().unwrap())
+                .collect();
             keys.sort_unstable();
             assert_eq!(keys, ["other", "sflow.dev/source"], "{name}");
         }
@@ -200,15 +252,29 @@ fn hostile_values_in_templates_stay_single_values() {
             text: "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: notes\n  namespace: {{sflow.namespace}}\n  annotations:\n    doc: {{workflows.0.doc}}\ndata:\n  registry: {{app.registry}}\n  joined: {{concat app.registry \"-\" workflows.0.doc}}\n  all: {{yaml app}}\n"
                 .to_string(),
         };
-        let out = build(&plan, &Options { templates: vec![template] }).unwrap();
+        let out = build(
+            &plan,
+            &Options {
+                templates: vec![template],
+            },
+        )
+        .unwrap();
         let notes = out.manifests.iter().find(|m| m.name == "notes").unwrap();
         let docs = documents(&notes.file_text());
         assert_eq!(docs.len(), 1);
         let cm = &docs[0];
         assert_eq!(cm["metadata"]["annotations"]["doc"].as_str(), Some(*s));
         assert_eq!(cm["data"]["registry"].as_str(), Some(*s));
-        assert_eq!(cm["data"]["joined"].as_str(), Some(format!("{s}-{s}").as_str()));
-        let data_keys: Vec<&str> = cm["data"].as_mapping().unwrap().keys().map(|k| k.as_str().unwrap()).collect();
+        assert_eq!(
+            cm["data"]["joined"].as_str(),
+            Some(format!("{s}-{s}").as_str())
+        );
+        let data_keys: Vec<&str> = cm["data"]
+            .as_mapping()
+            .unwrap()
+            .keys()
+            .map(|k| k.as_str().unwrap())
+            .collect();
         assert_eq!(data_keys, ["registry", "joined", "all"]);
         assert_eq!(cm["data"]["all"]["registry"].as_str(), Some(*s));
     }

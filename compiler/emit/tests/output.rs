@@ -17,9 +17,15 @@ fn scratch(name: &str) -> std::path::PathBuf {
 #[test]
 fn builds_are_byte_identical() {
     for (name, path) in golden_programs() {
-        let Ok(text) = std::fs::read_to_string(common::root().join(&path)) else { continue };
-        let Ok(plan) = try_plan(&path, &text) else { continue };
-        let options = Options { templates: golden_templates() };
+        let Ok(text) = std::fs::read_to_string(common::root().join(&path)) else {
+            continue;
+        };
+        let Ok(plan) = try_plan(&path, &text) else {
+            continue;
+        };
+        let options = Options {
+            templates: golden_templates(),
+        };
         let a = build(&plan, &options).unwrap();
         // A fresh analysis, not just a second emit of the same plan.
         let b = build(&try_plan(&path, &text).unwrap(), &options).unwrap();
@@ -54,7 +60,11 @@ fn rebuilds_update_in_place_and_remove_stale_files() {
     // A file sflow did not write, and one that only looks generated after its first line.
     std::fs::write(dir.join("mine.yaml"), "apiVersion: v1\nkind: ConfigMap\n").unwrap();
     std::fs::write(dir.join("notes.txt"), sflow_emit::HEADER).unwrap();
-    std::fs::write(dir.join("other.yaml"), format!("# mine\n{}", sflow_emit::HEADER)).unwrap();
+    std::fs::write(
+        dir.join("other.yaml"),
+        format!("# mine\n{}", sflow_emit::HEADER),
+    )
+    .unwrap();
 
     // The same build again: nothing written.
     let again = write_dir(&dir, &build(&full, &Options::default()).unwrap()).unwrap();
@@ -64,7 +74,9 @@ fn rebuilds_update_in_place_and_remove_stale_files() {
     // Delete the service (and what refers to it): its objects go, the user's files stay.
     let mut smaller = full.clone();
     smaller.services.clear();
-    smaller.agents.retain(|a| a.kind != "Tracker" && a.kind != "Planner");
+    smaller
+        .agents
+        .retain(|a| a.kind != "Tracker" && a.kind != "Planner");
     smaller.triggers.clear();
     let report = write_dir(&dir, &build(&smaller, &Options::default()).unwrap()).unwrap();
     for gone in [
@@ -76,13 +88,26 @@ fn rebuilds_update_in_place_and_remove_stale_files() {
         "serviceaccount-predictor.yaml",
         "cronworkflow-nightly.yaml",
     ] {
-        assert!(report.removed.contains(&gone.to_string()), "{gone}: {report:?}");
+        assert!(
+            report.removed.contains(&gone.to_string()),
+            "{gone}: {report:?}"
+        );
         assert!(!dir.join(gone).exists(), "{gone}");
     }
-    assert!(dir.join("mine.yaml").is_file() && dir.join("notes.txt").is_file() && dir.join("other.yaml").is_file());
-    let mut on_disk: Vec<String> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    assert!(
+        dir.join("mine.yaml").is_file()
+            && dir.join("notes.txt").is_file()
+            && dir.join("other.yaml").is_file()
+    );
+    let mut on_disk: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
     on_disk.sort();
-    let mut expected: Vec<String> = files(&build(&smaller, &Options::default()).unwrap()).into_iter().map(|(n, _)| n).collect();
+    let mut expected: Vec<String> = files(&build(&smaller, &Options::default()).unwrap())
+        .into_iter()
+        .map(|(n, _)| n)
+        .collect();
     expected.extend(["mine.yaml", "notes.txt", "other.yaml"].map(String::from));
     expected.sort();
     assert_eq!(on_disk, expected);

@@ -17,7 +17,16 @@ fn builds() -> Vec<(String, Plan, Vec<Value>)> {
         let text = std::fs::read_to_string(root().join(&path)).unwrap();
         match try_plan(&path, &text) {
             Ok(plan) => {
-                let docs = documents(&build(&plan, &Options { templates: golden_templates() }).unwrap().stream());
+                let docs = documents(
+                    &build(
+                        &plan,
+                        &Options {
+                            templates: golden_templates(),
+                        },
+                    )
+                    .unwrap()
+                    .stream(),
+                );
                 out.push((name, plan, docs));
             }
             // The golden test reports a program that does not compile.
@@ -29,7 +38,9 @@ fn builds() -> Vec<(String, Plan, Vec<Value>)> {
 }
 
 fn str_of<'v>(v: &'v Value, path: &[&str]) -> Option<&'v str> {
-    path.iter().try_fold(v, |v, k| v.get(*k)).and_then(Value::as_str)
+    path.iter()
+        .try_fold(v, |v, k| v.get(*k))
+        .and_then(Value::as_str)
 }
 
 fn seq(v: &Value) -> Vec<Value> {
@@ -40,16 +51,47 @@ fn seq(v: &Value) -> Vec<Value> {
 fn every_object_is_labelled_and_annotated() {
     for (name, _, docs) in builds() {
         for d in &docs {
-            let what = format!("{name}: {} {}", d["kind"].as_str().unwrap(), d["metadata"]["name"].as_str().unwrap());
-            for label in ["name", "instance", "component", "part-of", "managed-by", "version"] {
-                let value = str_of(d, &["metadata", "labels", &format!("app.kubernetes.io/{label}")]);
-                assert!(value.is_some_and(|v| !v.is_empty()), "{what}: no app.kubernetes.io/{label}");
+            let what = format!(
+                "{name}: {} {}",
+                d["kind"].as_str().unwrap(),
+                d["metadata"]["name"].as_str().unwrap()
+            );
+            for label in [
+                "name",
+                "instance",
+                "component",
+                "part-of",
+                "managed-by",
+                "version",
+            ] {
+                let value = str_of(
+                    d,
+                    &["metadata", "labels", &format!("app.kubernetes.io/{label}")],
+                );
+                assert!(
+                    value.is_some_and(|v| !v.is_empty()),
+                    "{what}: no app.kubernetes.io/{label}"
+                );
             }
-            assert_eq!(str_of(d, &["metadata", "labels", "app.kubernetes.io/managed-by"]), Some("sflowc"), "{what}");
-            let source = str_of(d, &["metadata", "annotations", "sflow.dev/source"]).unwrap_or_else(|| panic!("{what}: no source"));
-            assert!(source.rsplit_once(':').is_some_and(|(_, line)| line.parse::<u32>().is_ok()) || source.starts_with("template:"), "{what}: {source}");
+            assert_eq!(
+                str_of(d, &["metadata", "labels", "app.kubernetes.io/managed-by"]),
+                Some("sflowc"),
+                "{what}"
+            );
+            let source = str_of(d, &["metadata", "annotations", "sflow.dev/source"])
+                .unwrap_or_else(|| panic!("{what}: no source"));
+            assert!(
+                source
+                    .rsplit_once(':')
+                    .is_some_and(|(_, line)| line.parse::<u32>().is_ok())
+                    || source.starts_with("template:"),
+                "{what}: {source}"
+            );
             if d["kind"].as_str() != Some("Namespace") {
-                assert!(d["metadata"]["namespace"].as_str().is_some(), "{what}: no namespace");
+                assert!(
+                    d["metadata"]["namespace"].as_str().is_some(),
+                    "{what}: no namespace"
+                );
             }
         }
     }
@@ -61,8 +103,15 @@ fn pods(d: &Value) -> Vec<(Value, Vec<Value>, Vec<Value>)> {
     match d["kind"].as_str() {
         Some("Deployment") => {
             let spec = d["spec"]["template"]["spec"].clone();
-            let containers = seq(&spec["containers"]).into_iter().chain(seq(&spec["initContainers"])).collect();
-            vec![(spec["securityContext"].clone(), containers, seq(&spec["volumes"]))]
+            let containers = seq(&spec["containers"])
+                .into_iter()
+                .chain(seq(&spec["initContainers"]))
+                .collect();
+            vec![(
+                spec["securityContext"].clone(),
+                containers,
+                seq(&spec["volumes"]),
+            )]
         }
         Some("WorkflowTemplate") => {
             let spec = &d["spec"];
@@ -73,7 +122,11 @@ fn pods(d: &Value) -> Vec<(Value, Vec<Value>, Vec<Value>)> {
                 }
                 containers.extend(seq(&t["initContainers"]));
             }
-            vec![(spec["securityContext"].clone(), containers, seq(&spec["volumes"]))]
+            vec![(
+                spec["securityContext"].clone(),
+                containers,
+                seq(&spec["volumes"]),
+            )]
         }
         _ => Vec::new(),
     }
@@ -81,37 +134,92 @@ fn pods(d: &Value) -> Vec<(Value, Vec<Value>, Vec<Value>)> {
 
 #[test]
 fn every_pod_is_restricted_with_requests_and_limits() {
-    let allowed_volumes = ["configMap", "emptyDir", "persistentVolumeClaim", "projected", "secret", "downwardAPI", "csi", "ephemeral"];
+    let allowed_volumes = [
+        "configMap",
+        "emptyDir",
+        "persistentVolumeClaim",
+        "projected",
+        "secret",
+        "downwardAPI",
+        "csi",
+        "ephemeral",
+    ];
     let mut checked = 0;
     for (name, _, docs) in builds() {
         for d in &docs {
             for (pod, containers, volumes) in pods(d) {
-                let what = format!("{name}: {} {}", d["kind"].as_str().unwrap(), d["metadata"]["name"].as_str().unwrap());
+                let what = format!(
+                    "{name}: {} {}",
+                    d["kind"].as_str().unwrap(),
+                    d["metadata"]["name"].as_str().unwrap()
+                );
                 assert_eq!(pod["runAsNonRoot"].as_bool(), Some(true), "{what}");
-                assert_eq!(str_of(&pod, &["seccompProfile", "type"]), Some("RuntimeDefault"), "{what}");
-                assert!(pod["runAsUser"].as_i64().is_some_and(|u| u >= 10000), "{what}");
+                assert_eq!(
+                    str_of(&pod, &["seccompProfile", "type"]),
+                    Some("RuntimeDefault"),
+                    "{what}"
+                );
+                assert!(
+                    pod["runAsUser"].as_i64().is_some_and(|u| u >= 10000),
+                    "{what}"
+                );
                 for v in &volumes {
-                    let kinds: Vec<&str> = v.as_mapping().unwrap().keys().filter_map(Value::as_str).filter(|k| *k != "name").collect();
-                    assert!(kinds.iter().all(|k| allowed_volumes.contains(k)), "{what}: volume {kinds:?}");
+                    let kinds: Vec<&str> = v
+                        .as_mapping()
+                        .unwrap()
+                        .keys()
+                        .filter_map(Value::as_str)
+                        .filter(|k| *k != "name")
+                        .collect();
+                    assert!(
+                        kinds.iter().all(|k| allowed_volumes.contains(k)),
+                        "{what}: volume {kinds:?}"
+                    );
                 }
                 assert!(!containers.is_empty(), "{what}");
                 for c in &containers {
                     let cname = format!("{what} container {}", c["name"].as_str().unwrap());
                     let sc = &c["securityContext"];
-                    assert_eq!(sc["allowPrivilegeEscalation"].as_bool(), Some(false), "{cname}");
-                    assert_eq!(sc["readOnlyRootFilesystem"].as_bool(), Some(true), "{cname}");
+                    assert_eq!(
+                        sc["allowPrivilegeEscalation"].as_bool(),
+                        Some(false),
+                        "{cname}"
+                    );
+                    assert_eq!(
+                        sc["readOnlyRootFilesystem"].as_bool(),
+                        Some(true),
+                        "{cname}"
+                    );
                     assert_eq!(sc["runAsNonRoot"].as_bool(), Some(true), "{cname}");
-                    assert_eq!(seq(&sc["capabilities"]["drop"]), vec![Value::from("ALL")], "{cname}");
+                    assert_eq!(
+                        seq(&sc["capabilities"]["drop"]),
+                        vec![Value::from("ALL")],
+                        "{cname}"
+                    );
                     assert!(sc["capabilities"]["add"].is_null(), "{cname}");
-                    assert_eq!(str_of(sc, &["seccompProfile", "type"]), Some("RuntimeDefault"), "{cname}");
+                    assert_eq!(
+                        str_of(sc, &["seccompProfile", "type"]),
+                        Some("RuntimeDefault"),
+                        "{cname}"
+                    );
                     let (req, lim) = (&c["resources"]["requests"], &c["resources"]["limits"]);
                     for r in ["cpu", "memory"] {
                         assert!(req[r].as_str().is_some(), "{cname}: no {r} request");
                         assert_eq!(req[r], lim[r], "{cname}: {r}");
                     }
                     let mounts = seq(&c["volumeMounts"]);
-                    assert!(mounts.iter().any(|m| m["mountPath"].as_str() == Some("/tmp")), "{cname}: no writable /tmp");
-                    assert!(c["image"].as_str().is_some_and(|i| i.contains(':') || i.contains('@')), "{cname}: image without a tag");
+                    assert!(
+                        mounts
+                            .iter()
+                            .any(|m| m["mountPath"].as_str() == Some("/tmp")),
+                        "{cname}: no writable /tmp"
+                    );
+                    assert!(
+                        c["image"]
+                            .as_str()
+                            .is_some_and(|i| i.contains(':') || i.contains('@')),
+                        "{cname}: image without a tag"
+                    );
                     checked += 1;
                 }
             }
@@ -123,13 +231,26 @@ fn every_pod_is_restricted_with_requests_and_limits() {
 #[test]
 fn argo_executor_containers_are_hardened_too() {
     for (name, _, docs) in builds() {
-        for d in docs.iter().filter(|d| d["kind"].as_str() == Some("WorkflowTemplate")) {
-            let patch: serde_json::Value = serde_json::from_str(d["spec"]["podSpecPatch"].as_str().unwrap()).unwrap();
+        for d in docs
+            .iter()
+            .filter(|d| d["kind"].as_str() == Some("WorkflowTemplate"))
+        {
+            let patch: serde_json::Value =
+                serde_json::from_str(d["spec"]["podSpecPatch"].as_str().unwrap()).unwrap();
             for (list, container) in [("initContainers", "init"), ("containers", "wait")] {
-                let c = patch[list].as_array().unwrap().iter().find(|c| c["name"] == container).unwrap();
+                let c = patch[list]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .find(|c| c["name"] == container)
+                    .unwrap();
                 let sc = &c["securityContext"];
                 assert_eq!(sc["allowPrivilegeEscalation"], false, "{name}");
-                assert_eq!(sc["capabilities"]["drop"], serde_json::json!(["ALL"]), "{name}");
+                assert_eq!(
+                    sc["capabilities"]["drop"],
+                    serde_json::json!(["ALL"]),
+                    "{name}"
+                );
                 assert_eq!(sc["runAsNonRoot"], true, "{name}");
             }
         }
@@ -141,7 +262,10 @@ fn rbac_is_namespaced_and_least_privilege() {
     for (name, _, docs) in builds() {
         for d in &docs {
             let kind = d["kind"].as_str().unwrap();
-            assert!(!matches!(kind, "ClusterRole" | "ClusterRoleBinding"), "{name}: {kind}");
+            assert!(
+                !matches!(kind, "ClusterRole" | "ClusterRoleBinding"),
+                "{name}: {kind}"
+            );
             if kind != "Role" {
                 continue;
             }
@@ -150,16 +274,38 @@ fn rbac_is_namespaced_and_least_privilege() {
                     for v in seq(&rule[field]) {
                         let v = v.as_str().unwrap();
                         assert_ne!(v, "*", "{name}: wildcard {field}");
-                        assert!(!matches!(v, "secrets" | "escalate" | "bind" | "impersonate" | "delete" | "deletecollection"), "{name}: {v}");
+                        assert!(
+                            !matches!(
+                                v,
+                                "secrets"
+                                    | "escalate"
+                                    | "bind"
+                                    | "impersonate"
+                                    | "delete"
+                                    | "deletecollection"
+                            ),
+                            "{name}: {v}"
+                        );
                     }
                 }
             }
         }
         // The runtime may touch only the Deployments it manages.
-        let role = docs.iter().find(|d| d["kind"].as_str() == Some("Role") && d["metadata"]["name"].as_str().is_some_and(|n| n.ends_with("-runtime"))).unwrap();
+        let role = docs
+            .iter()
+            .find(|d| {
+                d["kind"].as_str() == Some("Role")
+                    && d["metadata"]["name"]
+                        .as_str()
+                        .is_some_and(|n| n.ends_with("-runtime"))
+            })
+            .unwrap();
         for rule in seq(&role["rules"]) {
             if seq(&rule["resources"]).contains(&Value::from("deployments")) {
-                assert!(!seq(&rule["resourceNames"]).is_empty(), "{name}: deployments without resourceNames");
+                assert!(
+                    !seq(&rule["resourceNames"]).is_empty(),
+                    "{name}: deployments without resourceNames"
+                );
             }
         }
     }
@@ -168,21 +314,47 @@ fn rbac_is_namespaced_and_least_privilege() {
 #[test]
 fn networking_is_denied_by_default_and_every_pod_has_a_policy() {
     for (name, _, docs) in builds() {
-        let policies: Vec<&Value> = docs.iter().filter(|d| d["kind"].as_str() == Some("NetworkPolicy")).collect();
+        let policies: Vec<&Value> = docs
+            .iter()
+            .filter(|d| d["kind"].as_str() == Some("NetworkPolicy"))
+            .collect();
         let deny = policies
             .iter()
-            .find(|p| p["spec"]["podSelector"].as_mapping().is_some_and(|m| m.is_empty()) && seq(&p["spec"]["ingress"]).is_empty() && p["spec"]["egress"].as_sequence().is_some_and(|e| e.is_empty()))
+            .find(|p| {
+                p["spec"]["podSelector"]
+                    .as_mapping()
+                    .is_some_and(|m| m.is_empty())
+                    && seq(&p["spec"]["ingress"]).is_empty()
+                    && p["spec"]["egress"]
+                        .as_sequence()
+                        .is_some_and(|e| e.is_empty())
+            })
             .unwrap_or_else(|| panic!("{name}: no default deny"));
-        assert_eq!(seq(&deny["spec"]["policyTypes"]), vec![Value::from("Ingress"), Value::from("Egress")]);
+        assert_eq!(
+            seq(&deny["spec"]["policyTypes"]),
+            vec![Value::from("Ingress"), Value::from("Egress")]
+        );
         let selects = |labels: &Value| {
             policies.iter().any(|p| {
-                p["spec"]["podSelector"]["matchLabels"].as_mapping().is_some_and(|m| !m.is_empty() && m.iter().all(|(k, v)| labels.get(k) == Some(v)))
+                p["spec"]["podSelector"]["matchLabels"]
+                    .as_mapping()
+                    .is_some_and(|m| {
+                        !m.is_empty() && m.iter().all(|(k, v)| labels.get(k) == Some(v))
+                    })
             })
         };
         for d in &docs {
             match d["kind"].as_str() {
-                Some("Deployment") => assert!(selects(&d["spec"]["template"]["metadata"]["labels"]), "{name}: {:?}", d["metadata"]["name"]),
-                Some("WorkflowTemplate") => assert!(selects(&d["spec"]["podMetadata"]["labels"]), "{name}: {:?}", d["metadata"]["name"]),
+                Some("Deployment") => assert!(
+                    selects(&d["spec"]["template"]["metadata"]["labels"]),
+                    "{name}: {:?}",
+                    d["metadata"]["name"]
+                ),
+                Some("WorkflowTemplate") => assert!(
+                    selects(&d["spec"]["podMetadata"]["labels"]),
+                    "{name}: {:?}",
+                    d["metadata"]["name"]
+                ),
                 _ => {}
             }
         }
@@ -193,31 +365,74 @@ fn networking_is_denied_by_default_and_every_pod_has_a_policy() {
 fn dags_match_the_plan() {
     for (name, plan, docs) in builds() {
         for w in &plan.workflows {
-            let wt = docs.iter().find(|d| d["kind"].as_str() == Some("WorkflowTemplate") && d["metadata"]["name"].as_str() == Some(&w.kube_name)).unwrap();
+            let wt = docs
+                .iter()
+                .find(|d| {
+                    d["kind"].as_str() == Some("WorkflowTemplate")
+                        && d["metadata"]["name"].as_str() == Some(&w.kube_name)
+                })
+                .unwrap();
             let templates = seq(&wt["spec"]["templates"]);
             let entry = wt["spec"]["entrypoint"].as_str().unwrap();
-            let dag = templates.iter().find(|t| t["name"].as_str() == Some(entry)).unwrap();
+            let dag = templates
+                .iter()
+                .find(|t| t["name"].as_str() == Some(entry))
+                .unwrap();
             let tasks = seq(&dag["dag"]["tasks"]);
             assert_eq!(tasks.len(), w.steps.len(), "{name}");
             for s in &w.steps {
-                let task = tasks.iter().find(|t| t["name"].as_str() == Some(&s.kube_name)).unwrap();
-                let deps: Vec<String> = seq(&task["dependencies"]).iter().map(|d| d.as_str().unwrap().to_string()).collect();
-                let expected: Vec<String> = s.depends_on.iter().map(|d| w.step(d).unwrap().kube_name.clone()).collect();
+                let task = tasks
+                    .iter()
+                    .find(|t| t["name"].as_str() == Some(&s.kube_name))
+                    .unwrap();
+                let deps: Vec<String> = seq(&task["dependencies"])
+                    .iter()
+                    .map(|d| d.as_str().unwrap().to_string())
+                    .collect();
+                let expected: Vec<String> = s
+                    .depends_on
+                    .iter()
+                    .map(|d| w.step(d).unwrap().kube_name.clone())
+                    .collect();
                 assert_eq!(deps, expected, "{name}: {}", s.name);
-                let template = templates.iter().find(|t| t["name"].as_str() == task["template"].as_str()).unwrap();
+                let template = templates
+                    .iter()
+                    .find(|t| t["name"].as_str() == task["template"].as_str())
+                    .unwrap();
                 let c = &template["container"];
                 if let Some(ms) = s.timeout_ms {
-                    assert_eq!(template["activeDeadlineSeconds"].as_u64(), Some(ms.div_ceil(1000)));
+                    assert_eq!(
+                        template["activeDeadlineSeconds"].as_u64(),
+                        Some(ms.div_ceil(1000))
+                    );
                 }
                 if let Some(r) = &s.retry {
-                    assert_eq!(template["retryStrategy"]["limit"].as_u64(), Some(u64::from(r.limit)));
+                    assert_eq!(
+                        template["retryStrategy"]["limit"].as_u64(),
+                        Some(u64::from(r.limit))
+                    );
                 }
-                assert_eq!(!template["memoize"].is_null(), s.cache, "{name}: {}", s.name);
-                let outputs: Vec<String> = seq(&template["outputs"]["parameters"]).iter().map(|p| p["name"].as_str().unwrap().to_string()).collect();
+                assert_eq!(
+                    !template["memoize"].is_null(),
+                    s.cache,
+                    "{name}: {}",
+                    s.name
+                );
+                let outputs: Vec<String> = seq(&template["outputs"]["parameters"])
+                    .iter()
+                    .map(|p| p["name"].as_str().unwrap().to_string())
+                    .collect();
                 assert!(outputs.contains(&"sflow-metrics".to_string()));
-                let env: Vec<String> = seq(&c["env"]).iter().map(|e| e["name"].as_str().unwrap().to_string()).collect();
+                let env: Vec<String> = seq(&c["env"])
+                    .iter()
+                    .map(|e| e["name"].as_str().unwrap().to_string())
+                    .collect();
                 for p in &w.params {
-                    assert!(env.contains(&format!("SFLOW_PARAM_{}", p.name.to_uppercase())), "{name}: {}", s.name);
+                    assert!(
+                        env.contains(&format!("SFLOW_PARAM_{}", p.name.to_uppercase())),
+                        "{name}: {}",
+                        s.name
+                    );
                 }
                 for i in &s.inputs {
                     assert!(env.contains(&format!("SFLOW_INPUT_{}", i.name.to_uppercase())));
@@ -229,8 +444,20 @@ fn dags_match_the_plan() {
                 assert!(env.contains(&"SFLOW_METRICS".to_string()));
             }
         }
-        let schedules = plan.triggers.iter().filter(|t| matches!(t.on, sflow_compiler::lower::plan::TriggerSourcePlan::Schedule { .. })).count();
-        let crons = docs.iter().filter(|d| d["kind"].as_str() == Some("CronWorkflow")).count();
+        let schedules = plan
+            .triggers
+            .iter()
+            .filter(|t| {
+                matches!(
+                    t.on,
+                    sflow_compiler::lower::plan::TriggerSourcePlan::Schedule { .. }
+                )
+            })
+            .count();
+        let crons = docs
+            .iter()
+            .filter(|d| d["kind"].as_str() == Some("CronWorkflow"))
+            .count();
         assert!(crons <= schedules, "{name}");
     }
 }
@@ -239,21 +466,49 @@ fn dags_match_the_plan() {
 fn services_scale_within_their_bounds_and_probe_oip_health() {
     for (name, plan, docs) in builds() {
         for s in &plan.services {
-            let find = |kind: &str| docs.iter().find(|d| d["kind"].as_str() == Some(kind) && d["metadata"]["name"].as_str() == Some(&s.kube_name));
+            let find = |kind: &str| {
+                docs.iter().find(|d| {
+                    d["kind"].as_str() == Some(kind)
+                        && d["metadata"]["name"].as_str() == Some(&s.kube_name)
+                })
+            };
             let deployment = find("Deployment").unwrap();
-            assert!(deployment["spec"]["replicas"].is_null(), "{name}: the autoscaler owns replicas");
+            assert!(
+                deployment["spec"]["replicas"].is_null(),
+                "{name}: the autoscaler owns replicas"
+            );
             let c = &deployment["spec"]["template"]["spec"]["containers"][0];
-            assert_eq!(str_of(c, &["readinessProbe", "httpGet", "path"]), Some("/v2/health/ready"));
-            assert_eq!(str_of(c, &["livenessProbe", "httpGet", "path"]), Some("/v2/health/live"));
+            assert_eq!(
+                str_of(c, &["readinessProbe", "httpGet", "path"]),
+                Some("/v2/health/ready")
+            );
+            assert_eq!(
+                str_of(c, &["livenessProbe", "httpGet", "path"]),
+                Some("/v2/health/live")
+            );
             assert!(find("Service").is_some() && find("PodDisruptionBudget").is_some());
             let (min, max) = match find("HorizontalPodAutoscaler") {
-                Some(hpa) => (hpa["spec"]["minReplicas"].as_u64(), hpa["spec"]["maxReplicas"].as_u64()),
+                Some(hpa) => (
+                    hpa["spec"]["minReplicas"].as_u64(),
+                    hpa["spec"]["maxReplicas"].as_u64(),
+                ),
                 None => {
-                    let so = find("ScaledObject").unwrap_or_else(|| panic!("{name}: no autoscaler for {}", s.name));
-                    (so["spec"]["minReplicaCount"].as_u64(), so["spec"]["maxReplicaCount"].as_u64())
+                    let so = find("ScaledObject")
+                        .unwrap_or_else(|| panic!("{name}: no autoscaler for {}", s.name));
+                    (
+                        so["spec"]["minReplicaCount"].as_u64(),
+                        so["spec"]["maxReplicaCount"].as_u64(),
+                    )
                 }
             };
-            assert_eq!((min, max), (Some(u64::from(s.min_replicas)), Some(u64::from(s.max_replicas))), "{name}");
+            assert_eq!(
+                (min, max),
+                (
+                    Some(u64::from(s.min_replicas)),
+                    Some(u64::from(s.max_replicas))
+                ),
+                "{name}"
+            );
         }
     }
 }

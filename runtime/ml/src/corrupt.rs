@@ -150,7 +150,7 @@ pub fn corrupt_mixed(data: &Dataset, mix: &[(Corruption, u8)], seed: u64) -> Res
     let (rows, cols) = (data.rows(), data.cols());
     let mut px = data.pixels().to_vec();
     for (i, img) in px.chunks_exact_mut(rows * cols).enumerate() {
-        let mut rng = Rng::for_item(seed ^ 0x6d69_78, i as u64);
+        let mut rng = Rng::for_item(seed ^ 0x006d_6978, i as u64);
         let (c, s) = mix[rng.below(mix.len())];
         corrupt_image(img, rows, cols, c, s, &mut rng);
     }

@@ -146,6 +146,7 @@ pub struct TrainReport {
     pub model: PathBuf,
 }
 
+#[allow(clippy::large_enum_variant)] // built once per training
 enum Net {
     Mlp { fc1: nn::Linear, fc2: nn::Linear },
     Cnn {

@@ -110,3 +110,27 @@ fn bad_arguments_are_errors() {
     let e = Classifier::load(&p).unwrap_err().to_string();
     assert!(e.contains("not a TorchScript module"), "{e}");
 }
+
+/// The north-star program's training (`mlp`, 3 epochs, lr 0.001, the whole training split)
+/// and a CNN, evaluated on the 10,000 test digits. Slow in a debug build: run with
+/// `cargo test --release -p sflow-ml --test train -- --ignored --nocapture`.
+#[test]
+#[ignore]
+fn full_mnist_accuracy() {
+    let dir = tempfile::tempdir().unwrap();
+    for (arch, epochs) in [(Arch::Mlp, 3), (Arch::Cnn, 2)] {
+        let c = TrainConfig::new(arch, epochs, 1e-3);
+        let out = dir.path().join(format!("{arch}.pt"));
+        let rep = train_classifier(&c, common::train(), None, &out).unwrap();
+        let ev = evaluate_file(&out, common::test()).unwrap();
+        eprintln!(
+            "{arch}, {epochs} epochs on {} digits: held-out {:.4}, test {:.4}, {:.1} s ({} libtorch threads)",
+            rep.train_size,
+            rep.accuracy,
+            ev.accuracy,
+            rep.seconds,
+            tch::get_num_threads()
+        );
+        assert!(ev.accuracy > 0.95);
+    }
+}

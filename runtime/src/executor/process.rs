@@ -48,28 +48,30 @@ pub async fn run(
     started: impl FnOnce(u32),
     mut shutdown: watch::Receiver<bool>,
 ) -> ProcessEnd {
-    let open = |p: &Path| {
-        std::fs::File::create(p).map_err(|e| format!("cannot create {}: {e}", p.display()))
-    };
-    let (out, err) = match (open(spec.stdout), open(spec.stderr)) {
-        (Ok(o), Ok(e)) => (o, e),
-        (Err(e), _) | (_, Err(e)) => return ProcessEnd::SpawnFailed(e),
-    };
     let mut cmd = tokio::process::Command::new(spec.program);
     cmd.args(spec.args)
         .current_dir(spec.cwd)
         .envs(spec.env)
         .stdin(Stdio::null())
-        .stdout(Stdio::from(out))
-        .stderr(Stdio::from(err))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
         .process_group(0)
         .kill_on_drop(true);
     let mut child = match cmd.spawn() {
         Ok(c) => c,
         Err(e) => {
-            return ProcessEnd::SpawnFailed(format!("cannot start {}: {e}", spec.program.display()))
+            return ProcessEnd::SpawnFailed(format!(
+                "cannot start {}: {e}",
+                spec.program.display()
+            ))
         }
     };
+    // The streams are copied to their log files, created on the first byte: a quiet step
+    // creates no file (creating files is most of what a short step costs beyond its process).
+    let copies = [
+        tokio::spawn(copy_lazily(child.stdout.take(), spec.stdout.to_path_buf())),
+        tokio::spawn(copy_lazily(child.stderr.take(), spec.stderr.to_path_buf())),
+    ];
     let pid = child.id().unwrap_or(0);
     started(pid);
     let deadline = async {
@@ -88,7 +90,7 @@ pub async fn run(
             }
         }
     };
-    tokio::select! {
+    let end = tokio::select! {
         status = child.wait() => match status {
             Ok(s) => match (s.code(), std::os::unix::process::ExitStatusExt::signal(&s)) {
                 (Some(code), _) => ProcessEnd::Exited(code),
@@ -106,6 +108,45 @@ pub async fn run(
             kill_group(pid);
             let _ = child.wait().await;
             ProcessEnd::Stopped
+        }
+    };
+    // The copies end when the last writer closes the streams; a background process the step
+    // left running may hold them open, so do not wait for it for long (its output still goes
+    // to the log files).
+    let _ = tokio::time::timeout(Duration::from_secs(2), async {
+        for c in copies {
+            let _ = c.await;
+        }
+    })
+    .await;
+    end
+}
+
+/// Copies a stream to `path`, creating the file when the first bytes arrive.
+async fn copy_lazily<R: tokio::io::AsyncRead + Unpin>(src: Option<R>, path: std::path::PathBuf) {
+    use std::io::Write;
+    use tokio::io::AsyncReadExt;
+    let Some(mut src) = src else { return };
+    let mut buf = vec![0u8; 16 * 1024];
+    let mut file: Option<std::fs::File> = None;
+    loop {
+        let n = match src.read(&mut buf).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => n,
+        };
+        if file.is_none() {
+            match std::fs::File::create(&path) {
+                Ok(f) => file = Some(f),
+                Err(e) => {
+                    tracing::warn!(path = %path.display(), "cannot write the log: {e}");
+                    return;
+                }
+            }
+        }
+        if let Some(f) = file.as_mut() {
+            if f.write_all(&buf[..n]).is_err() {
+                return;
+            }
         }
     }
 }

@@ -34,13 +34,18 @@ pub struct SchemaArgs {}
 
 /// Runs `sflowc schema`: prints the plan's JSON Schema.
 pub fn schema(_: &SchemaArgs) -> Result<Status, CliError> {
-    std::io::stdout().lock().write_all(sflow_emit::plan_schema().as_bytes())?;
+    std::io::stdout()
+        .lock()
+        .write_all(sflow_emit::plan_schema().as_bytes())?;
     Ok(Status::Success)
 }
 
 /// The `*.yaml.hbs` files of `dir`, sorted by name.
 fn read_templates(dir: &Path) -> Result<Vec<UserTemplate>, CliError> {
-    let unreadable = |path: &Path, e: &std::io::Error| CliError::Read { path: path.display().to_string(), reason: io_reason(e) };
+    let unreadable = |path: &Path, e: &std::io::Error| CliError::Read {
+        path: path.display().to_string(),
+        reason: io_reason(e),
+    };
     let mut paths = Vec::new();
     for entry in std::fs::read_dir(dir).map_err(|e| unreadable(dir, &e))? {
         let path = entry.map_err(|e| unreadable(dir, &e))?.path();
@@ -53,7 +58,9 @@ fn read_templates(dir: &Path) -> Result<Vec<UserTemplate>, CliError> {
         .into_iter()
         .map(|path| {
             let text = std::fs::read_to_string(&path).map_err(|e| unreadable(&path, &e))?;
-            let name = path.file_name().map_or_else(String::new, |n| n.to_string_lossy().into_owned());
+            let name = path
+                .file_name()
+                .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
             Ok(UserTemplate { name, text })
         })
         .collect()
@@ -65,7 +72,14 @@ pub fn run(args: &BuildArgs) -> Result<Status, CliError> {
     let (name, analysis) = load(&args.file)?;
     let mut stderr = std::io::stderr().lock();
     if !analysis.diagnostics.is_empty() {
-        stderr.write_all(render::human(&analysis.diagnostics, &analysis.sources, Style::for_stderr()).as_bytes())?;
+        stderr.write_all(
+            render::human(
+                &analysis.diagnostics,
+                &analysis.sources,
+                Style::for_stderr(),
+            )
+            .as_bytes(),
+        )?;
         if analysis.has_errors() {
             writeln!(stderr, "{}", render::summary(&name, &analysis.diagnostics))?;
             return Ok(Status::Failure);
@@ -93,7 +107,9 @@ pub fn run(args: &BuildArgs) -> Result<Status, CliError> {
         writeln!(stderr, "warning: {warning}")?;
     }
     if args.out.as_os_str() == "-" {
-        std::io::stdout().lock().write_all(build.stream().as_bytes())?;
+        std::io::stdout()
+            .lock()
+            .write_all(build.stream().as_bytes())?;
         return Ok(Status::Success);
     }
     let report = write_dir(&args.out, &build)?;

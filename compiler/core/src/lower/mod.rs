@@ -183,7 +183,7 @@ impl Lowerer<'_> {
                 args: self.call_args(file, target, uses_call.map(Vec::as_slice).unwrap_or(&[]), &input_names(&ports)),
             },
             None => StepRun::Command {
-                image: step.field("image").and_then(|f| plain_string(&f.value)).map(|i| qualify_image(&i, app)).unwrap_or_default(),
+                image: step.field("image").and_then(|f| app_string(&f.value, app)).map(|i| qualify_image(&i, app)).unwrap_or_default(),
                 command: step.field("run").map(|f| self.template(file, &f.value)).unwrap_or_default(),
             },
         };
@@ -222,7 +222,7 @@ impl Lowerer<'_> {
             .field("env")
             .map(|f| match &f.value.kind {
                 ExprKind::Record(entries) => {
-                    entries.iter().filter_map(|e| plain_string(&e.value).map(|v| (e.name.name.clone(), v))).collect()
+                    entries.iter().filter_map(|e| app_string(&e.value, app).map(|v| (e.name.name.clone(), v))).collect()
                 }
                 _ => BTreeMap::new(),
             })
@@ -420,7 +420,7 @@ impl Lowerer<'_> {
             kube_name: values::kube_name(&service.name.name),
             doc: service.doc.as_ref().map(|d| d.text.clone()),
             model,
-            image: service.field("image").and_then(|f| plain_string(&f.value)).map(|i| qualify_image(&i, app)),
+            image: service.field("image").and_then(|f| app_string(&f.value, app)).map(|i| qualify_image(&i, app)),
             min_replicas: min_replicas.max(1) as u32,
             max_replicas: max_replicas.max(1) as u32,
             port: service.field("port").and_then(|f| int_value(&f.value)).map_or(DEFAULT_SERVICE_PORT, |p| p as u16),
@@ -960,6 +960,29 @@ fn quantity(e: &ast::Expr, ty: &Ty) -> Option<u64> {
         (ExprKind::Paren(inner), _) => quantity(inner, ty),
         _ => None,
     }
+}
+
+/// A string whose only templates are `{{app.name}}`, `{{app.namespace}}` and
+/// `{{app.registry}}`, with them substituted (`"{{app.registry}}/etl:2.3"` →
+/// `"ghcr.io/acme/etl:2.3"`); `None` for any other template.
+fn app_string(e: &ast::Expr, app: &AppPlan) -> Option<String> {
+    let ExprKind::Str(s) = &e.kind else { return None };
+    let mut out = String::new();
+    for part in &s.parts {
+        match part {
+            StrPart::Text { value, .. } => out.push_str(value),
+            StrPart::Interp { expr, .. } => {
+                let path: Vec<&str> = expr.as_path()?.iter().map(|i| i.name.as_str()).collect();
+                match path.as_slice() {
+                    ["app", "name"] => out.push_str(&app.name),
+                    ["app", "namespace"] => out.push_str(&app.namespace),
+                    ["app", "registry"] => out.push_str(app.registry.as_deref().unwrap_or("")),
+                    _ => return None,
+                }
+            }
+        }
+    }
+    Some(out)
 }
 
 fn plain_string(e: &ast::Expr) -> Option<String> {

@@ -8,7 +8,10 @@ use std::path::PathBuf;
 
 /// The workspace root.
 pub fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap()
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .unwrap()
 }
 
 /// Reads files relative to the workspace root, so plans name them `examples/…` wherever the
@@ -18,7 +21,9 @@ pub struct RootLoader;
 impl SourceLoader for RootLoader {
     fn load(&self, from: &str, relative: &str) -> Result<LoadedText, String> {
         let path = join_relative(from, relative);
-        std::fs::read_to_string(root().join(&path)).map(|text| LoadedText { path, text }).map_err(|e| e.to_string())
+        std::fs::read_to_string(root().join(&path))
+            .map(|text| LoadedText { path, text })
+            .map_err(|e| e.to_string())
     }
 }
 
@@ -81,7 +86,10 @@ pub fn golden_templates() -> Vec<sflow_emit::templates::UserTemplate> {
     names.sort();
     names
         .into_iter()
-        .map(|name| sflow_emit::templates::UserTemplate { text: std::fs::read_to_string(dir.join(&name)).unwrap(), name })
+        .map(|name| sflow_emit::templates::UserTemplate {
+            text: std::fs::read_to_string(dir.join(&name)).unwrap(),
+            name,
+        })
         .collect()
 }
 

@@ -19,7 +19,9 @@ pub struct MmdConfig {
     pub permutations: usize,
     /// PCA components the kernel sees (32).
     pub components: usize,
-    /// Reference images kept for the test (500; 3000 more fit the PCA).
+    /// Reference images each check compares the batch with (500), drawn afresh for each
+    /// batch from a pool of four times as many (3000 more fit the PCA). Fresh draws keep the
+    /// false-alarm rate near `p_value` whatever the reference sample.
     pub max_reference: usize,
     /// Batch images tested at most (500; a larger batch is subsampled for the test, which
     /// keeps a check of 1000 images under 50 ms on 2 cores).
@@ -45,9 +47,9 @@ impl Default for MmdConfig {
 #[derive(Debug, Clone)]
 pub struct Mmd {
     pca: Pca,
-    /// Reduced reference, `[n, k]` row-major.
+    /// Reduced reference pool, `[pool, k]` row-major.
     reference: Vec<f32>,
-    n: usize,
+    pool: usize,
     /// The RBF bandwidth σ² (median squared distance between reference points).
     sigma2: f64,
     cfg: MmdConfig,
@@ -70,11 +72,13 @@ impl Mmd {
             return Err(MlError::arg("mmd: permutations must be at least 1"));
         }
         let (fit_half, ref_half) =
-            reference_parts(reference, 3000, cfg.max_reference, cfg.seed, "mmd")?;
+            reference_parts(reference, 3000, cfg.max_reference.saturating_mul(4), cfg.seed, "mmd")?;
         let pca = Pca::fit(fit_half.pixels(), fit_half.len(), fit_half.features(), cfg.components)?;
         let z = pca.project_tensor(ref_half.pixels(), ref_half.len())?;
-        let d2 = sq_distances(&z)?;
-        let n = ref_half.len() as i64;
+        // Bandwidth from (at most) 1000 pool points.
+        let nb = ref_half.len().min(1000) as i64;
+        let d2 = sq_distances(&z.f_narrow(0, 0, nb)?)?;
+        let n = nb;
         // Off-diagonal squared distances: their median is the bandwidth.
         let mask = Tensor::ones([n, n], (Kind::Bool, tch::Device::Cpu)).f_triu(1)?;
         let off = d2.f_masked_select(&mask)?;
@@ -84,7 +88,7 @@ impl Mmd {
         Ok(Mmd {
             pca,
             reference: reference_z,
-            n: ref_half.len(),
+            pool: ref_half.len(),
             sigma2,
             cfg: cfg.clone(),
             shape: (reference.rows(), reference.cols()),
@@ -105,10 +109,22 @@ impl Mmd {
         } else {
             batch.clone()
         };
-        let (n, m) = (self.n, batch.len());
-        let k = self.pca.k() as i64;
+        let m = batch.len();
+        let k = self.pca.k();
         let zb = self.pca.project_tensor(batch.pixels(), m)?;
-        let zr = Tensor::from_slice(&self.reference).f_reshape([n as i64, k])?;
+        // A fresh reference draw for this batch, fixed by the seed and the batch's content.
+        let mut rng = Rng::new(self.cfg.seed ^ content_hash(batch.pixels()));
+        let n = self.cfg.max_reference.clamp(1, self.pool);
+        let mut idx: Vec<usize> = (0..self.pool).collect();
+        for i in 0..n {
+            let j = i + rng.below(self.pool - i);
+            idx.swap(i, j);
+        }
+        let mut zr = Vec::with_capacity(n * k);
+        for &i in &idx[..n] {
+            zr.extend_from_slice(&self.reference[i * k..(i + 1) * k]);
+        }
+        let zr = Tensor::from_slice(&zr).f_reshape([n as i64, k as i64])?;
         let z = Tensor::f_cat(&[zr, zb], 0)?;
         let kernel = sq_distances(&z)?
             .f_div_scalar(-2.0 * self.sigma2)?
@@ -123,7 +139,6 @@ impl Mmd {
         for i in 0..total {
             w[i * cols] = if i < n { wr } else { wb };
         }
-        let mut rng = Rng::new(self.cfg.seed);
         for r in 1..=rounds {
             let perm = rng.permutation(total);
             for (rank, &i) in perm.iter().enumerate() {
@@ -161,4 +176,11 @@ impl Detector for Mmd {
             p_value: Some(p),
         })
     }
+}
+
+/// FNV-1a over the pixels' bits.
+fn content_hash(px: &[f32]) -> u64 {
+    px.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, p| {
+        (h ^ u64::from(p.to_bits())).wrapping_mul(0x0000_0100_0000_01b3)
+    })
 }
