@@ -167,13 +167,15 @@ fn serving(model_path: &std::path::Path, test: &Dataset) {
     println!("\nserving: closed-loop HTTP load on 127.0.0.1 (client and server share the machine), {secs} s per row");
     println!("| clients | images/request | workers | max_wait | requests/s | images/s | p50 ms | p99 ms | mean batch | failed |");
     println!("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
-    let rows: [(usize, usize, usize, u64); 6] = [
+    let rows: [(usize, usize, usize, u64); 8] = [
         (1, 1, 1, 0),
         (1, 1, 1, 2),
-        (8, 1, 1, 2),
+        (8, 1, 1, 0),
+        (8, 1, 2, 0),
         (8, 1, 2, 2),
-        (32, 1, 2, 2),
-        (8, 16, 2, 2),
+        (32, 1, 1, 0),
+        (32, 1, 2, 0),
+        (8, 16, 2, 0),
     ];
     for (clients, per_req, workers, wait_ms) in rows {
         let cfg = EngineConfig {

@@ -205,7 +205,7 @@ pub enum PlanType {
 
 /// A literal value with its unit resolved.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(tag = "type", rename_all = "camelCase")]
+#[serde(tag = "type", rename_all = "camelCase", rename_all_fields = "camelCase")]
 pub enum Value {
     /// An integer.
     Int {
@@ -305,7 +305,7 @@ pub struct ParamPlan {
 
 /// A param's search space.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(tag = "kind", rename_all = "camelCase")]
+#[serde(tag = "kind", rename_all = "camelCase", rename_all_fields = "camelCase")]
 pub enum SearchSpace {
     /// `lo..hi`, uniform.
     Range {
@@ -364,7 +364,7 @@ pub struct StepPlan {
 
 /// What a step runs.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(tag = "kind", rename_all = "camelCase")]
+#[serde(tag = "kind", rename_all = "camelCase", rename_all_fields = "camelCase")]
 pub enum StepRun {
     /// A container image and a shell command with templates.
     Command {
@@ -384,7 +384,7 @@ pub enum StepRun {
 
 /// A piece of a templated string.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(tag = "kind", rename_all = "camelCase")]
+#[serde(tag = "kind", rename_all = "camelCase", rename_all_fields = "camelCase")]
 pub enum TemplatePart {
     /// Literal text.
     Text {
@@ -428,7 +428,7 @@ pub struct InputPlan {
 
 /// What an input is bound to.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(tag = "kind", rename_all = "camelCase")]
+#[serde(tag = "kind", rename_all = "camelCase", rename_all_fields = "camelCase")]
 pub enum InputSource {
     /// An output of another step of the workflow.
     Step {
@@ -574,7 +574,7 @@ pub struct ActionDeclPlan {
 
 /// What performs a user-declared action.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(tag = "kind", rename_all = "camelCase")]
+#[serde(tag = "kind", rename_all = "camelCase", rename_all_fields = "camelCase")]
 pub enum BindingPlan {
     /// Runs a workflow; the action's params may appear in `with`.
     Run {
@@ -622,7 +622,7 @@ pub struct TriggerPlan {
 
 /// What sets a trigger off.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(tag = "kind", rename_all = "camelCase")]
+#[serde(tag = "kind", rename_all = "camelCase", rename_all_fields = "camelCase")]
 pub enum TriggerSourcePlan {
     /// A cron schedule (UTC), in standard five-field form.
     Schedule {
@@ -668,7 +668,7 @@ pub enum TargetKind {
 
 /// What a trigger or policy does.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(tag = "kind", rename_all = "camelCase")]
+#[serde(tag = "kind", rename_all = "camelCase", rename_all_fields = "camelCase")]
 pub enum ActionPlan {
     /// Run a workflow.
     Run {
@@ -722,7 +722,7 @@ pub struct RateLimitPlan {
 
 /// A value the runtime keeps current and policies read.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema)]
-#[serde(tag = "kind", rename_all = "camelCase")]
+#[serde(tag = "kind", rename_all = "camelCase", rename_all_fields = "camelCase")]
 pub enum Signal {
     /// An agent's sensor, or a member of it (`checker.picked.size`, `improver.candidate.accuracy`).
     Sensor {
@@ -772,7 +772,7 @@ impl Signal {
 
 /// A typed expression tree.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(tag = "expr", rename_all = "camelCase")]
+#[serde(tag = "expr", rename_all = "camelCase", rename_all_fields = "camelCase")]
 pub enum Expr {
     /// A literal.
     Literal {

@@ -164,7 +164,9 @@ impl RequestLog for MemoryLog {
 pub struct EngineConfig {
     /// Images one forward pass takes at most (64).
     pub max_batch: usize,
-    /// How long the first request of a batch waits for more (2 ms).
+    /// How long a batch that is not full waits for more requests (0: a batch is what is
+    /// queued when a worker becomes free — requests that arrived during the previous forward
+    /// pass — so a lone request never waits, and batches grow with the load).
     pub max_wait: Duration,
     /// Requests waiting at most; past it, requests get 503 (1024).
     pub queue: usize,
@@ -180,7 +182,7 @@ impl Default for EngineConfig {
     fn default() -> Self {
         EngineConfig {
             max_batch: 64,
-            max_wait: Duration::from_millis(2),
+            max_wait: Duration::ZERO,
             queue: 1024,
             workers: 1,
             max_request_images: 256,
@@ -523,8 +525,9 @@ impl WorkerCtx {
         }
     }
 
-    /// Waits (polling the stop flag) for a first job, then gathers more until `max_batch`
-    /// images or `max_wait`.
+    /// Waits (polling the stop flag) for a first job, takes every job already queued (up to
+    /// `max_batch` images: requests that arrived while the previous batch ran), then waits up
+    /// to `max_wait` for more while the batch is not full.
     fn collect(&self) -> Option<Vec<Job>> {
         let rx = self.jobs.lock().unwrap_or_else(|p| p.into_inner());
         let first = match rx.recv_timeout(Duration::from_millis(50)) {
@@ -539,16 +542,23 @@ impl WorkerCtx {
         let mut images = first.n;
         let mut batch = vec![first];
         while images < self.max_batch {
-            let now = Instant::now();
-            if now >= deadline {
-                break;
-            }
-            match rx.recv_timeout(deadline - now) {
-                Ok(j) => {
+            let next = match rx.try_recv() {
+                Ok(j) => Some(j),
+                Err(_) => {
+                    let now = Instant::now();
+                    if now >= deadline {
+                        None
+                    } else {
+                        rx.recv_timeout(deadline - now).ok()
+                    }
+                }
+            };
+            match next {
+                Some(j) => {
                     images += j.n;
                     batch.push(j);
                 }
-                Err(_) => break,
+                None => break,
             }
         }
         Some(batch)
