@@ -72,10 +72,24 @@ fn executor(c: &mut Criterion) {
     // the machine hits both alike; the ratio of the minima is the overhead.
     let rounds = 7;
     let (mut floor, mut ours) = (Vec::new(), Vec::new());
+    let (mut floor_cpu, mut ours_cpu) = ((0.0, 0.0), (0.0, 0.0));
     for _ in 0..rounds {
+        let c0 = cpu();
         floor.push(rt.block_on(spawn_floor(1000, cores())));
+        let c1 = cpu();
         ours.push(engine_run(&rt, &program));
+        let c2 = cpu();
+        floor_cpu = (floor_cpu.0 + c1.0 - c0.0, floor_cpu.1 + c1.1 - c0.1);
+        ours_cpu = (ours_cpu.0 + c2.0 - c1.0, ours_cpu.1 + c2.1 - c1.1);
     }
+    let per = rounds as f64;
+    println!(
+        "executor/cpu per 1000 steps (this process / its children, seconds): spawn floor {:.2} / {:.2}, engine {:.2} / {:.2} (the engine figure includes starting and stopping the engine)",
+        floor_cpu.0 / per,
+        floor_cpu.1 / per,
+        ours_cpu.0 / per,
+        ours_cpu.1 / per
+    );
     floor.sort();
     ours.sort();
     println!(
@@ -105,6 +119,19 @@ fn executor(c: &mut Criterion) {
         });
     });
     group.finish();
+}
+
+/// CPU seconds used so far by this process and by its waited-for children (`/proc/self/stat`).
+fn cpu() -> (f64, f64) {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let after = stat.rfind(')').map_or("", |i| &stat[i + 1..]);
+    let f: Vec<f64> = after
+        .split_whitespace()
+        .map(|x| x.parse().unwrap_or(0.0))
+        .collect();
+    // Fields 14-17 (utime, stime, cutime, cstime) are at 11-14 after the command; 100 ticks/s.
+    let get = |i: usize| f.get(i).copied().unwrap_or(0.0) / 100.0;
+    (get(11) + get(12), get(13) + get(14))
 }
 
 async fn spawn_floor(n: usize, parallelism: usize) -> Duration {

@@ -95,8 +95,12 @@ workflow training {
         p.read("ran.txt").contains("second")
     });
     let s = store_of(&p);
-    let attempt = s.with(|c| store::running_step_runs(c, 1)).unwrap();
-    let orphan = attempt[0].pid.expect("the attempt's pid is recorded");
+    let mut orphan = 0;
+    wait_for(20, "the attempt's pid recorded", || {
+        let running = s.with(|c| store::running_step_runs(c, 1)).unwrap();
+        orphan = running.first().and_then(|a| a.pid).unwrap_or(0);
+        orphan != 0
+    });
     let before = s.with(|c| store::metrics_of_run(c, 1)).unwrap();
     assert_eq!(before.len(), 1, "`first` reported its metric");
     kill9(child);
@@ -306,4 +310,28 @@ fn killed_during_a_webhook_action_the_retry_carries_the_same_idempotency_key_and
         key(&reqs[0].1).unwrap().split_once(':').unwrap().1.trim(),
         format!("{}#1", f.key)
     );
+}
+
+#[test]
+fn an_attempt_whose_pid_was_not_yet_recorded_is_found_by_its_environment() {
+    use std::os::unix::process::CommandExt;
+    let run_dir = tempfile::tempdir().unwrap();
+    let dir = run_dir.path().to_string_lossy().into_owned();
+    let mut child = Command::new("/bin/sh")
+        .args(["-c", "sleep 30 & sleep 30"])
+        .env("SFLOW_RUN_DIR", &dir)
+        .env("SFLOW_STEP", "train")
+        .env("SFLOW_ATTEMPT", "2")
+        .process_group(0)
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(
+        sflow_runtime::executor::process::reap_by_env(&dir, "train", 1),
+        0,
+        "another attempt"
+    );
+    assert!(sflow_runtime::executor::process::reap_by_env(&dir, "train", 2) >= 1);
+    let status = child.wait().unwrap();
+    assert!(!status.success(), "killed");
 }

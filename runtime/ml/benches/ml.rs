@@ -48,7 +48,9 @@ fn training(c: &mut Criterion, train: &Dataset) {
     let mut g = c.benchmark_group("train");
     g.sample_size(10).measurement_time(Duration::from_secs(10));
     g.bench_function("mlp_1_epoch_10k", |b| {
-        b.iter(|| train_classifier(&TrainConfig::new(Arch::Mlp, 1, 1e-3), &data, None, &out).unwrap())
+        b.iter(|| {
+            train_classifier(&TrainConfig::new(Arch::Mlp, 1, 1e-3), &data, None, &out).unwrap()
+        })
     });
     g.finish();
 }
@@ -62,9 +64,18 @@ struct LoadResult {
     mean_batch: f64,
 }
 
-async fn load(engine: Arc<Engine>, clients: usize, images_per_request: usize, secs: f64, test: &Dataset) -> LoadResult {
+async fn load(
+    engine: Arc<Engine>,
+    clients: usize,
+    images_per_request: usize,
+    secs: f64,
+    test: &Dataset,
+) -> LoadResult {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/v2/models/mnist/infer", listener.local_addr().unwrap());
+    let url = format!(
+        "http://{}/v2/models/mnist/infer",
+        listener.local_addr().unwrap()
+    );
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let e = engine.clone();
     let server = tokio::spawn(async move {
@@ -120,7 +131,11 @@ async fn load(engine: Arc<Engine>, clients: usize, images_per_request: usize, se
     let _ = tx.send(());
     server.await.unwrap().unwrap();
     all.sort_by(f64::total_cmp);
-    let q = |p: f64| all.get(((all.len() as f64 * p).ceil() as usize).clamp(1, all.len().max(1)) - 1).copied().unwrap_or(0.0);
+    let q = |p: f64| {
+        all.get(((all.len() as f64 * p).ceil() as usize).clamp(1, all.len().max(1)) - 1)
+            .copied()
+            .unwrap_or(0.0)
+    };
     // Mean images per forward pass, from the Prometheus histogram.
     let text = engine.metrics().render();
     let grab = |name: &str| -> f64 {
@@ -130,7 +145,8 @@ async fn load(engine: Arc<Engine>, clients: usize, images_per_request: usize, se
             .and_then(|v| v.parse().ok())
             .unwrap_or(0.0)
     };
-    let mean_batch = grab("sflow_serve_batch_images_sum") / grab("sflow_serve_batch_images_count").max(1.0);
+    let mean_batch =
+        grab("sflow_serve_batch_images_sum") / grab("sflow_serve_batch_images_count").max(1.0);
     LoadResult {
         requests: all.len(),
         failed,
@@ -183,7 +199,11 @@ fn serving(model_path: &std::path::Path, test: &Dataset) {
             max_wait: Duration::from_millis(wait_ms),
             ..EngineConfig::default()
         };
-        let engine = Engine::new(Some(ServedModel::load("mnist", "1", model_path).unwrap()), cfg, None);
+        let engine = Engine::new(
+            Some(ServedModel::load("mnist", "1", model_path).unwrap()),
+            cfg,
+            None,
+        );
         let r = rt.block_on(load(engine, clients, per_req, secs, test));
         println!(
             "| {clients} | {per_req} | {workers} | {wait_ms} ms | {:.0} | {:.0} | {:.2} | {:.2} | {:.1} | {} |",
@@ -207,8 +227,17 @@ fn main() {
     let test = mnist(&mnist_dir(), Split::Test).unwrap().shuffled(2);
     let dir = tempfile::tempdir().unwrap();
     let model_path = dir.path().join("mlp.pt");
-    let rep = train_classifier(&TrainConfig::new(Arch::Mlp, 1, 1e-3), &train.slice(20_000, 30_000), None, &model_path).unwrap();
-    eprintln!("model: MLP, 1 epoch on 9,000 digits, held-out accuracy {:.4}", rep.accuracy);
+    let rep = train_classifier(
+        &TrainConfig::new(Arch::Mlp, 1, 1e-3),
+        &train.slice(20_000, 30_000),
+        None,
+        &model_path,
+    )
+    .unwrap();
+    eprintln!(
+        "model: MLP, 1 epoch on 9,000 digits, held-out accuracy {:.4}",
+        rep.accuracy
+    );
     let model = Arc::new(Classifier::load(&model_path).unwrap());
 
     let mut c = Criterion::default().configure_from_args();

@@ -123,7 +123,9 @@ fn check_severity(severity: u8) -> Result<()> {
     if (1..=5).contains(&severity) {
         Ok(())
     } else {
-        Err(MlError::arg(format!("severity must be 1 to 5, got {severity}")))
+        Err(MlError::arg(format!(
+            "severity must be 1 to 5, got {severity}"
+        )))
     }
 }
 
@@ -158,20 +160,30 @@ pub fn corrupt_mixed(data: &Dataset, mix: &[(Corruption, u8)], seed: u64) -> Res
 }
 
 /// Corrupts one `rows × cols` image in place.
-pub fn corrupt_image(img: &mut [f32], rows: usize, cols: usize, c: Corruption, severity: u8, rng: &mut Rng) {
+pub fn corrupt_image(
+    img: &mut [f32],
+    rows: usize,
+    cols: usize,
+    c: Corruption,
+    severity: u8,
+    rng: &mut Rng,
+) {
     if img.len() != rows * cols || img.is_empty() {
         return;
     }
     let sign = |rng: &mut Rng| if rng.f64() < 0.5 { -1.0 } else { 1.0 };
     match c {
         Corruption::Rotate => {
-            let deg = level(severity, [10.0, 20.0, 30.0, 40.0, 50.0]) * rng.uniform(0.85, 1.15) * sign(rng);
+            let deg = level(severity, [10.0, 20.0, 30.0, 40.0, 50.0])
+                * rng.uniform(0.85, 1.15)
+                * sign(rng);
             let (s, co) = deg.to_radians().sin_cos();
             // Output → source: the inverse rotation.
             affine(img, rows, cols, [co, s, -s, co], [0.0, 0.0]);
         }
         Corruption::Shear => {
-            let k = level(severity, [0.2, 0.35, 0.5, 0.65, 0.8]) * rng.uniform(0.85, 1.15) * sign(rng);
+            let k =
+                level(severity, [0.2, 0.35, 0.5, 0.65, 0.8]) * rng.uniform(0.85, 1.15) * sign(rng);
             affine(img, rows, cols, [1.0, k, 0.0, 1.0], [0.0, 0.0]);
         }
         Corruption::Scale => {
@@ -181,7 +193,13 @@ pub fn corrupt_image(img: &mut [f32], rows: usize, cols: usize, c: Corruption, s
         Corruption::Translate => {
             let d = level(severity, [2.0, 3.0, 4.0, 5.0, 6.0]);
             let a = rng.uniform(0.0, 2.0 * std::f64::consts::PI);
-            affine(img, rows, cols, [1.0, 0.0, 0.0, 1.0], [-d * a.sin(), -d * a.cos()]);
+            affine(
+                img,
+                rows,
+                cols,
+                [1.0, 0.0, 0.0, 1.0],
+                [-d * a.sin(), -d * a.cos()],
+            );
         }
         Corruption::ShotNoise => {
             let lam = level(severity, [60.0, 25.0, 12.0, 5.0, 3.0]);
@@ -285,7 +303,9 @@ fn sample(img: &[f32], rows: usize, cols: usize, r: f64, c: f64) -> f32 {
         if rr < 0.0 || cc < 0.0 || rr >= rows as f64 || cc >= cols as f64 {
             0.0
         } else {
-            img.get(rr as usize * cols + cc as usize).copied().map_or(0.0, f64::from)
+            img.get(rr as usize * cols + cc as usize)
+                .copied()
+                .map_or(0.0, f64::from)
         }
     };
     let v = get(r0, c0) * (1.0 - fr) * (1.0 - fc)
@@ -352,7 +372,13 @@ fn motion_blur(img: &mut [f32], rows: usize, cols: usize, len: f64, angle: f64) 
             let mut acc = 0.0f64;
             for s in 0..steps {
                 let t = s as f64 - (steps as f64 - 1.0) / 2.0;
-                acc += f64::from(sample(&src, rows, cols, r as f64 + t * dy, c as f64 + t * dx));
+                acc += f64::from(sample(
+                    &src,
+                    rows,
+                    cols,
+                    r as f64 + t * dy,
+                    c as f64 + t * dx,
+                ));
             }
             img[r * cols + c] = (acc / steps as f64).clamp(0.0, 1.0) as f32;
         }
@@ -382,7 +408,14 @@ fn smooth_noise(rows: usize, cols: usize, rng: &mut Rng) -> Vec<f64> {
 }
 
 /// Draws a white line from `a` to `b`, every `every`-th pixel (1: solid, 2: dotted).
-fn draw_line(img: &mut [f32], rows: usize, cols: usize, a: (f64, f64), b: (f64, f64), every: usize) {
+fn draw_line(
+    img: &mut [f32],
+    rows: usize,
+    cols: usize,
+    a: (f64, f64),
+    b: (f64, f64),
+    every: usize,
+) {
     let steps = ((b.0 - a.0).abs().max((b.1 - a.1).abs()).ceil() as usize).max(1);
     for s in (0..=steps).step_by(every.max(1)) {
         let t = s as f64 / steps as f64;
@@ -414,7 +447,10 @@ mod tests {
                 let a = corrupt(&ds, c, s, 3)?;
                 let b = corrupt(&ds, c, s, 3)?;
                 assert_eq!(a, b, "{c} {s}");
-                assert!(a.pixels().iter().all(|p| (0.0..=1.0).contains(p)), "{c} {s}");
+                assert!(
+                    a.pixels().iter().all(|p| (0.0..=1.0).contains(p)),
+                    "{c} {s}"
+                );
                 assert_ne!(a.pixels(), ds.pixels(), "{c} {s} changed nothing");
                 assert_eq!(a.labels(), ds.labels());
             }

@@ -74,7 +74,12 @@ pub enum Layout {
 impl Dataset {
     /// A dataset of `images.len() / (rows·cols)` images; `labels`, when given, has one label
     /// per image.
-    pub fn new(images: Vec<f32>, rows: usize, cols: usize, labels: Option<Vec<u8>>) -> Result<Self> {
+    pub fn new(
+        images: Vec<f32>,
+        rows: usize,
+        cols: usize,
+        labels: Option<Vec<u8>>,
+    ) -> Result<Self> {
         let side = rows * cols;
         if side == 0 {
             return Err(MlError::dataset(format!("images of {rows}×{cols} pixels")));
@@ -104,7 +109,12 @@ impl Dataset {
     }
 
     /// A dataset from bytes (0–255 → 0–1).
-    pub fn from_u8(pixels: &[u8], rows: usize, cols: usize, labels: Option<Vec<u8>>) -> Result<Self> {
+    pub fn from_u8(
+        pixels: &[u8],
+        rows: usize,
+        cols: usize,
+        labels: Option<Vec<u8>>,
+    ) -> Result<Self> {
         Self::new(
             pixels.iter().map(|&p| f32::from(p) / 255.0).collect(),
             rows,
@@ -172,9 +182,11 @@ impl Dataset {
 
     /// The labels, or an error naming `what` needed them.
     pub fn require_labels(&self, what: &str) -> Result<&[u8]> {
-        self.labels
-            .as_deref()
-            .ok_or_else(|| MlError::dataset(format!("{what} needs a labelled dataset; this one has no labels")))
+        self.labels.as_deref().ok_or_else(|| {
+            MlError::dataset(format!(
+                "{what} needs a labelled dataset; this one has no labels"
+            ))
+        })
     }
 
     /// The same images with `labels`.
@@ -208,10 +220,16 @@ impl Dataset {
     pub fn subset(&self, indices: &[usize]) -> Result<Self> {
         let d = self.features();
         let mut images = Vec::with_capacity(indices.len() * d);
-        let mut labels = self.labels.as_ref().map(|_| Vec::with_capacity(indices.len()));
+        let mut labels = self
+            .labels
+            .as_ref()
+            .map(|_| Vec::with_capacity(indices.len()));
         for &i in indices {
             let img = self.image(i).ok_or_else(|| {
-                MlError::dataset(format!("index {i} out of range (the dataset has {} images)", self.len))
+                MlError::dataset(format!(
+                    "index {i} out of range (the dataset has {} images)",
+                    self.len
+                ))
             })?;
             images.extend_from_slice(img);
             if let (Some(out), Some(src)) = (labels.as_mut(), self.labels.as_ref()) {
@@ -290,7 +308,9 @@ impl Dataset {
     /// `seed`; each part keeps the dataset's order.
     pub fn split(&self, holdout: f64, seed: u64) -> Result<(Self, Self)> {
         if !(0.0..1.0).contains(&holdout) {
-            return Err(MlError::arg(format!("holdout must be in [0, 1), got {holdout}")));
+            return Err(MlError::arg(format!(
+                "holdout must be in [0, 1), got {holdout}"
+            )));
         }
         let n_hold = ((self.len as f64) * holdout).round() as usize;
         let mut perm = Rng::new(seed).permutation(self.len);
@@ -354,7 +374,10 @@ impl Dataset {
             .image(i)
             .ok_or_else(|| MlError::dataset(format!("no image {i}")))?;
         let mut out = format!("P5\n{} {}\n255\n", self.cols, self.rows).into_bytes();
-        out.extend(img.iter().map(|&p| (p.clamp(0.0, 1.0) * 255.0).round() as u8));
+        out.extend(
+            img.iter()
+                .map(|&p| (p.clamp(0.0, 1.0) * 255.0).round() as u8),
+        );
         std::fs::write(path, out).map_err(|e| MlError::io(path, e))
     }
 }
@@ -410,7 +433,9 @@ fn read_full(r: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
 pub fn read_idx(path: &Path) -> Result<IdxArray> {
     let mut r = open_maybe_gz(path)?;
     let io = |e: std::io::Error| {
-        if e.kind() == std::io::ErrorKind::InvalidInput || e.kind() == std::io::ErrorKind::InvalidData {
+        if e.kind() == std::io::ErrorKind::InvalidInput
+            || e.kind() == std::io::ErrorKind::InvalidData
+        {
             MlError::idx(path, format!("corrupt gzip stream ({e})"))
         } else {
             MlError::io(path, e)
@@ -419,7 +444,10 @@ pub fn read_idx(path: &Path) -> Result<IdxArray> {
     let mut head = [0u8; 4];
     let n = read_full(&mut r, &mut head).map_err(io)?;
     if n < 4 {
-        return Err(MlError::idx(path, format!("{n} bytes: too short for an IDX header")));
+        return Err(MlError::idx(
+            path,
+            format!("{n} bytes: too short for an IDX header"),
+        ));
     }
     if head[0] != 0 || head[1] != 0 {
         return Err(MlError::idx(
@@ -448,7 +476,13 @@ pub fn read_idx(path: &Path) -> Result<IdxArray> {
     let mut dim_bytes = vec![0u8; 4 * ndims];
     let n = read_full(&mut r, &mut dim_bytes).map_err(io)?;
     if n < dim_bytes.len() {
-        return Err(MlError::idx(path, format!("truncated header: {ndims} dimensions declared, {n} of their {} bytes present", dim_bytes.len())));
+        return Err(MlError::idx(
+            path,
+            format!(
+                "truncated header: {ndims} dimensions declared, {n} of their {} bytes present",
+                dim_bytes.len()
+            ),
+        ));
     }
     let dims: Vec<usize> = dim_bytes
         .chunks_exact(4)
@@ -458,7 +492,12 @@ pub fn read_idx(path: &Path) -> Result<IdxArray> {
         .iter()
         .try_fold(1u64, |acc, &d| acc.checked_mul(d as u64))
         .filter(|&c| c <= MAX_IDX_ELEMENTS)
-        .ok_or_else(|| MlError::idx(path, format!("dimensions {dims:?} declare too many elements")))?;
+        .ok_or_else(|| {
+            MlError::idx(
+                path,
+                format!("dimensions {dims:?} declare too many elements"),
+            )
+        })?;
     let want = count * elem;
     let mut body = Vec::new();
     (&mut r).take(want).read_to_end(&mut body).map_err(io)?;
@@ -475,7 +514,9 @@ pub fn read_idx(path: &Path) -> Result<IdxArray> {
     if read_full(&mut r, &mut extra).map_err(io)? > 0 {
         return Err(MlError::idx(
             path,
-            format!("trailing bytes after the {want} bytes of data that dimensions {dims:?} declare"),
+            format!(
+                "trailing bytes after the {want} bytes of data that dimensions {dims:?} declare"
+            ),
         ));
     }
     let data = match kind {
@@ -519,7 +560,10 @@ pub fn load_idx_pair(images: &Path, labels: Option<&Path>) -> Result<Dataset> {
     let [n, rows, cols] = img.dims[..] else {
         return Err(MlError::idx(
             images,
-            format!("an image file has 3 dimensions (count, rows, columns); this one has {:?}", img.dims),
+            format!(
+                "an image file has 3 dimensions (count, rows, columns); this one has {:?}",
+                img.dims
+            ),
         ));
     };
     let labels = match labels {
@@ -533,12 +577,19 @@ pub fn load_idx_pair(images: &Path, labels: Option<&Path>) -> Result<Dataset> {
                 ));
             }
             let IdxData::U8(l) = lab.data else {
-                return Err(MlError::idx(lp, "labels must be unsigned bytes (type 0x08)"));
+                return Err(MlError::idx(
+                    lp,
+                    "labels must be unsigned bytes (type 0x08)",
+                ));
             };
             if l.len() != n {
                 return Err(MlError::idx(
                     lp,
-                    format!("{} labels for the {n} images of {}", l.len(), images.display()),
+                    format!(
+                        "{} labels for the {n} images of {}",
+                        l.len(),
+                        images.display()
+                    ),
                 ));
             }
             Some(l)
@@ -622,7 +673,10 @@ fn labels_path_for(images: &Path) -> Option<PathBuf> {
 
 fn collect_image_files(path: &Path, out: &mut Vec<PathBuf>, depth: usize) -> Result<()> {
     if depth > 32 {
-        return Err(MlError::dataset(format!("{}: directories nested too deep", path.display())));
+        return Err(MlError::dataset(format!(
+            "{}: directories nested too deep",
+            path.display()
+        )));
     }
     let mut entries: Vec<PathBuf> = std::fs::read_dir(path)
         .map_err(|e| MlError::io(path, e))?
@@ -671,7 +725,10 @@ pub fn files(path: &Path) -> Result<Dataset> {
         all = Some(match all {
             None => ds,
             Some(acc) => acc.concat(&ds).map_err(|e| {
-                MlError::dataset(format!("{}: {e} (either every image file has its labels file or none has)", img.display()))
+                MlError::dataset(format!(
+                    "{}: {e} (either every image file has its labels file or none has)",
+                    img.display()
+                ))
             })?,
         });
     }
@@ -698,14 +755,23 @@ mod tests {
         let bytes = std::fs::read(&p).map_err(|e| MlError::io(&p, e))?;
         let t = dir.path().join("trunc-images-idx3-ubyte");
         std::fs::write(&t, &bytes[..bytes.len() - 3]).map_err(|e| MlError::io(&t, e))?;
-        let err = read_idx(&t).err().map(|e| e.to_string()).unwrap_or_default();
+        let err = read_idx(&t)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
         assert!(err.contains("truncated"), "{err}");
         // Bad magic.
         std::fs::write(&t, b"\x01\x02\x08\x01\0\0\0\x01x").map_err(|e| MlError::io(&t, e))?;
-        let err = read_idx(&t).err().map(|e| e.to_string()).unwrap_or_default();
+        let err = read_idx(&t)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
         assert!(err.contains("magic"), "{err}");
         // Mixed labelled/unlabelled under one directory.
-        let err = files(dir.path()).err().map(|e| e.to_string()).unwrap_or_default();
+        let err = files(dir.path())
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
         assert!(!err.is_empty());
         Ok(())
     }

@@ -8,6 +8,7 @@
 //! - [`model`]: a loaded TorchScript [`Classifier`];
 //! - [`detectors`]: `std.detectors.ks`, `mmd`, `autoencoder_ood`, `confidence`;
 //! - [`corrupt`]: MNIST-C-style corruptions (the demo's drift), deterministic by seed;
+//! - [`steps`]: the std steps' bodies under the step contract (metrics as JSON lines);
 //! - [`serve`]: the serving engine (hot swap, dynamic batching, workers, metrics, request
 //!   log) and its Open Inference Protocol v2 HTTP router.
 //!
@@ -21,13 +22,16 @@ pub mod error;
 pub mod model;
 pub mod rng;
 pub mod serve;
+pub mod steps;
 pub mod train;
 
 pub use data::{Dataset, Layout, Split};
 pub use detectors::{Detector, DetectorSpec, DriftReport};
 pub use error::{MlError, Result};
 pub use model::Classifier;
-pub use train::{evaluate, evaluate_file, train_classifier, Arch, EvalReport, TrainConfig, TrainReport};
+pub use train::{
+    evaluate, evaluate_file, train_classifier, Arch, EvalReport, TrainConfig, TrainReport,
+};
 
 /// Sets libtorch's intra-op thread count (all of the process's tensor work shares it).
 pub fn set_torch_threads(n: usize) {

@@ -39,10 +39,11 @@ impl Classifier {
                 reason: "no such file".into(),
             });
         }
-        let mut module = CModule::load_on_device(path, Device::Cpu).map_err(|e| MlError::Model {
-            path: path.to_path_buf(),
-            reason: format!("not a TorchScript module libtorch can load: {e}"),
-        })?;
+        let mut module =
+            CModule::load_on_device(path, Device::Cpu).map_err(|e| MlError::Model {
+                path: path.to_path_buf(),
+                reason: format!("not a TorchScript module libtorch can load: {e}"),
+            })?;
         module.f_set_eval()?;
         let probe = Tensor::zeros([1, 1, rows as i64, cols as i64], (Kind::Float, Device::Cpu));
         let out = tch::no_grad(|| module.forward_ts(&[probe])).map_err(|e| MlError::Model {
@@ -71,7 +72,13 @@ impl Classifier {
     }
 
     /// Wraps a module already in memory (a freshly traced one).
-    pub(crate) fn from_module(module: CModule, path: PathBuf, rows: usize, cols: usize, classes: usize) -> Self {
+    pub(crate) fn from_module(
+        module: CModule,
+        path: PathBuf,
+        rows: usize,
+        cols: usize,
+        classes: usize,
+    ) -> Self {
         Classifier {
             module,
             path,

@@ -20,7 +20,9 @@ static TORCH_RNG: Mutex<()> = Mutex::new(());
 
 /// Runs `f` with libtorch's global generator seeded with `seed`, exclusively.
 pub(crate) fn with_torch_seed<T>(seed: u64, f: impl FnOnce() -> T) -> T {
-    let _guard = TORCH_RNG.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let _guard = TORCH_RNG
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
     tch::manual_seed(seed as i64);
     f()
 }
@@ -96,16 +98,25 @@ impl TrainConfig {
             return Err(MlError::arg("epochs must be at least 1"));
         }
         if !(self.lr.is_finite() && self.lr > 0.0) {
-            return Err(MlError::arg(format!("lr must be a positive number, got {}", self.lr)));
+            return Err(MlError::arg(format!(
+                "lr must be a positive number, got {}",
+                self.lr
+            )));
         }
         if self.batch_size == 0 {
             return Err(MlError::arg("batch_size must be at least 1"));
         }
         if !(0.0..1.0).contains(&self.holdout) {
-            return Err(MlError::arg(format!("holdout must be in [0, 1), got {}", self.holdout)));
+            return Err(MlError::arg(format!(
+                "holdout must be in [0, 1), got {}",
+                self.holdout
+            )));
         }
         if !(2..=256).contains(&self.classes) {
-            return Err(MlError::arg(format!("classes must be in 2..=256, got {}", self.classes)));
+            return Err(MlError::arg(format!(
+                "classes must be in 2..=256, got {}",
+                self.classes
+            )));
         }
         Ok(())
     }
@@ -148,7 +159,10 @@ pub struct TrainReport {
 
 #[allow(clippy::large_enum_variant)] // built once per training
 enum Net {
-    Mlp { fc1: nn::Linear, fc2: nn::Linear },
+    Mlp {
+        fc1: nn::Linear,
+        fc2: nn::Linear,
+    },
     Cnn {
         conv1: nn::Conv2D,
         conv2: nn::Conv2D,
@@ -297,8 +311,9 @@ pub fn train_classifier_with(
                     .f_nll_loss::<Tensor>(&ys, None, tch::Reduction::Mean, -100)?;
                 opt.backward_step(&loss);
                 loss_sum += loss.f_double_value(&[])? * (e - b) as f64;
-                correct += tch::no_grad(|| logits.argmax(-1, false).eq_tensor(&ys).sum(Kind::Int64))
-                    .f_int64_value(&[])?;
+                correct +=
+                    tch::no_grad(|| logits.argmax(-1, false).eq_tensor(&ys).sum(Kind::Int64))
+                        .f_int64_value(&[])?;
                 seen += (e - b) as i64;
                 b = e;
             }
@@ -313,9 +328,10 @@ pub fn train_classifier_with(
         }
         vs.freeze();
         let example = Tensor::zeros([1, 1, rows as i64, cols as i64], (Kind::Float, Device::Cpu));
-        let module = CModule::create_by_tracing("SflowClassifier", "forward", &[example], &mut |xs| {
-            xs.iter().map(|x| net.forward_t(x, false)).collect()
-        })?;
+        let module =
+            CModule::create_by_tracing("SflowClassifier", "forward", &[example], &mut |xs| {
+                xs.iter().map(|x| net.forward_t(x, false)).collect()
+            })?;
         Ok((module, epochs))
     })?;
 
@@ -338,12 +354,19 @@ pub fn train_classifier_with(
 /// Saves through a temporary file in the same directory, then renames: a reader never sees
 /// a half-written model.
 fn save_module(module: &CModule, out: &Path) -> Result<()> {
-    let dir = out.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let dir = out
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir).map_err(|e| MlError::io(dir, e))?;
     let name = out
         .file_name()
         .ok_or_else(|| MlError::arg(format!("{}: not a file path", out.display())))?;
-    let tmp = dir.join(format!(".{}.tmp-{}", name.to_string_lossy(), std::process::id()));
+    let tmp = dir.join(format!(
+        ".{}.tmp-{}",
+        name.to_string_lossy(),
+        std::process::id()
+    ));
     module.save(&tmp)?;
     std::fs::rename(&tmp, out).map_err(|e| MlError::io(out, e))
 }
@@ -367,7 +390,9 @@ pub fn evaluate(model: &Classifier, data: &Dataset) -> Result<EvalReport> {
     if data.is_empty() {
         return Err(MlError::dataset("evaluate: no images"));
     }
-    let c = model.classes().max(usize::from(labels.iter().copied().max().unwrap_or(0)) + 1);
+    let c = model
+        .classes()
+        .max(usize::from(labels.iter().copied().max().unwrap_or(0)) + 1);
     let probs = model.predict_proba(data)?;
     let mut confusion = vec![vec![0u64; c]; c];
     let mut correct = 0usize;

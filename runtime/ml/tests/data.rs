@@ -17,15 +17,24 @@ fn loads_both_splits_with_the_readme_facts() {
     assert_eq!(train.len(), 60_000);
     assert_eq!(test.len(), 10_000);
     assert_eq!((train.rows(), train.cols()), (28, 28));
-    assert_eq!(&train.labels().unwrap()[..10], &[5, 0, 4, 1, 9, 2, 1, 3, 1, 4]);
-    assert_eq!(&test.labels().unwrap()[..10], &[7, 2, 1, 0, 4, 1, 4, 9, 5, 9]);
+    assert_eq!(
+        &train.labels().unwrap()[..10],
+        &[5, 0, 4, 1, 9, 2, 1, 3, 1, 4]
+    );
+    assert_eq!(
+        &test.labels().unwrap()[..10],
+        &[7, 2, 1, 0, 4, 1, 4, 9, 5, 9]
+    );
     assert!(train.pixels().iter().all(|p| (0.0..=1.0).contains(p)));
     // Every class is there, in roughly equal shares.
     let mut counts = [0usize; 10];
     for &l in test.labels().unwrap() {
         counts[l as usize] += 1;
     }
-    assert!(counts.iter().all(|&c| (800..1200).contains(&c)), "{counts:?}");
+    assert!(
+        counts.iter().all(|&c| (800..1200).contains(&c)),
+        "{counts:?}"
+    );
 }
 
 #[test]
@@ -42,8 +51,12 @@ fn uncompressed_files_and_the_dataset_format_round_trip() {
     assert_eq!(back, sub);
     // The dataset format (gzipped pair), read by `files`, nested directories concatenated.
     let ds_dir = tempfile::tempdir().unwrap();
-    sub.slice(0, 100).save_dir(&ds_dir.path().join("a")).unwrap();
-    sub.slice(100, 300).save_dir(&ds_dir.path().join("b")).unwrap();
+    sub.slice(0, 100)
+        .save_dir(&ds_dir.path().join("a"))
+        .unwrap();
+    sub.slice(100, 300)
+        .save_dir(&ds_dir.path().join("b"))
+        .unwrap();
     let all = files(ds_dir.path()).unwrap();
     assert_eq!(all, sub);
     // A single image file without labels.
@@ -56,7 +69,10 @@ fn uncompressed_files_and_the_dataset_format_round_trip() {
 }
 
 fn write(path: &std::path::Path, bytes: &[u8]) {
-    std::fs::File::create(path).unwrap().write_all(bytes).unwrap();
+    std::fs::File::create(path)
+        .unwrap()
+        .write_all(bytes)
+        .unwrap();
 }
 
 #[test]
@@ -89,14 +105,25 @@ fn truncated_and_malformed_files_are_errors_not_panics() {
     // An images file given as labels, and an absurd header.
     assert!(load_idx_pair(&img, Some(&img)).is_err());
     let huge = dir.path().join("huge-images-idx3-ubyte");
-    write(&huge, &[0, 0, 8, 3, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0, 0, 0, 1]);
+    write(
+        &huge,
+        &[
+            0, 0, 8, 3, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0, 0, 0, 1,
+        ],
+    );
     let e = read_idx(&huge).unwrap_err().to_string();
     assert!(e.contains("too many elements"), "{e}");
     // Unsupported element type, trailing bytes.
     write(&huge, &[0, 0, 0x0B, 1, 0, 0, 0, 1, 0, 0]);
-    assert!(read_idx(&huge).unwrap_err().to_string().contains("unsupported element type"));
+    assert!(read_idx(&huge)
+        .unwrap_err()
+        .to_string()
+        .contains("unsupported element type"));
     write(&huge, &[0, 0, 8, 1, 0, 0, 0, 1, 7, 7]);
-    assert!(read_idx(&huge).unwrap_err().to_string().contains("trailing"));
+    assert!(read_idx(&huge)
+        .unwrap_err()
+        .to_string()
+        .contains("trailing"));
     // A directory without image files.
     let empty = tempfile::tempdir().unwrap();
     assert!(files(empty.path()).is_err());

@@ -20,7 +20,13 @@ fn train_small(path: &Path, seed: u64) {
         seed,
         ..TrainConfig::new(Arch::Mlp, 1, 1e-3)
     };
-    train_classifier(&cfg, &common::train_shuffled().slice(seed as usize * 3_000, seed as usize * 3_000 + 3_000), None, path).unwrap();
+    train_classifier(
+        &cfg,
+        &common::train_shuffled().slice(seed as usize * 3_000, seed as usize * 3_000 + 3_000),
+        None,
+        path,
+    )
+    .unwrap();
 }
 
 struct Server {
@@ -31,7 +37,12 @@ struct Server {
 }
 
 impl Server {
-    async fn start(model: Option<ServedModel>, cfg: EngineConfig, http: HttpConfig, log: Option<Arc<dyn RequestLog>>) -> Self {
+    async fn start(
+        model: Option<ServedModel>,
+        cfg: EngineConfig,
+        http: HttpConfig,
+        log: Option<Arc<dyn RequestLog>>,
+    ) -> Self {
         let engine = Engine::new(model, cfg, log);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
@@ -74,7 +85,12 @@ fn infer_body(images: &Dataset, id: &str) -> Value {
 fn labels_of(resp: &Value) -> Vec<u8> {
     let outs = resp["outputs"].as_array().unwrap();
     let label = outs.iter().find(|o| o["name"] == "label").unwrap();
-    label["data"].as_array().unwrap().iter().map(|v| v.as_u64().unwrap() as u8).collect()
+    label["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_u64().unwrap() as u8)
+        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -85,7 +101,13 @@ async fn oip_v2_health_metadata_and_inference() {
     let log = Arc::new(MemoryLog::new(10_000));
     let mut model = ServedModel::load("mnist", "1", &p).unwrap();
     model.accuracy = Some(0.9);
-    let srv = Server::start(Some(model), EngineConfig::default(), HttpConfig::default(), Some(log.clone())).await;
+    let srv = Server::start(
+        Some(model),
+        EngineConfig::default(),
+        HttpConfig::default(),
+        Some(log.clone()),
+    )
+    .await;
     let c = reqwest::Client::new();
     let u = &srv.url;
 
@@ -94,21 +116,54 @@ async fn oip_v2_health_metadata_and_inference() {
     assert_eq!(r.json::<Value>().await.unwrap()["live"], true);
     let r = c.get(format!("{u}/v2/health/ready")).send().await.unwrap();
     assert_eq!(r.status(), 200);
-    let r: Value = c.get(format!("{u}/v2")).send().await.unwrap().json().await.unwrap();
+    let r: Value = c
+        .get(format!("{u}/v2"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(r["name"], "sflow");
-    let meta: Value = c.get(format!("{u}/v2/models/mnist")).send().await.unwrap().json().await.unwrap();
+    let meta: Value = c
+        .get(format!("{u}/v2/models/mnist"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(meta["name"], "mnist");
     assert_eq!(meta["versions"], json!(["1"]));
     assert_eq!(meta["platform"], "pytorch_torchscript");
     assert_eq!(meta["inputs"][0]["shape"], json!([-1, 1, 28, 28]));
     assert_eq!(meta["outputs"][0]["shape"], json!([-1, 10]));
-    assert_eq!(c.get(format!("{u}/v2/models/mnist/versions/1")).send().await.unwrap().status(), 200);
-    assert_eq!(c.get(format!("{u}/v2/models/mnist/ready")).send().await.unwrap().status(), 200);
+    assert_eq!(
+        c.get(format!("{u}/v2/models/mnist/versions/1"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    assert_eq!(
+        c.get(format!("{u}/v2/models/mnist/ready"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
 
     // Inference: predictions equal the classifier's, in every accepted layout.
     let images = common::test().take(20);
     let expected = Classifier::load(&p).unwrap().predict(&images).unwrap();
-    let r = c.post(format!("{u}/v2/models/mnist/infer")).json(&infer_body(&images, "r1")).send().await.unwrap();
+    let r = c
+        .post(format!("{u}/v2/models/mnist/infer"))
+        .json(&infer_body(&images, "r1"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200);
     let body: Value = r.json().await.unwrap();
     assert_eq!(body["model_name"], "mnist");
@@ -118,29 +173,60 @@ async fn oip_v2_health_metadata_and_inference() {
     let probs = &body["outputs"][0];
     assert_eq!(probs["name"], "probabilities");
     assert_eq!(probs["shape"], json!([20, 10]));
-    let row: f64 = probs["data"].as_array().unwrap()[..10].iter().map(|v| v.as_f64().unwrap()).sum();
+    let row: f64 = probs["data"].as_array().unwrap()[..10]
+        .iter()
+        .map(|v| v.as_f64().unwrap())
+        .sum();
     assert!((row - 1.0).abs() < 1e-4);
 
     // UINT8, nested [N, 28, 28], versioned route, only the label output.
     let nested: Vec<Vec<Vec<u8>>> = (0..3)
         .map(|i| {
-            images.image(i).unwrap().chunks(28).map(|r| r.iter().map(|&p| (p * 255.0).round() as u8).collect()).collect()
+            images
+                .image(i)
+                .unwrap()
+                .chunks(28)
+                .map(|r| r.iter().map(|&p| (p * 255.0).round() as u8).collect())
+                .collect()
         })
         .collect();
     let req = json!({"inputs": [{"name": "x", "shape": [3, 28, 28], "datatype": "UINT8", "data": nested}], "outputs": [{"name": "label"}]});
-    let r = c.post(format!("{u}/v2/models/mnist/versions/1/infer")).json(&req).send().await.unwrap();
+    let r = c
+        .post(format!("{u}/v2/models/mnist/versions/1/infer"))
+        .json(&req)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200);
     let body: Value = r.json().await.unwrap();
     assert_eq!(body["outputs"].as_array().unwrap().len(), 1);
     assert_eq!(labels_of(&body), expected[..3].to_vec());
     // One image as [784].
     let req = json!({"inputs": [{"name": "x", "shape": [784], "datatype": "FP64", "data": images.image(5).unwrap()}]});
-    let body: Value = c.post(format!("{u}/v2/models/mnist/infer")).json(&req).send().await.unwrap().json().await.unwrap();
+    let body: Value = c
+        .post(format!("{u}/v2/models/mnist/infer"))
+        .json(&req)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(labels_of(&body), vec![expected[5]]);
 
     // Metrics and the request log.
-    let text = c.get(format!("{u}/metrics")).send().await.unwrap().text().await.unwrap();
-    assert!(text.contains("sflow_serve_requests_total{model=\"mnist\"} 3"), "{text}");
+    let text = c
+        .get(format!("{u}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        text.contains("sflow_serve_requests_total{model=\"mnist\"} 3"),
+        "{text}"
+    );
     assert!(text.contains("sflow_serve_images_total{model=\"mnist\"} 24"));
     assert!(text.contains("sflow_serve_request_duration_seconds_bucket"));
     assert!(text.contains("sflow_serve_model_info{model=\"mnist\",version=\"1\"} 1"));
@@ -172,7 +258,13 @@ async fn malformed_and_oversized_requests_get_4xx_and_the_server_keeps_serving()
     let http = HttpConfig {
         max_body_bytes: 200_000,
     };
-    let srv = Server::start(Some(ServedModel::load("mnist", "7", &p).unwrap()), cfg, http, None).await;
+    let srv = Server::start(
+        Some(ServedModel::load("mnist", "7", &p).unwrap()),
+        cfg,
+        http,
+        None,
+    )
+    .await;
     let c = reqwest::Client::new();
     let u = &srv.url;
     let infer = format!("{u}/v2/models/mnist/infer");
@@ -201,27 +293,72 @@ async fn malformed_and_oversized_requests_get_4xx_and_the_server_keeps_serving()
     for (what, req, status, needle) in cases {
         let r = req.send().await.unwrap();
         assert_eq!(r.status().as_u16(), status, "{what}");
-        let body: Value = r.json().await.unwrap_or_else(|e| panic!("{what}: not JSON: {e}"));
+        let body: Value = r
+            .json()
+            .await
+            .unwrap_or_else(|e| panic!("{what}: not JSON: {e}"));
         let msg = body["error"].as_str().unwrap_or_default();
         assert!(msg.contains(needle), "{what}: {msg}");
     }
     assert_eq!(c.get(&infer).send().await.unwrap().status(), 405);
     // Still serving.
-    let r = c.post(&infer).json(&input(json!([1, 784]), "FP32", json!(img))).send().await.unwrap();
+    let r = c
+        .post(&infer)
+        .json(&input(json!([1, 784]), "FP32", json!(img)))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200);
-    let text = c.get(format!("{u}/metrics")).send().await.unwrap().text().await.unwrap();
-    assert!(text.contains("sflow_serve_request_errors_total{model=\"mnist\",code=\"400\"} 12"), "{text}");
+    let text = c
+        .get(format!("{u}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        text.contains("sflow_serve_request_errors_total{model=\"mnist\",code=\"400\"} 12"),
+        "{text}"
+    );
     assert!(text.contains("code=\"413\"} 2"));
     srv.stop().await;
 
     // No model yet: not ready, and inference says so.
     let srv = Server::start(None, EngineConfig::default(), HttpConfig::default(), None).await;
-    assert_eq!(c.get(format!("{}/v2/health/ready", srv.url)).send().await.unwrap().status(), 503);
-    assert_eq!(c.get(format!("{}/v2/health/live", srv.url)).send().await.unwrap().status(), 200);
-    let r = c.post(format!("{}/v2/models/mnist/infer", srv.url)).json(&input(json!([784]), "FP32", json!(img))).send().await.unwrap();
+    assert_eq!(
+        c.get(format!("{}/v2/health/ready", srv.url))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        503
+    );
+    assert_eq!(
+        c.get(format!("{}/v2/health/live", srv.url))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    let r = c
+        .post(format!("{}/v2/models/mnist/infer", srv.url))
+        .json(&input(json!([784]), "FP32", json!(img)))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 503);
-    srv.engine.swap_model(ServedModel::load("mnist", "7", &p).unwrap());
-    assert_eq!(c.get(format!("{}/v2/health/ready", srv.url)).send().await.unwrap().status(), 200);
+    srv.engine
+        .swap_model(ServedModel::load("mnist", "7", &p).unwrap());
+    assert_eq!(
+        c.get(format!("{}/v2/health/ready", srv.url))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
     srv.stop().await;
 }
 
@@ -239,7 +376,13 @@ async fn hot_swap_under_concurrent_load_fails_no_request() {
         workers: 2,
         ..EngineConfig::default()
     };
-    let srv = Server::start(Some(ServedModel::load("mnist", "a", &pa).unwrap()), cfg, HttpConfig::default(), None).await;
+    let srv = Server::start(
+        Some(ServedModel::load("mnist", "a", &pa).unwrap()),
+        cfg,
+        HttpConfig::default(),
+        None,
+    )
+    .await;
     let url = format!("{}/v2/models/mnist/infer", srv.url);
     let done = Arc::new(AtomicBool::new(false));
     let c = reqwest::Client::new();
@@ -265,7 +408,11 @@ async fn hot_swap_under_concurrent_load_fails_no_request() {
                             _ => (&eb, &mut seen_b),
                         };
                         *seen += 1;
-                        assert_eq!(labels, expected[start..start + n].to_vec(), "answer of the version it names");
+                        assert_eq!(
+                            labels,
+                            expected[start..start + n].to_vec(),
+                            "answer of the version it names"
+                        );
                         ok += 1;
                     }
                     Ok(r) => failed.push(format!("status {}", r.status())),
@@ -281,7 +428,8 @@ async fn hot_swap_under_concurrent_load_fails_no_request() {
     for s in 0..40 {
         tokio::time::sleep(Duration::from_millis(25)).await;
         let (v, p) = if s % 2 == 0 { ("b", &pb) } else { ("a", &pa) };
-        srv.engine.swap_model(ServedModel::load("mnist", v, p).unwrap());
+        srv.engine
+            .swap_model(ServedModel::load("mnist", v, p).unwrap());
     }
     tokio::time::sleep(Duration::from_millis(100)).await;
     done.store(true, Ordering::Relaxed);
@@ -303,7 +451,12 @@ async fn hot_swap_under_concurrent_load_fails_no_request() {
     assert_eq!(srv.engine.workers(), 4);
     srv.engine.set_workers(1);
     assert_eq!(srv.engine.workers(), 1);
-    let r = c.post(&url).json(&infer_body(&images.take(2), "y")).send().await.unwrap();
+    let r = c
+        .post(&url)
+        .json(&infer_body(&images.take(2), "y"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200);
     srv.stop().await;
 }
@@ -332,7 +485,10 @@ fn dynamic_batching_groups_concurrent_requests() {
         assert_eq!(p.labels, vec![expected[i]]);
     }
     let largest = preds.iter().map(|p| p.batch_images).max().unwrap();
-    assert!(largest > 1, "16 concurrent requests within 20 ms should share a forward pass");
+    assert!(
+        largest > 1,
+        "16 concurrent requests within 20 ms should share a forward pass"
+    );
     // Wrong sizes are refused before queueing.
     assert!(engine.infer_blocking(None, vec![0.0; 10], 1).is_err());
     assert!(engine.infer_blocking(None, vec![], 0).is_err());

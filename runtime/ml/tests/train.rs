@@ -19,10 +19,11 @@ fn mlp_one_epoch_on_10k_reaches_a_sensible_accuracy_and_reloads_identically() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("mlp.pt");
     let mut epochs = Vec::new();
-    let rep = sflow_ml::train::train_classifier_with(&cfg(Arch::Mlp, 1), &data, None, &out, &mut |e| {
-        epochs.push(e.clone())
-    })
-    .unwrap();
+    let rep =
+        sflow_ml::train::train_classifier_with(&cfg(Arch::Mlp, 1), &data, None, &out, &mut |e| {
+            epochs.push(e.clone())
+        })
+        .unwrap();
     eprintln!(
         "MLP 1 epoch on {} images ({} held out): accuracy {:.4} in {:.1} s",
         rep.train_size, rep.holdout_size, rep.accuracy, rep.seconds
@@ -62,8 +63,14 @@ fn training_is_deterministic_given_the_seed() {
     assert_eq!(a.accuracy, b.accuracy);
     assert_eq!(a.epochs[0].loss, b.epochs[0].loss);
     let test = common::test().take(500);
-    let pa = Classifier::load(&dir.path().join("a.pt")).unwrap().predict_proba(&test).unwrap();
-    let pb = Classifier::load(&dir.path().join("b.pt")).unwrap().predict_proba(&test).unwrap();
+    let pa = Classifier::load(&dir.path().join("a.pt"))
+        .unwrap()
+        .predict_proba(&test)
+        .unwrap();
+    let pb = Classifier::load(&dir.path().join("b.pt"))
+        .unwrap()
+        .predict_proba(&test)
+        .unwrap();
     assert_eq!(pa, pb);
     assert_ne!(a.epochs[0].loss, c.epochs[0].loss);
 }
@@ -72,7 +79,8 @@ fn training_is_deterministic_given_the_seed() {
 fn cnn_trains_and_extra_labelled_samples_join_the_training_set() {
     let data = common::train().take(6_000);
     let dir = tempfile::tempdir().unwrap();
-    let rep = train_classifier(&cfg(Arch::Cnn, 3), &data, None, &dir.path().join("cnn.pt")).unwrap();
+    let rep =
+        train_classifier(&cfg(Arch::Cnn, 3), &data, None, &dir.path().join("cnn.pt")).unwrap();
     eprintln!(
         "CNN 1 epoch on {} images: held-out accuracy {:.4} in {:.1} s",
         rep.train_size, rep.accuracy, rep.seconds
@@ -133,4 +141,54 @@ fn full_mnist_accuracy() {
         );
         assert!(ev.accuracy > 0.95);
     }
+}
+
+#[test]
+fn std_steps_follow_the_step_contract() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = common::train_shuffled().take(2_000);
+    // The Improver's labelled samples: a dataset directory.
+    let labelled = dir.path().join("labelled");
+    corrupt(&common::test().take(200), Corruption::Fog, 3, 1)
+        .unwrap()
+        .save_dir(&labelled)
+        .unwrap();
+    let model = dir.path().join("out/model");
+    let metrics = dir.path().join("metrics.json");
+    let rep = sflow_ml::steps::train_classifier_step(
+        &TrainConfig::new(Arch::Mlp, 2, 1e-3),
+        &data,
+        Some(&labelled),
+        &model,
+        Some(&metrics),
+    )
+    .unwrap();
+    assert_eq!(rep.extra_size, 200);
+    let lines: Vec<serde_json::Value> = std::fs::read_to_string(&metrics)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 3, "two epochs, then the final metrics");
+    assert_eq!(lines[0]["epoch"], 1);
+    assert_eq!(lines[2]["accuracy"].as_f64().unwrap(), rep.accuracy);
+    let report = dir.path().join("report.json");
+    let m2 = dir.path().join("m2.json");
+    let ev = sflow_ml::steps::evaluate_step(&model, &common::test().take(500), &report, Some(&m2))
+        .unwrap();
+    let j: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+    assert_eq!(j["accuracy"].as_f64().unwrap(), ev.accuracy);
+    assert_eq!(j["confusion"].as_array().unwrap().len(), 10);
+    // A labelled directory that holds no dataset is an error, not a silent no-op.
+    let empty = dir.path().join("empty");
+    std::fs::create_dir_all(&empty).unwrap();
+    assert!(sflow_ml::steps::train_classifier_step(
+        &TrainConfig::new(Arch::Mlp, 1, 1e-3),
+        &data,
+        Some(&empty),
+        &model,
+        None
+    )
+    .is_err());
 }

@@ -59,9 +59,10 @@ impl Backend for LocalBackend {
     fn reap_interrupted(&self, store: &Store, run: &RunRow) -> Result<()> {
         let now = crate::clock::system_now_ms();
         for attempt in store.with(|c| store::running_step_runs(c, run.id))? {
-            let killed = attempt
-                .pid
-                .is_some_and(|pid| process::reap(pid, attempt.pid_start.as_deref()));
+            let killed = match attempt.pid {
+                Some(pid) => process::reap(pid, attempt.pid_start.as_deref()),
+                None => process::reap_by_env(&run.dir, &attempt.step, attempt.attempt) > 0,
+            };
             let why = if killed {
                 "the runtime stopped during this attempt; its process group was killed"
             } else {
@@ -186,7 +187,11 @@ async fn execute(ctx: RunContext, permits: Arc<Semaphore>) -> RunOutcome {
     let mut set: JoinSet<(usize, StepResult)> = JoinSet::new();
     let mut interrupted = false;
     // Steps not yet started, in topological order (each pass looks at these only).
-    let mut pending: Vec<usize> = order.iter().copied().filter(|&i| state[i] == St::Pending).collect();
+    let mut pending: Vec<usize> = order
+        .iter()
+        .copied()
+        .filter(|&i| state[i] == St::Pending)
+        .collect();
     loop {
         // Steps below a failure do not run.
         for &i in &pending {
@@ -708,7 +713,8 @@ async fn step_inner(ctx: &RunContext, permits: &Semaphore, job: Job) -> Result<S
 /// executor costs beyond spawning the process.)
 fn prepare_dirs(logs_dir: &Path, out_dir: &Path, step: &StepPlan) -> Result<()> {
     if !logs_dir.is_dir() {
-        std::fs::create_dir_all(logs_dir).ctx(|| format!("cannot create {}", logs_dir.display()))?;
+        std::fs::create_dir_all(logs_dir)
+            .ctx(|| format!("cannot create {}", logs_dir.display()))?;
     }
     if out_dir.exists() {
         std::fs::remove_dir_all(out_dir).ctx(|| format!("cannot clear {}", out_dir.display()))?;

@@ -41,8 +41,11 @@ pub enum ProcessEnd {
     SpawnFailed(String),
 }
 
-/// Runs a process to its end. `started` receives its pid (also its process group id) as soon
-/// as it runs, so the caller can record it before waiting.
+/// How long an attempt runs before its pid is reported for recording.
+pub const REPORT_AFTER: Duration = Duration::from_millis(50);
+
+/// Runs a process to its end. `started` receives its pid (also its process group id) once it
+/// has run for [`REPORT_AFTER`], so the caller can record it while it runs.
 pub async fn run(
     spec: ProcessSpec<'_>,
     started: impl FnOnce(u32),
@@ -60,10 +63,7 @@ pub async fn run(
     let mut child = match cmd.spawn() {
         Ok(c) => c,
         Err(e) => {
-            return ProcessEnd::SpawnFailed(format!(
-                "cannot start {}: {e}",
-                spec.program.display()
-            ))
+            return ProcessEnd::SpawnFailed(format!("cannot start {}: {e}", spec.program.display()))
         }
     };
     // The streams are copied to their log files, created on the first byte: a quiet step
@@ -73,7 +73,7 @@ pub async fn run(
         tokio::spawn(copy_lazily(child.stderr.take(), spec.stderr.to_path_buf())),
     ];
     let pid = child.id().unwrap_or(0);
-    started(pid);
+    let mut started = Some(started);
     let deadline = async {
         match spec.timeout {
             Some(d) => tokio::time::sleep(d).await,
@@ -90,24 +90,37 @@ pub async fn run(
             }
         }
     };
-    let end = tokio::select! {
-        status = child.wait() => match status {
-            Ok(s) => match (s.code(), std::os::unix::process::ExitStatusExt::signal(&s)) {
-                (Some(code), _) => ProcessEnd::Exited(code),
-                (None, Some(sig)) => ProcessEnd::Signaled(sig),
-                _ => ProcessEnd::Exited(-1),
+    tokio::pin!(deadline);
+    tokio::pin!(stop);
+    // The pid is reported once the attempt has run for a while: a short attempt is recorded
+    // once, when it ends (a crash in its first moments is covered by `reap_by_env`).
+    let report = tokio::time::sleep(REPORT_AFTER);
+    tokio::pin!(report);
+    let end = loop {
+        tokio::select! {
+            status = child.wait() => break match status {
+                Ok(s) => match (s.code(), std::os::unix::process::ExitStatusExt::signal(&s)) {
+                    (Some(code), _) => ProcessEnd::Exited(code),
+                    (None, Some(sig)) => ProcessEnd::Signaled(sig),
+                    _ => ProcessEnd::Exited(-1),
+                },
+                Err(e) => ProcessEnd::SpawnFailed(format!("cannot wait for the process: {e}")),
             },
-            Err(e) => ProcessEnd::SpawnFailed(format!("cannot wait for the process: {e}")),
-        },
-        () = deadline => {
-            kill_group(pid);
-            let _ = child.wait().await;
-            ProcessEnd::TimedOut
-        }
-        () = stop => {
-            kill_group(pid);
-            let _ = child.wait().await;
-            ProcessEnd::Stopped
+            () = &mut deadline => {
+                kill_group(pid);
+                let _ = child.wait().await;
+                break ProcessEnd::TimedOut;
+            }
+            () = &mut stop => {
+                kill_group(pid);
+                let _ = child.wait().await;
+                break ProcessEnd::Stopped;
+            }
+            () = &mut report, if started.is_some() => {
+                if let Some(f) = started.take() {
+                    f(pid);
+                }
+            }
         }
     };
     // The copies end when the last writer closes the streams; a background process the step
@@ -182,4 +195,47 @@ pub fn reap(pid: i64, recorded_start: Option<&str>) -> bool {
         }
         _ => false,
     }
+}
+
+/// Kills what is left of an attempt whose pid was never recorded (the runtime stopped in its
+/// first moments): the processes whose environment names the attempt (`SFLOW_RUN_DIR`,
+/// `SFLOW_STEP`, `SFLOW_ATTEMPT`), with their process groups. Returns how many were found.
+pub fn reap_by_env(run_dir: &str, step: &str, attempt: i64) -> usize {
+    let wanted = [
+        format!("SFLOW_RUN_DIR={run_dir}"),
+        format!("SFLOW_STEP={step}"),
+        format!("SFLOW_ATTEMPT={attempt}"),
+    ];
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return 0;
+    };
+    let mut found = 0;
+    for e in entries.flatten() {
+        let name = e.file_name();
+        let Some(pid) = name.to_str().and_then(|n| n.parse::<u32>().ok()) else {
+            continue;
+        };
+        let Ok(env) = std::fs::read(format!("/proc/{pid}/environ")) else {
+            continue;
+        };
+        let vars: Vec<&[u8]> = env.split(|b| *b == 0).collect();
+        if !wanted.iter().all(|w| vars.contains(&w.as_bytes())) {
+            continue;
+        }
+        let pgid = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .ok()
+            .and_then(|s| {
+                s.rfind(')').and_then(|i| {
+                    s[i + 1..]
+                        .split_whitespace()
+                        .nth(2)
+                        .and_then(|g| g.parse::<u32>().ok())
+                })
+            });
+        if let Some(pgid) = pgid {
+            kill_group(pgid);
+            found += 1;
+        }
+    }
+    found
 }

@@ -41,6 +41,7 @@ impl Store {
         // only an OS crash may lose the last commits.
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
+        conn.set_prepared_statement_cache_capacity(64);
         migrate(&conn)?;
         // Commits never wait for a checkpoint (the only fsync in WAL mode with NORMAL): a
         // background thread with its own connection checkpoints the WAL every second without
@@ -55,7 +56,8 @@ impl Store {
             .spawn(move || {
                 while !flag.load(Ordering::SeqCst) {
                     std::thread::sleep(std::time::Duration::from_millis(1000));
-                    let _ = checkpointer.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
+                    let _ =
+                        checkpointer.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
                 }
             });
         if spawned.is_err() {
@@ -148,9 +150,8 @@ pub fn upsert_app(
     plan: &str,
     now: Millis,
 ) -> Result<()> {
-    c.execute(
-        "INSERT INTO apps (name, source, plan_sha256, plan, first_started_ms, last_started_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?5)
-         ON CONFLICT(name) DO UPDATE SET source = ?2, plan_sha256 = ?3, plan = ?4, last_started_ms = ?5",
+    c.prepare_cached("INSERT INTO apps (name, source, plan_sha256, plan, first_started_ms, last_started_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?5)
+         ON CONFLICT(name) DO UPDATE SET source = ?2, plan_sha256 = ?3, plan = ?4, last_started_ms = ?5")?.execute(
         params![name, source, plan_sha, plan, now],
     )?;
     Ok(())
@@ -271,16 +272,13 @@ pub fn insert_run(
     dir_root: &Path,
     now: Millis,
 ) -> Result<(i64, String)> {
-    c.execute(
-        "INSERT INTO workflow_runs (app, workflow, status, origin, firing_key, created_ms, dir) VALUES (?1, ?2, 'running', ?3, ?4, ?5, '')",
+    c.prepare_cached("INSERT INTO workflow_runs (app, workflow, status, origin, firing_key, created_ms, dir) VALUES (?1, ?2, 'running', ?3, ?4, ?5, '')")?.execute(
         params![app, workflow, origin, firing_key, now],
     )?;
     let id = c.last_insert_rowid();
     let dir = dir_root.join(id.to_string()).to_string_lossy().into_owned();
-    c.execute(
-        "UPDATE workflow_runs SET dir = ?2 WHERE id = ?1",
-        params![id, dir],
-    )?;
+    c.prepare_cached("UPDATE workflow_runs SET dir = ?2 WHERE id = ?1")?
+        .execute(params![id, dir])?;
     let mut st = c.prepare(
         "INSERT INTO params (run_id, name, type, value, json) VALUES (?1, ?2, ?3, ?4, ?5)",
     )?;
@@ -308,19 +306,17 @@ pub fn finish_run(
     error: Option<&str>,
     now: Millis,
 ) -> Result<()> {
-    c.execute(
+    c.prepare_cached(
         "UPDATE workflow_runs SET status = ?2, error = ?3, finished_ms = ?4 WHERE id = ?1",
-        params![id, status, error, now],
-    )?;
+    )?
+    .execute(params![id, status, error, now])?;
     Ok(())
 }
 
 /// Counts a resumption of a run.
 pub fn mark_resumed(c: &Connection, id: i64) -> Result<()> {
-    c.execute(
-        "UPDATE workflow_runs SET resumed = resumed + 1 WHERE id = ?1",
-        [id],
-    )?;
+    c.prepare_cached("UPDATE workflow_runs SET resumed = resumed + 1 WHERE id = ?1")?
+        .execute([id])?;
     Ok(())
 }
 
@@ -467,9 +463,8 @@ pub struct NewStepRun<'a> {
 /// Records a step run.
 pub fn insert_step_run(c: &Connection, s: &NewStepRun<'_>, now: Millis) -> Result<i64> {
     let finished = (s.status != "running").then_some(now);
-    c.execute(
-        "INSERT INTO step_runs (run_id, step, attempt, status, started_ms, finished_ms, dir, stdout, stderr, cache_key, cached_from, error)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+    c.prepare_cached("INSERT INTO step_runs (run_id, step, attempt, status, started_ms, finished_ms, dir, stdout, stderr, cache_key, cached_from, error)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)")?.execute(
         params![s.run_id, s.step, s.attempt, s.status, now, finished, s.dir, s.stdout, s.stderr, s.cache_key, s.cached_from, s.error],
     )?;
     Ok(c.last_insert_rowid())
@@ -477,10 +472,8 @@ pub fn insert_step_run(c: &Connection, s: &NewStepRun<'_>, now: Millis) -> Resul
 
 /// Records the process of a running attempt.
 pub fn set_step_pid(c: &Connection, id: i64, pid: i64, start: Option<&str>) -> Result<()> {
-    c.execute(
-        "UPDATE step_runs SET pid = ?2, pid_start = ?3 WHERE id = ?1",
-        params![id, pid, start],
-    )?;
+    c.prepare_cached("UPDATE step_runs SET pid = ?2, pid_start = ?3 WHERE id = ?1")?
+        .execute(params![id, pid, start])?;
     Ok(())
 }
 
@@ -493,8 +486,7 @@ pub fn finish_step_run(
     error: Option<&str>,
     now: Millis,
 ) -> Result<()> {
-    c.execute(
-        "UPDATE step_runs SET status = ?2, exit_code = ?3, error = ?4, finished_ms = ?5 WHERE id = ?1",
+    c.prepare_cached("UPDATE step_runs SET status = ?2, exit_code = ?3, error = ?4, finished_ms = ?5 WHERE id = ?1")?.execute(
         params![id, status, exit_code, error, now],
     )?;
     Ok(())
@@ -571,8 +563,7 @@ pub fn insert_metric(
     seq: i64,
     now: Millis,
 ) -> Result<()> {
-    c.execute(
-        "INSERT INTO metrics (run_id, step_run_id, workflow, step, name, type, value, json, seq, ts_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+    c.prepare_cached("INSERT INTO metrics (run_id, step_run_id, workflow, step, name, type, value, json, seq, ts_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)")?.execute(
         params![run_id, step_run_id, workflow, step, name, ty, number, json.to_string(), seq, now],
     )?;
     Ok(())
@@ -666,8 +657,7 @@ pub fn insert_artifact(
     size: i64,
     now: Millis,
 ) -> Result<i64> {
-    c.execute(
-        "INSERT INTO artifacts (run_id, step_run_id, step, name, type, path, sha256, size, created_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+    c.prepare_cached("INSERT INTO artifacts (run_id, step_run_id, step, name, type, path, sha256, size, created_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)")?.execute(
         params![run_id, step_run_id, step, name, ty, path, sha256, size, now],
     )?;
     Ok(c.last_insert_rowid())
@@ -775,8 +765,7 @@ pub fn register_model(
         [name],
         |r| r.get(0),
     )?;
-    c.execute(
-        "INSERT INTO models (name, version, run_id, artifact_id, path, sha256, size, metrics, lineage, created_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+    c.prepare_cached("INSERT INTO models (name, version, run_id, artifact_id, path, sha256, size, metrics, lineage, created_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)")?.execute(
         params![name, version, run_id, artifact_id, path, sha256, size, metrics.to_string(), lineage.to_string(), now],
     )?;
     Ok((c.last_insert_rowid(), version))
@@ -853,9 +842,8 @@ pub fn set_alias(
     previous: Option<i64>,
     now: Millis,
 ) -> Result<()> {
-    c.execute(
-        "INSERT INTO model_aliases (scope, alias, model_id, previous_model_id, updated_ms) VALUES (?1, ?2, ?3, ?4, ?5)
-         ON CONFLICT(scope, alias) DO UPDATE SET model_id = ?3, previous_model_id = ?4, updated_ms = ?5",
+    c.prepare_cached("INSERT INTO model_aliases (scope, alias, model_id, previous_model_id, updated_ms) VALUES (?1, ?2, ?3, ?4, ?5)
+         ON CONFLICT(scope, alias) DO UPDATE SET model_id = ?3, previous_model_id = ?4, updated_ms = ?5")?.execute(
         params![scope, alias_name, model_id, previous, now],
     )?;
     Ok(())
@@ -879,10 +867,9 @@ pub struct ServiceRow {
 
 /// Records a service if new (at its minimum replicas), updating its bounds.
 pub fn ensure_service(c: &Connection, name: &str, min: i64, max: i64, now: Millis) -> Result<()> {
-    c.execute(
-        "INSERT INTO services (name, replicas, min_replicas, max_replicas, updated_ms) VALUES (?1, ?2, ?2, ?3, ?4)
+    c.prepare_cached("INSERT INTO services (name, replicas, min_replicas, max_replicas, updated_ms) VALUES (?1, ?2, ?2, ?3, ?4)
          ON CONFLICT(name) DO UPDATE SET min_replicas = ?2, max_replicas = ?3,
-           replicas = MAX(?2, MIN(?3, replicas))",
+           replicas = MAX(?2, MIN(?3, replicas))")?.execute(
         params![name, min, max, now],
     )?;
     Ok(())
@@ -922,10 +909,8 @@ pub fn services(c: &Connection) -> Result<Vec<ServiceRow>> {
 
 /// Sets a service's desired replicas.
 pub fn set_replicas(c: &Connection, name: &str, replicas: i64, now: Millis) -> Result<()> {
-    c.execute(
-        "UPDATE services SET replicas = ?2, updated_ms = ?3 WHERE name = ?1",
-        params![name, replicas, now],
-    )?;
+    c.prepare_cached("UPDATE services SET replicas = ?2, updated_ms = ?3 WHERE name = ?1")?
+        .execute(params![name, replicas, now])?;
     Ok(())
 }
 
@@ -955,10 +940,8 @@ pub fn insert_event(
     payload: &Json,
     now: Millis,
 ) -> Result<i64> {
-    c.execute(
-        "INSERT INTO events (ts_ms, subject, name, payload) VALUES (?1, ?2, ?3, ?4)",
-        params![now, subject, name, payload.to_string()],
-    )?;
+    c.prepare_cached("INSERT INTO events (ts_ms, subject, name, payload) VALUES (?1, ?2, ?3, ?4)")?
+        .execute(params![now, subject, name, payload.to_string()])?;
     Ok(c.last_insert_rowid())
 }
 
@@ -1029,8 +1012,7 @@ pub fn insert_firing(
     actions: i64,
     now: Millis,
 ) -> Result<bool> {
-    let n = c.execute(
-        "INSERT OR IGNORE INTO firings (key, source, name, created_ms, status, reads, actions) VALUES (?1, ?2, ?3, ?4, 'pending', ?5, ?6)",
+    let n = c.prepare_cached("INSERT OR IGNORE INTO firings (key, source, name, created_ms, status, reads, actions) VALUES (?1, ?2, ?3, ?4, 'pending', ?5, ?6)")?.execute(
         params![key, source, name, now, reads.to_string(), actions],
     )?;
     Ok(n == 1)
@@ -1072,10 +1054,10 @@ pub fn advance_firing(
     now: Millis,
 ) -> Result<()> {
     let finished = (status != "pending").then_some(now);
-    c.execute(
+    c.prepare_cached(
         "UPDATE firings SET next_action = ?2, status = ?3, finished_ms = ?4 WHERE key = ?1",
-        params![key, next, status, finished],
-    )?;
+    )?
+    .execute(params![key, next, status, finished])?;
     Ok(())
 }
 
@@ -1115,8 +1097,7 @@ pub fn insert_decision(
     result: &str,
     now: Millis,
 ) -> Result<i64> {
-    c.execute(
-        "INSERT INTO decisions (ts_ms, source, name, firing_key, reads, action, status, result) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    c.prepare_cached("INSERT INTO decisions (ts_ms, source, name, firing_key, reads, action, status, result) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)")?.execute(
         params![now, source, name, firing_key, reads.to_string(), action, status, result],
     )?;
     Ok(c.last_insert_rowid())
@@ -1170,8 +1151,7 @@ pub fn insert_agent_action(
     firing_key: Option<&str>,
     now: Millis,
 ) -> Result<i64> {
-    c.execute(
-        "INSERT INTO agent_actions (ts_ms, agent, action, args, firing_key) VALUES (?1, ?2, ?3, ?4, ?5)",
+    c.prepare_cached("INSERT INTO agent_actions (ts_ms, agent, action, args, firing_key) VALUES (?1, ?2, ?3, ?4, ?5)")?.execute(
         params![now, agent, action, args.to_string(), firing_key],
     )?;
     Ok(c.last_insert_rowid())
@@ -1198,8 +1178,7 @@ pub fn agent_actions(c: &Connection, agent: &str, after: i64) -> Result<Vec<Agen
 
 /// Records a signal's value.
 pub fn set_signal(c: &Connection, key: &str, value: &Json, now: Millis) -> Result<()> {
-    c.execute(
-        "INSERT INTO signals (key, value, updated_ms) VALUES (?1, ?2, ?3) ON CONFLICT(key) DO UPDATE SET value = ?2, updated_ms = ?3",
+    c.prepare_cached("INSERT INTO signals (key, value, updated_ms) VALUES (?1, ?2, ?3) ON CONFLICT(key) DO UPDATE SET value = ?2, updated_ms = ?3")?.execute(
         params![key, value.to_string(), now],
     )?;
     Ok(())
@@ -1222,9 +1201,9 @@ pub fn kv_get(c: &Connection, key: &str) -> Result<Option<Json>> {
 
 /// Sets a small piece of state.
 pub fn kv_set(c: &Connection, key: &str, value: &Json) -> Result<()> {
-    c.execute(
+    c.prepare_cached(
         "INSERT INTO kv (key, value) VALUES (?1, ?2) ON CONFLICT(key) DO UPDATE SET value = ?2",
-        params![key, value.to_string()],
-    )?;
+    )?
+    .execute(params![key, value.to_string()])?;
     Ok(())
 }

@@ -74,11 +74,21 @@ impl Parse {
 pub fn parse(file: FileId, text: &str) -> Parse {
     let toks = comments::lex(text);
     let code: Vec<Tok> = toks.iter().filter(|t| !t.is_comment()).copied().collect();
+    let has_docs = toks.iter().any(|t| {
+        matches!(
+            t.kind,
+            TokKind::Comment {
+                kind: CommentKind::Doc,
+                ..
+            }
+        )
+    });
     let mut p = Parser {
         file,
         text,
         toks: &toks,
         code: &code,
+        has_docs,
         diags: Vec::new(),
         offset: 0,
         too_deep: false,
@@ -134,6 +144,8 @@ struct Parser<'s> {
     toks: &'s [Tok],
     /// The coarse tokens without comments (for recovery and messages).
     code: &'s [Tok],
+    /// Whether the file has any doc comment (when not, no declaration looks for one).
+    has_docs: bool,
     diags: Vec<Diagnostic>,
     /// Where the text pest is currently looking at starts in the file.
     offset: usize,
@@ -152,6 +164,19 @@ impl<'s> Parser<'s> {
     // Driving pest over chunks
 
     fn report_lexical_errors(&mut self) {
+        let unterminated = |t: &Tok| {
+            matches!(
+                t.kind,
+                TokKind::Str { terminated: false }
+                    | TokKind::Comment {
+                        terminated: false,
+                        ..
+                    }
+            )
+        };
+        if !self.toks.iter().any(unterminated) {
+            return;
+        }
         // The line of the last unterminated string, and whether a string started earlier on the
         // current line.
         let mut open_line: Option<usize> = None;
@@ -163,7 +188,7 @@ impl<'s> Parser<'s> {
             let newlines = self
                 .text
                 .get(last_start..tok.span.start())
-                .map_or(0, |g| g.matches('\n').count());
+                .map_or(0, |g| g.bytes().filter(|&b| b == b'\n').count());
             if newlines > 0 {
                 line += newlines;
                 string_on_line = false;
@@ -741,6 +766,9 @@ impl<'s> Parser<'s> {
 
     /// The doc comment (`///` lines) right before the token starting at `start`.
     fn doc_at(&self, start: usize) -> Option<Doc> {
+        if !self.has_docs {
+            return None;
+        }
         let i = self.toks.partition_point(|t| t.span.start() < start);
         if self.toks.get(i).is_none_or(|t| t.span.start() != start) {
             return None;
@@ -1432,20 +1460,20 @@ impl<'s> Parser<'s> {
 
     /// An expression and the depth of its tree. `level` is how deep we are already.
     fn conv_expr_depth(&mut self, pair: Pair<'_, Rule>, level: u32) -> Conv<(Expr, u32)> {
-        let span = self.span_of(&pair);
         if level >= MAX_EXPR_DEPTH || pair.as_rule() != Rule::expr {
             if level >= MAX_EXPR_DEPTH {
                 self.too_deep = true;
                 return Ok((
                     Expr {
                         kind: ExprKind::Int(0),
-                        span,
+                        span: self.span_of(&pair),
                     },
                     1,
                 ));
             }
             return Err(Internal);
         }
+        // Most expressions are one operand: these vectors stay empty (unallocated) then.
         let mut operands: Vec<(Expr, u32)> = Vec::new();
         let mut ops: Vec<(Infix, Span)> = Vec::new();
         let mut prefixes: Vec<(UnaryOp, Span)> = Vec::new();
@@ -1474,6 +1502,9 @@ impl<'s> Parser<'s> {
             }
         }
         let last = self.apply_prefixes(current.ok_or(Internal)?, &mut prefixes);
+        if ops.is_empty() {
+            return Ok(last);
+        }
         operands.push(last);
         Ok(self.climb(operands, ops))
     }
@@ -1844,9 +1875,14 @@ impl<'s> Parser<'s> {
                 i += 2 + close + 2;
                 text_start = i;
             } else {
+                // Plain text, up to the next `\` or `{` (this one may be a lone `{`).
                 let Some(c) = rest.chars().next() else { break };
-                text.push(c);
-                i += c.len_utf8();
+                let first = c.len_utf8();
+                let len = rest[first..]
+                    .find(['\\', '{'])
+                    .map_or(rest.len(), |k| first + k);
+                text.push_str(&rest[..len]);
+                i += len;
             }
         }
         if !text.is_empty() {
@@ -1976,18 +2012,23 @@ fn simple_path(inner: &str, start: usize) -> Option<Expr> {
     expr
 }
 
-/// Where the last token of `pair` ends (relative to the text pest parsed). Walking pest's
-/// tokens backwards from the pair's end goes down its last child, that child's last child and
-/// so on: the last end before a start is that of the innermost, a token, which ends where the
-/// text does. A pair without children is itself a token.
+/// Where the last token of `pair` ends (relative to the text pest parsed): the end of its last
+/// child's last child, and so on down to a pair without children, a token, which ends where
+/// the text does. (Not with `Pair::tokens`, which checks pest's whole token queue each time in
+/// builds with debug assertions, as tests and the fuzzer are.)
 fn last_token_end(pair: &Pair<'_, Rule>) -> usize {
-    let mut tokens = pair.clone().tokens().rev();
-    let mut end = pair.as_span().end();
-    tokens.next();
-    while let Some(pest::Token::End { pos, .. }) = tokens.next() {
-        end = pos.pos();
+    let end = pair.as_span().end();
+    // Most pairs end with a token. Trivia ends with a blank, with the `/` of a block comment,
+    // or, for a line comment, at the end of the input.
+    let input = pair.get_input().as_bytes();
+    if end < input.len() && end > 0 && !matches!(input[end - 1], b' ' | b'\t'..=b'\r' | b'/') {
+        return end;
     }
-    end
+    let mut last = pair.clone();
+    while let Some(child) = last.clone().into_inner().next_back() {
+        last = child;
+    }
+    last.as_span().end()
 }
 
 /// Where a failure shows a complete construct followed by stray text (pest expected the end of

@@ -97,29 +97,37 @@ impl Nesting {
     /// Feeds one token. Returns `true` when it is a `}` with no `{` open (it closes whatever
     /// encloses the scanned text).
     fn feed(&mut self, text: &str, tok: &Tok) -> bool {
-        if tok.kind != TokKind::Punct {
-            return false;
-        }
-        match tok.span.text(text) {
-            "{" => self.open.push(b'{'),
-            "(" => self.open.push(b'('),
-            "[" => self.open.push(b'['),
-            "}" => match self.open.iter().rposition(|&c| c == b'{') {
+        match bracket(text, tok) {
+            Some(c @ (b'{' | b'(' | b'[')) => self.open.push(c),
+            Some(b'}') => match self.open.iter().rposition(|&c| c == b'{') {
                 Some(at) => self.open.truncate(at),
                 None => {
                     self.open.clear();
                     return true;
                 }
             },
-            ")" if self.open.last() == Some(&b'(') => {
+            Some(b')') if self.open.last() == Some(&b'(') => {
                 self.open.pop();
             }
-            "]" if self.open.last() == Some(&b'[') => {
+            Some(b']') if self.open.last() == Some(&b'[') => {
                 self.open.pop();
             }
             _ => {}
         }
         false
+    }
+}
+
+/// The bracket `tok` is, if it is one (as a byte: cheaper than comparing strings, and every
+/// token of the file goes through here several times).
+fn bracket(text: &str, tok: &Tok) -> Option<u8> {
+    if tok.kind != TokKind::Punct {
+        return None;
+    }
+    // Brackets are one-character tokens; no two-character one starts with a bracket.
+    match text.as_bytes().get(tok.span.start()) {
+        Some(&b @ (b'{' | b'}' | b'(' | b')' | b'[' | b']')) => Some(b),
+        _ => None,
     }
 }
 
@@ -349,19 +357,15 @@ fn chunks_from(text: &str, code: &[Tok], starts: &[usize], end: usize) -> Vec<Ch
         let mut too_deep = None;
         let mut has_lex_error = false;
         for tok in &code[s..e] {
-            match tok.kind {
-                TokKind::Punct => match tok.span.text(text) {
-                    "{" | "(" | "[" => {
-                        depth += 1;
-                        if depth > MAX_NESTING && too_deep.is_none() {
-                            too_deep = Some(tok.span);
-                        }
+            match bracket(text, tok) {
+                Some(b'{' | b'(' | b'[') => {
+                    depth += 1;
+                    if depth > MAX_NESTING && too_deep.is_none() {
+                        too_deep = Some(tok.span);
                     }
-                    "}" | ")" | "]" => depth = depth.saturating_sub(1),
-                    _ => {}
-                },
-                TokKind::Str { terminated: false } => has_lex_error = true,
-                _ => {}
+                }
+                Some(_) => depth = depth.saturating_sub(1),
+                None => has_lex_error |= tok.kind == (TokKind::Str { terminated: false }),
             }
         }
         chunks.push(Chunk {

@@ -70,10 +70,18 @@ impl AutoencoderOod {
     /// Trains the autoencoder on `reference` and calibrates the threshold.
     pub fn fit(reference: &Dataset, cfg: &AutoencoderConfig) -> Result<Self> {
         if !(cfg.quantile > 0.0 && cfg.quantile < 1.0) {
-            return Err(MlError::arg(format!("autoencoder_ood: quantile must be in (0, 1), got {}", cfg.quantile)));
+            return Err(MlError::arg(format!(
+                "autoencoder_ood: quantile must be in (0, 1), got {}",
+                cfg.quantile
+            )));
         }
-        if !(cfg.calibration > 0.0 && cfg.calibration < 1.0) || cfg.epochs == 0 || cfg.batch_size == 0 {
-            return Err(MlError::arg("autoencoder_ood: calibration in (0, 1), epochs and batch_size ≥ 1"));
+        if !(cfg.calibration > 0.0 && cfg.calibration < 1.0)
+            || cfg.epochs == 0
+            || cfg.batch_size == 0
+        {
+            return Err(MlError::arg(
+                "autoencoder_ood: calibration in (0, 1), epochs and batch_size ≥ 1",
+            ));
         }
         if reference.len() < 50 {
             return Err(MlError::dataset(format!(
@@ -113,7 +121,8 @@ impl AutoencoderOod {
                 let (mut sum, mut b) = (0.0, 0);
                 while b < n {
                     let e = (b + cfg.batch_size).min(n);
-                    let xs = x_all.f_index_select(0, &perm.f_narrow(0, b as i64, (e - b) as i64)?)?;
+                    let xs =
+                        x_all.f_index_select(0, &perm.f_narrow(0, b as i64, (e - b) as i64)?)?;
                     let loss = net.forward(&xs).f_mse_loss(&xs, tch::Reduction::Mean)?;
                     opt.backward_step(&loss);
                     sum += loss.f_double_value(&[])? * (e - b) as f64;
@@ -123,9 +132,10 @@ impl AutoencoderOod {
             }
             vs.freeze();
             let example = Tensor::zeros([1, d], (Kind::Float, Device::Cpu));
-            let module = CModule::create_by_tracing("SflowAutoencoder", "forward", &[example], &mut |xs| {
-                xs.iter().map(|x| net.forward(x)).collect()
-            })?;
+            let module =
+                CModule::create_by_tracing("SflowAutoencoder", "forward", &[example], &mut |xs| {
+                    xs.iter().map(|x| net.forward(x)).collect()
+                })?;
             Ok((module, last))
         })?;
         let mut det = AutoencoderOod {

@@ -21,9 +21,16 @@ pub struct Confidence {
 impl Confidence {
     /// Measures on `reference` how often `model` is unsure; `alpha` is the significance level
     /// of the binomial test that decides `drifted`.
-    pub fn fit(model: Arc<Classifier>, reference: &Dataset, threshold: f64, alpha: f64) -> Result<Self> {
+    pub fn fit(
+        model: Arc<Classifier>,
+        reference: &Dataset,
+        threshold: f64,
+        alpha: f64,
+    ) -> Result<Self> {
         if !(threshold > 0.0 && threshold < 1.0) {
-            return Err(MlError::arg(format!("confidence: threshold must be in (0, 1), got {threshold}")));
+            return Err(MlError::arg(format!(
+                "confidence: threshold must be in (0, 1), got {threshold}"
+            )));
         }
         if reference.is_empty() {
             return Err(MlError::dataset("confidence: empty reference"));
@@ -70,6 +77,12 @@ impl Detector for Confidence {
             .filter(|(_, &c)| f64::from(c) < self.threshold)
             .map(|(i, _)| i)
             .collect();
-        Ok(per_sample_report("confidence", batch.len(), picked, self.reference_rate, self.alpha))
+        Ok(per_sample_report(
+            "confidence",
+            batch.len(),
+            picked,
+            self.reference_rate,
+            self.alpha,
+        ))
     }
 }

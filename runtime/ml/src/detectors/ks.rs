@@ -8,7 +8,6 @@ use super::{check_batch, Detector, DriftReport, Pca};
 use crate::data::Dataset;
 use crate::error::{MlError, Result};
 
-
 /// How [`Ks`] is fitted.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct KsConfig {
@@ -78,9 +77,19 @@ pub(crate) fn sorted_column(x: &[f32], k: usize, j: usize) -> Vec<f32> {
 impl Ks {
     /// Fits on `reference`.
     pub fn fit(reference: &Dataset, cfg: &KsConfig) -> Result<Self> {
-        let (fit_half, ref_half) =
-            reference_parts(reference, cfg.max_reference / 2, cfg.max_reference / 2, cfg.seed, "ks")?;
-        let pca = Pca::fit(fit_half.pixels(), fit_half.len(), fit_half.features(), cfg.components)?;
+        let (fit_half, ref_half) = reference_parts(
+            reference,
+            cfg.max_reference / 2,
+            cfg.max_reference / 2,
+            cfg.seed,
+            "ks",
+        )?;
+        let pca = Pca::fit(
+            fit_half.pixels(),
+            fit_half.len(),
+            fit_half.features(),
+            cfg.components,
+        )?;
         let z = pca.project(ref_half.pixels(), ref_half.len())?;
         let k = pca.k();
         let sorted = (0..k).map(|j| sorted_column(&z, k, j)).collect();
@@ -131,7 +140,11 @@ impl Detector for Ks {
         Ok(DriftReport {
             detector: "ks".into(),
             samples: batch.len(),
-            picked: if drifted { (0..batch.len()).collect() } else { Vec::new() },
+            picked: if drifted {
+                (0..batch.len()).collect()
+            } else {
+                Vec::new()
+            },
             score: max_d.clamp(0.0, 1.0),
             drifted,
             p_value: Some(corrected),

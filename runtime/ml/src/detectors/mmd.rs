@@ -71,9 +71,19 @@ impl Mmd {
         if cfg.permutations == 0 {
             return Err(MlError::arg("mmd: permutations must be at least 1"));
         }
-        let (fit_half, ref_half) =
-            reference_parts(reference, 3000, cfg.max_reference.saturating_mul(4), cfg.seed, "mmd")?;
-        let pca = Pca::fit(fit_half.pixels(), fit_half.len(), fit_half.features(), cfg.components)?;
+        let (fit_half, ref_half) = reference_parts(
+            reference,
+            3000,
+            cfg.max_reference.saturating_mul(4),
+            cfg.seed,
+            "mmd",
+        )?;
+        let pca = Pca::fit(
+            fit_half.pixels(),
+            fit_half.len(),
+            fit_half.features(),
+            cfg.components,
+        )?;
         let z = pca.project_tensor(ref_half.pixels(), ref_half.len())?;
         // Bandwidth from (at most) 1000 pool points.
         let nb = ref_half.len().min(1000) as i64;
@@ -83,7 +93,11 @@ impl Mmd {
         let mask = Tensor::ones([n, n], (Kind::Bool, tch::Device::Cpu)).f_triu(1)?;
         let off = d2.f_masked_select(&mask)?;
         let sigma2 = off.f_median()?.f_double_value(&[])?;
-        let sigma2 = if sigma2.is_finite() && sigma2 > 0.0 { sigma2 } else { 1.0 };
+        let sigma2 = if sigma2.is_finite() && sigma2 > 0.0 {
+            sigma2
+        } else {
+            1.0
+        };
         let reference_z = Vec::<f32>::try_from(z.f_contiguous()?.f_flatten(0, -1)?)?;
         Ok(Mmd {
             pca,
@@ -105,7 +119,9 @@ impl Mmd {
     pub fn test(&self, batch: &Dataset) -> Result<(f64, f64)> {
         check_batch("mmd", self.shape, batch)?;
         let batch = if batch.len() > self.cfg.max_batch {
-            batch.shuffled(self.cfg.seed ^ 0x6d6d64).take(self.cfg.max_batch)
+            batch
+                .shuffled(self.cfg.seed ^ 0x6d6d64)
+                .take(self.cfg.max_batch)
         } else {
             batch.clone()
         };
@@ -146,7 +162,9 @@ impl Mmd {
             }
         }
         let w = Tensor::from_slice(&w).f_reshape([total as i64, cols as i64])?;
-        let stats = w.f_mul(&kernel.f_mm(&w)?)?.f_sum_dim_intlist(0, false, Kind::Float)?;
+        let stats = w
+            .f_mul(&kernel.f_mm(&w)?)?
+            .f_sum_dim_intlist(0, false, Kind::Float)?;
         let stats = Vec::<f32>::try_from(stats)?;
         let observed = f64::from(stats.first().copied().unwrap_or(0.0));
         let at_least = stats
@@ -169,7 +187,11 @@ impl Detector for Mmd {
         Ok(DriftReport {
             detector: "mmd".into(),
             samples: batch.len(),
-            picked: if drifted { (0..batch.len()).collect() } else { Vec::new() },
+            picked: if drifted {
+                (0..batch.len()).collect()
+            } else {
+                Vec::new()
+            },
             // MMD² with a kernel bounded by 1 lies in [0, 2].
             score: (mmd2.max(0.0) / 2.0).sqrt().clamp(0.0, 1.0),
             drifted,

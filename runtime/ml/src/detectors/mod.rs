@@ -106,10 +106,13 @@ impl DetectorSpec {
         };
         for &(k, v) in args {
             match (&mut spec, k) {
-                (DetectorSpec::Ks { p_value }, "p_value") | (DetectorSpec::Mmd { p_value, .. }, "p_value") => *p_value = v,
+                (DetectorSpec::Ks { p_value }, "p_value")
+                | (DetectorSpec::Mmd { p_value, .. }, "p_value") => *p_value = v,
                 (DetectorSpec::Mmd { permutations, .. }, "permutations") => {
                     if !(v.is_finite() && v >= 1.0 && v.fract() == 0.0) {
-                        return Err(MlError::arg(format!("mmd: permutations must be a positive integer, got {v}")));
+                        return Err(MlError::arg(format!(
+                            "mmd: permutations must be a positive integer, got {v}"
+                        )));
                     }
                     *permutations = v as usize;
                 }
@@ -137,12 +140,18 @@ impl DetectorSpec {
             if v.is_finite() && v > 0.0 && v < 1.0 {
                 Ok(())
             } else {
-                Err(MlError::arg(format!("{}: {what} must be in (0, 1), got {v}", self.name())))
+                Err(MlError::arg(format!(
+                    "{}: {what} must be in (0, 1), got {v}",
+                    self.name()
+                )))
             }
         };
         match *self {
             DetectorSpec::Ks { p_value } => ratio("p_value", p_value),
-            DetectorSpec::Mmd { p_value, permutations } => {
+            DetectorSpec::Mmd {
+                p_value,
+                permutations,
+            } => {
                 ratio("p_value", p_value)?;
                 if permutations == 0 {
                     return Err(MlError::arg("mmd: permutations must be at least 1"));
@@ -156,7 +165,12 @@ impl DetectorSpec {
 
     /// Fits the detector on `reference`. `confidence` needs the served `model`; the others
     /// ignore it. `seed` fixes every random choice (subsamples, permutations, weights).
-    pub fn fit(&self, reference: &Dataset, model: Option<Arc<Classifier>>, seed: u64) -> Result<Box<dyn Detector>> {
+    pub fn fit(
+        &self,
+        reference: &Dataset,
+        model: Option<Arc<Classifier>>,
+        seed: u64,
+    ) -> Result<Box<dyn Detector>> {
         self.validate()?;
         Ok(match *self {
             DetectorSpec::Ks { p_value } => Box::new(Ks::fit(
@@ -167,7 +181,10 @@ impl DetectorSpec {
                     ..KsConfig::default()
                 },
             )?),
-            DetectorSpec::Mmd { p_value, permutations } => Box::new(Mmd::fit(
+            DetectorSpec::Mmd {
+                p_value,
+                permutations,
+            } => Box::new(Mmd::fit(
                 reference,
                 &MmdConfig {
                     p_value,
@@ -213,7 +230,13 @@ pub(crate) fn check_batch(name: &str, reference: (usize, usize), batch: &Dataset
 
 /// Per-sample detectors: the report for `picked` out of `n`, with a one-sided binomial test
 /// of the count against the reference rate `rate`.
-pub(crate) fn per_sample_report(name: &str, n: usize, picked: Vec<usize>, rate: f64, alpha: f64) -> DriftReport {
+pub(crate) fn per_sample_report(
+    name: &str,
+    n: usize,
+    picked: Vec<usize>,
+    rate: f64,
+    alpha: f64,
+) -> DriftReport {
     let k = picked.len();
     let p = stats::binomial_upper_tail(k, n, rate);
     DriftReport {

@@ -36,7 +36,10 @@ impl Pca {
         let xt = Tensor::from_slice(x).f_reshape([n as i64, d as i64])?;
         let mean = xt.f_mean_dim(0, true, Kind::Float)?;
         let xc = xt.f_sub(&mean)?.to_kind(Kind::Double);
-        let cov = xc.f_transpose(0, 1)?.f_mm(&xc)?.f_div_scalar((n - 1) as f64)?;
+        let cov = xc
+            .f_transpose(0, 1)?
+            .f_mm(&xc)?
+            .f_div_scalar((n - 1) as f64)?;
         // Eigenvalues in ascending order: the last k columns are the top k directions.
         let (evals, evecs) = cov.f_linalg_eigh("L")?;
         let top = evecs.f_narrow(1, (d - k) as i64, k as i64)?.f_flip([1])?;
@@ -45,7 +48,8 @@ impl Pca {
             .f_narrow(0, (d - k) as i64, k as i64)?
             .f_sum(Kind::Double)?
             .f_double_value(&[])?;
-        let components = Vec::<f32>::try_from(top.to_kind(Kind::Float).f_contiguous()?.f_flatten(0, -1)?)?;
+        let components =
+            Vec::<f32>::try_from(top.to_kind(Kind::Float).f_contiguous()?.f_flatten(0, -1)?)?;
         let mean = Vec::<f32>::try_from(mean.f_flatten(0, -1)?)?;
         Ok(Pca {
             mean,
@@ -82,7 +86,8 @@ impl Pca {
         }
         let xt = Tensor::from_slice(x).f_reshape([n as i64, self.d as i64])?;
         let mean = Tensor::from_slice(&self.mean).f_reshape([1, self.d as i64])?;
-        let comps = Tensor::from_slice(&self.components).f_reshape([self.d as i64, self.k as i64])?;
+        let comps =
+            Tensor::from_slice(&self.components).f_reshape([self.d as i64, self.k as i64])?;
         Ok(xt.f_sub(&mean)?.f_mm(&comps)?.f_to_device(Device::Cpu)?)
     }
 

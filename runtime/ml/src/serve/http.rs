@@ -68,9 +68,15 @@ pub fn router(engine: Arc<Engine>, cfg: &HttpConfig) -> Router {
         .route("/v2/health/ready", get(ready))
         .route("/v2", get(server_metadata))
         .route("/v2/models/{name}", get(model_metadata))
-        .route("/v2/models/{name}/versions/{version}", get(model_metadata_v))
+        .route(
+            "/v2/models/{name}/versions/{version}",
+            get(model_metadata_v),
+        )
         .route("/v2/models/{name}/ready", get(model_ready))
-        .route("/v2/models/{name}/versions/{version}/ready", get(model_ready_v))
+        .route(
+            "/v2/models/{name}/versions/{version}/ready",
+            get(model_ready_v),
+        )
         .route("/v2/models/{name}/infer", post(infer))
         .route("/v2/models/{name}/versions/{version}/infer", post(infer_v))
         .route("/metrics", get(metrics))
@@ -114,7 +120,11 @@ async fn ready(State(st): State<AppState>) -> Response {
     if st.engine.is_ready() {
         Json(json!({ "ready": true })).into_response()
     } else {
-        (StatusCode::SERVICE_UNAVAILABLE, Json(json!({ "ready": false }))).into_response()
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({ "ready": false })),
+        )
+            .into_response()
     }
 }
 
@@ -128,7 +138,11 @@ async fn server_metadata() -> Response {
 }
 
 /// The served model if `name` (and `version`, when given) designate it.
-fn resolve(engine: &Engine, name: &str, version: Option<&str>) -> Result<Arc<super::ServedModel>, ServeError> {
+fn resolve(
+    engine: &Engine,
+    name: &str,
+    version: Option<&str>,
+) -> Result<Arc<super::ServedModel>, ServeError> {
     let model = engine.model().ok_or(ServeError::NotReady)?;
     if model.name != name {
         return Err(ServeError::NotFound(format!(
@@ -176,7 +190,10 @@ async fn model_metadata(State(st): State<AppState>, Path(name): Path<String>) ->
     metadata(&st.engine, &name, None)
 }
 
-async fn model_metadata_v(State(st): State<AppState>, Path((name, version)): Path<(String, String)>) -> Response {
+async fn model_metadata_v(
+    State(st): State<AppState>,
+    Path((name, version)): Path<(String, String)>,
+) -> Response {
     metadata(&st.engine, &name, Some(&version))
 }
 
@@ -191,13 +208,19 @@ async fn model_ready(State(st): State<AppState>, Path(name): Path<String>) -> Re
     model_ready_inner(&st.engine, &name, None)
 }
 
-async fn model_ready_v(State(st): State<AppState>, Path((name, version)): Path<(String, String)>) -> Response {
+async fn model_ready_v(
+    State(st): State<AppState>,
+    Path((name, version)): Path<(String, String)>,
+) -> Response {
     model_ready_inner(&st.engine, &name, Some(&version))
 }
 
 async fn metrics(State(st): State<AppState>) -> Response {
     (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
         st.engine.metrics().render(),
     )
         .into_response()
@@ -225,7 +248,11 @@ struct RequestedOutput {
     name: String,
 }
 
-async fn infer(State(st): State<AppState>, Path(name): Path<String>, body: Result<Bytes, BytesRejection>) -> Response {
+async fn infer(
+    State(st): State<AppState>,
+    Path(name): Path<String>,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
     infer_inner(&st.engine, &name, None, body).await
 }
 
@@ -237,7 +264,12 @@ async fn infer_v(
     infer_inner(&st.engine, &name, Some(&version), body).await
 }
 
-async fn infer_inner(engine: &Engine, name: &str, version: Option<&str>, body: Result<Bytes, BytesRejection>) -> Response {
+async fn infer_inner(
+    engine: &Engine,
+    name: &str,
+    version: Option<&str>,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
     let start = Instant::now();
     let result = run_infer(engine, name, version, body).await;
     match result {
@@ -357,7 +389,12 @@ fn images_in_shape(shape: &[i64], rows: usize, cols: usize) -> Result<usize, Ser
 }
 
 /// Flattens `data` (flat or nested arrays of numbers) into exactly `expected` pixels.
-fn decode_data(data: &Value, datatype: &str, name: &str, expected: usize) -> Result<Vec<f32>, ServeError> {
+fn decode_data(
+    data: &Value,
+    datatype: &str,
+    name: &str,
+    expected: usize,
+) -> Result<Vec<f32>, ServeError> {
     let scale = match datatype {
         "FP32" | "FP64" | "FP16" => None,
         "UINT8" => Some(255.0f64),
@@ -384,7 +421,9 @@ fn decode_data(data: &Value, datatype: &str, name: &str, expected: usize) -> Res
                     )));
                 }
                 let x = num.as_f64().ok_or_else(|| {
-                    ServeError::BadRequest(format!("input {name:?}: {num} is not a number libtorch can use"))
+                    ServeError::BadRequest(format!(
+                        "input {name:?}: {num} is not a number libtorch can use"
+                    ))
                 })?;
                 let x = match scale {
                     None => x,
@@ -441,12 +480,18 @@ mod tests {
     #[test]
     fn data() {
         let v = json!([[0.0, 1.0], [0.5, 0.25]]);
-        assert_eq!(decode_data(&v, "FP32", "x", 4).ok(), Some(vec![0.0, 1.0, 0.5, 0.25]));
+        assert_eq!(
+            decode_data(&v, "FP32", "x", 4).ok(),
+            Some(vec![0.0, 1.0, 0.5, 0.25])
+        );
         assert!(decode_data(&v, "FP32", "x", 3).is_err());
         assert!(decode_data(&v, "FP32", "x", 5).is_err());
         assert!(decode_data(&json!([1, "a"]), "FP32", "x", 2).is_err());
         assert!(decode_data(&json!([1, 300]), "UINT8", "x", 2).is_err());
-        assert_eq!(decode_data(&json!([0, 255]), "UINT8", "x", 2).ok(), Some(vec![0.0, 1.0]));
+        assert_eq!(
+            decode_data(&json!([0, 255]), "UINT8", "x", 2).ok(),
+            Some(vec![0.0, 1.0])
+        );
         assert!(decode_data(&json!([0]), "BYTES", "x", 1).is_err());
     }
 }

@@ -40,7 +40,8 @@ impl Histogram {
                 c.fetch_add(1, Ordering::Relaxed);
             }
         }
-        self.sum_micros.fetch_add((v * 1e6).round().max(0.0) as u64, Ordering::Relaxed);
+        self.sum_micros
+            .fetch_add((v * 1e6).round().max(0.0) as u64, Ordering::Relaxed);
         self.count.fetch_add(1, Ordering::Relaxed);
     }
 
@@ -54,7 +55,11 @@ impl Histogram {
         let count = self.count.load(Ordering::Relaxed);
         let _ = writeln!(out, "{name}_bucket{{{labels}{sep}le=\"+Inf\"}} {count}");
         let sum = self.sum_micros.load(Ordering::Relaxed) as f64 / 1e6;
-        let braces = if labels.is_empty() { String::new() } else { format!("{{{labels}}}") };
+        let braces = if labels.is_empty() {
+            String::new()
+        } else {
+            format!("{{{labels}}}")
+        };
         let _ = writeln!(out, "{name}_sum{braces} {sum}");
         let _ = writeln!(out, "{name}_count{braces} {count}");
     }
@@ -166,7 +171,8 @@ impl Metrics {
     }
 
     pub(crate) fn set_model(&self, name: &str, version: &str) {
-        *self.model.lock().unwrap_or_else(|p| p.into_inner()) = (name.to_owned(), version.to_owned());
+        *self.model.lock().unwrap_or_else(|p| p.into_inner()) =
+            (name.to_owned(), version.to_owned());
     }
 
     /// Inference requests so far (answered or not).
@@ -176,7 +182,11 @@ impl Metrics {
 
     /// Failed inference requests so far, all statuses.
     pub fn errors(&self) -> u64 {
-        self.errors.lock().unwrap_or_else(|p| p.into_inner()).values().sum()
+        self.errors
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .values()
+            .sum()
     }
 
     /// Failed requests with a 5xx status (the service's `errors` signal counts these).
@@ -219,7 +229,11 @@ impl Metrics {
     pub fn render(&self) -> String {
         let mut out = String::new();
         let (name, version) = self.model.lock().unwrap_or_else(|p| p.into_inner()).clone();
-        let esc = |s: &str| s.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n");
+        let esc = |s: &str| {
+            s.replace('\\', "\\\\")
+                .replace('"', "\\\"")
+                .replace('\n', "\\n")
+        };
         let model = format!("model=\"{}\"", esc(&name));
         let _ = writeln!(out, "# HELP sflow_serve_model_info The model served now.");
         let _ = writeln!(out, "# TYPE sflow_serve_model_info gauge");
@@ -228,9 +242,16 @@ impl Metrics {
             "sflow_serve_model_info{{{model},version=\"{}\"}} 1",
             esc(&version)
         );
-        let _ = writeln!(out, "# HELP sflow_serve_requests_total Inference requests, answered or not.");
+        let _ = writeln!(
+            out,
+            "# HELP sflow_serve_requests_total Inference requests, answered or not."
+        );
         let _ = writeln!(out, "# TYPE sflow_serve_requests_total counter");
-        let _ = writeln!(out, "sflow_serve_requests_total{{{model}}} {}", self.requests());
+        let _ = writeln!(
+            out,
+            "sflow_serve_requests_total{{{model}}} {}",
+            self.requests()
+        );
         let _ = writeln!(out, "# HELP sflow_serve_images_total Images classified.");
         let _ = writeln!(out, "# TYPE sflow_serve_images_total counter");
         let _ = writeln!(
@@ -238,33 +259,65 @@ impl Metrics {
             "sflow_serve_images_total{{{model}}} {}",
             self.images.load(Ordering::Relaxed)
         );
-        let _ = writeln!(out, "# HELP sflow_serve_request_errors_total Failed inference requests, by HTTP status.");
+        let _ = writeln!(
+            out,
+            "# HELP sflow_serve_request_errors_total Failed inference requests, by HTTP status."
+        );
         let _ = writeln!(out, "# TYPE sflow_serve_request_errors_total counter");
         for (code, n) in self.errors.lock().unwrap_or_else(|p| p.into_inner()).iter() {
-            let _ = writeln!(out, "sflow_serve_request_errors_total{{{model},code=\"{code}\"}} {n}");
+            let _ = writeln!(
+                out,
+                "sflow_serve_request_errors_total{{{model},code=\"{code}\"}} {n}"
+            );
         }
         let _ = writeln!(out, "# HELP sflow_serve_request_duration_seconds Inference request latency, from the request to the answer.");
         let _ = writeln!(out, "# TYPE sflow_serve_request_duration_seconds histogram");
-        self.latency.write(&mut out, "sflow_serve_request_duration_seconds", &model);
-        let _ = writeln!(out, "# HELP sflow_serve_batch_images Images per forward pass (dynamic batching).");
+        self.latency
+            .write(&mut out, "sflow_serve_request_duration_seconds", &model);
+        let _ = writeln!(
+            out,
+            "# HELP sflow_serve_batch_images Images per forward pass (dynamic batching)."
+        );
         let _ = writeln!(out, "# TYPE sflow_serve_batch_images histogram");
-        self.batch_size.write(&mut out, "sflow_serve_batch_images", &model);
-        let _ = writeln!(out, "# HELP sflow_serve_inference_seconds Time of one forward pass.");
+        self.batch_size
+            .write(&mut out, "sflow_serve_batch_images", &model);
+        let _ = writeln!(
+            out,
+            "# HELP sflow_serve_inference_seconds Time of one forward pass."
+        );
         let _ = writeln!(out, "# TYPE sflow_serve_inference_seconds histogram");
-        self.inference.write(&mut out, "sflow_serve_inference_seconds", &model);
-        let _ = writeln!(out, "# HELP sflow_serve_queue_depth Requests waiting for a worker.");
+        self.inference
+            .write(&mut out, "sflow_serve_inference_seconds", &model);
+        let _ = writeln!(
+            out,
+            "# HELP sflow_serve_queue_depth Requests waiting for a worker."
+        );
         let _ = writeln!(out, "# TYPE sflow_serve_queue_depth gauge");
         let _ = writeln!(
             out,
             "sflow_serve_queue_depth{{{model}}} {}",
             self.queue_depth.load(Ordering::Relaxed).max(0)
         );
-        let _ = writeln!(out, "# HELP sflow_serve_workers Worker threads (replicas on the local backend).");
+        let _ = writeln!(
+            out,
+            "# HELP sflow_serve_workers Worker threads (replicas on the local backend)."
+        );
         let _ = writeln!(out, "# TYPE sflow_serve_workers gauge");
-        let _ = writeln!(out, "sflow_serve_workers{{{model}}} {}", self.workers.load(Ordering::Relaxed));
-        let _ = writeln!(out, "# HELP sflow_serve_model_swaps_total Hot model replacements.");
+        let _ = writeln!(
+            out,
+            "sflow_serve_workers{{{model}}} {}",
+            self.workers.load(Ordering::Relaxed)
+        );
+        let _ = writeln!(
+            out,
+            "# HELP sflow_serve_model_swaps_total Hot model replacements."
+        );
         let _ = writeln!(out, "# TYPE sflow_serve_model_swaps_total counter");
-        let _ = writeln!(out, "sflow_serve_model_swaps_total{{{model}}} {}", self.swaps.load(Ordering::Relaxed));
+        let _ = writeln!(
+            out,
+            "sflow_serve_model_swaps_total{{{model}}} {}",
+            self.swaps.load(Ordering::Relaxed)
+        );
         let _ = writeln!(out, "# HELP sflow_serve_log_dropped_total Request-log records dropped because the log queue was full.");
         let _ = writeln!(out, "# TYPE sflow_serve_log_dropped_total counter");
         let _ = writeln!(

@@ -278,14 +278,20 @@ struct Shared {
 
 impl std::fmt::Debug for Engine {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Engine").field("cfg", &self.cfg).finish_non_exhaustive()
+        f.debug_struct("Engine")
+            .field("cfg", &self.cfg)
+            .finish_non_exhaustive()
     }
 }
 
 impl Engine {
     /// An engine serving `model` (or nothing yet: not ready until [`Engine::swap_model`]),
     /// logging requests to `log`.
-    pub fn new(model: Option<ServedModel>, cfg: EngineConfig, log: Option<Arc<dyn RequestLog>>) -> Arc<Self> {
+    pub fn new(
+        model: Option<ServedModel>,
+        cfg: EngineConfig,
+        log: Option<Arc<dyn RequestLog>>,
+    ) -> Arc<Self> {
         let cfg = EngineConfig {
             max_batch: cfg.max_batch.max(1),
             queue: cfg.queue.max(1),
@@ -420,19 +426,34 @@ impl Engine {
     }
 
     /// Validates and enqueues `n` images (`n × rows·cols` pixels), then waits for the answer.
-    pub async fn infer(&self, id: Option<String>, inputs: Vec<f32>, n: usize) -> std::result::Result<Prediction, ServeError> {
+    pub async fn infer(
+        &self,
+        id: Option<String>,
+        inputs: Vec<f32>,
+        n: usize,
+    ) -> std::result::Result<Prediction, ServeError> {
         let rx = self.enqueue(id, inputs, n)?;
         match rx.await {
             Ok(r) => r,
-            Err(_) => Err(ServeError::Internal("the worker dropped the request".into())),
+            Err(_) => Err(ServeError::Internal(
+                "the worker dropped the request".into(),
+            )),
         }
     }
 
     /// [`Engine::infer`] for callers outside an async runtime.
-    pub fn infer_blocking(&self, id: Option<String>, inputs: Vec<f32>, n: usize) -> std::result::Result<Prediction, ServeError> {
+    pub fn infer_blocking(
+        &self,
+        id: Option<String>,
+        inputs: Vec<f32>,
+        n: usize,
+    ) -> std::result::Result<Prediction, ServeError> {
         let rx = self.enqueue(id, inputs, n)?;
-        rx.blocking_recv()
-            .unwrap_or_else(|_| Err(ServeError::Internal("the worker dropped the request".into())))
+        rx.blocking_recv().unwrap_or_else(|_| {
+            Err(ServeError::Internal(
+                "the worker dropped the request".into(),
+            ))
+        })
     }
 
     fn enqueue(
@@ -440,7 +461,10 @@ impl Engine {
         id: Option<String>,
         inputs: Vec<f32>,
         n: usize,
-    ) -> std::result::Result<tokio::sync::oneshot::Receiver<std::result::Result<Prediction, ServeError>>, ServeError> {
+    ) -> std::result::Result<
+        tokio::sync::oneshot::Receiver<std::result::Result<Prediction, ServeError>>,
+        ServeError,
+    > {
         let model = self.shared.model.load_full().ok_or(ServeError::NotReady)?;
         let (rows, cols) = model.classifier.image_shape();
         if n == 0 {
@@ -460,7 +484,9 @@ impl Engine {
             )));
         }
         if let Some(bad) = inputs.iter().find(|v| !v.is_finite()) {
-            return Err(ServeError::BadRequest(format!("input holds a non-finite value ({bad})")));
+            return Err(ServeError::BadRequest(format!(
+                "input holds a non-finite value ({bad})"
+            )));
         }
         let (tx, rx) = tokio::sync::oneshot::channel();
         let job = Job {
@@ -479,7 +505,9 @@ impl Engine {
                 "{} requests are already waiting",
                 self.cfg.queue
             ))),
-            Err(TrySendError::Disconnected(_)) => Err(ServeError::Internal("the engine is shutting down".into())),
+            Err(TrySendError::Disconnected(_)) => {
+                Err(ServeError::Internal("the engine is shutting down".into()))
+            }
         }
     }
 }
@@ -497,7 +525,12 @@ impl Drop for Engine {
         }
         drop(workers);
         self.log.take();
-        if let Some(t) = self.log_thread.lock().unwrap_or_else(|p| p.into_inner()).take() {
+        if let Some(t) = self
+            .log_thread
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()
+        {
             let _ = t.join();
         }
     }
@@ -632,7 +665,13 @@ impl WorkerCtx {
     }
 }
 
-fn forward(model: &Classifier, pixels: &[f32], n: usize, rows: usize, cols: usize) -> Result<Vec<f32>> {
+fn forward(
+    model: &Classifier,
+    pixels: &[f32],
+    n: usize,
+    rows: usize,
+    cols: usize,
+) -> Result<Vec<f32>> {
     let x = Tensor::from_slice(pixels).f_reshape([n as i64, 1, rows as i64, cols as i64])?;
     let p = model.probabilities(&x)?;
     let flat = p.f_flatten(0, -1)?;
