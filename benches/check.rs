@@ -13,11 +13,19 @@ fn check(c: &mut Criterion) {
         let program = binary_tree_program(steps);
         // A benchmark of a broken program would measure error paths: insist it is clean.
         let analysis = analyze("bench.sflow", &program, &NoFiles);
-        assert!(analysis.diagnostics.is_empty(), "generated program has diagnostics: {:?}", analysis.diagnostics.first());
+        assert!(
+            analysis.diagnostics.is_empty(),
+            "generated program has diagnostics: {:?}",
+            analysis.diagnostics.first()
+        );
         group.throughput(Throughput::Bytes(program.len() as u64));
-        group.bench_with_input(BenchmarkId::from_parameter(steps), &program, |b, program| {
-            b.iter(|| analyze("bench.sflow", program, &NoFiles));
-        });
+        group.bench_with_input(
+            BenchmarkId::from_parameter(steps),
+            &program,
+            |b, program| {
+                b.iter(|| analyze("bench.sflow", program, &NoFiles));
+            },
+        );
     }
     group.finish();
 }
@@ -28,9 +36,13 @@ fn parse(c: &mut Criterion) {
     for steps in [1000usize, 5000] {
         let program = binary_tree_program(steps);
         group.throughput(Throughput::Bytes(program.len() as u64));
-        group.bench_with_input(BenchmarkId::from_parameter(steps), &program, |b, program| {
-            b.iter(|| sflow_compiler::syntax::parse(sflow_compiler::span::FileId(0), program));
-        });
+        group.bench_with_input(
+            BenchmarkId::from_parameter(steps),
+            &program,
+            |b, program| {
+                b.iter(|| sflow_compiler::syntax::parse(sflow_compiler::span::FileId(0), program));
+            },
+        );
     }
     group.finish();
 }

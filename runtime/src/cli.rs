@@ -12,7 +12,6 @@
 //! Exit status: 0 success; 1 the workflow failed; 2 bad usage, a program with errors, or no
 //! store; 130 interrupted.
 
-use crate::clock::format_utc;
 use crate::engine::{Engine, EngineConfig};
 use crate::error::Error;
 use crate::store::Store;
@@ -465,6 +464,7 @@ fn text(v: &Json) -> String {
             }
             out
         }
+        Json::Object(o) if o.contains_key("schemaVersion") => status_text(v),
         Json::Object(o) => o
             .iter()
             .map(|(k, v)| format!("{k}: {}\n", cell(Some(v))))
@@ -515,7 +515,61 @@ fn render_table(rows: &[Vec<String>]) -> String {
     out
 }
 
-#[allow(dead_code)]
-fn when(ms: i64) -> String {
-    format_utc(ms)
+fn status_text(v: &Json) -> String {
+    let mut out = String::new();
+    for a in v["apps"].as_array().into_iter().flatten() {
+        out.push_str(&format!(
+            "app {} ({}), last started {}\n",
+            s(a, "name"),
+            s(a, "source"),
+            s(a, "lastStarted")
+        ));
+    }
+    let runs: Vec<String> = v["runs"]
+        .as_object()
+        .into_iter()
+        .flatten()
+        .map(|(k, n)| format!("{n} {k}"))
+        .collect();
+    out.push_str(&format!(
+        "runs: {}\n",
+        if runs.is_empty() {
+            "none".into()
+        } else {
+            runs.join(", ")
+        }
+    ));
+    out.push_str(&format!(
+        "pending firings: {}\n",
+        cell(v.get("pendingFirings"))
+    ));
+    for svc in v["services"].as_array().into_iter().flatten() {
+        let model = match svc.get("model") {
+            Some(m) if !m.is_null() => format!(
+                "serves {} v{} {}",
+                s(m, "name"),
+                s(m, "version"),
+                cell(m.get("metrics"))
+            ),
+            _ => "waits for its first model".into(),
+        };
+        out.push_str(&format!(
+            "service {}: {} replicas (range {}), {model}\n",
+            s(svc, "name"),
+            s(svc, "replicas"),
+            cell(svc.get("range"))
+        ));
+    }
+    let signals = v["signals"].as_object().cloned().unwrap_or_default();
+    if !signals.is_empty() {
+        out.push_str("signals:\n");
+        for (k, val) in signals {
+            out.push_str(&format!("  {k} = {}\n", cell(Some(&val))));
+        }
+    }
+    out.push_str(&format!(
+        "store schema version: {}\n",
+        cell(v.get("schemaVersion"))
+    ));
+    out
 }

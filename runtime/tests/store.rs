@@ -113,7 +113,9 @@ fn concurrent_opens_of_a_new_store_migrate_it_once() {
     let handles: Vec<_> = (0..4)
         .map(|_| {
             let p = path.clone();
-            std::thread::spawn(move || Store::open(&p).map(|s| s.with(store::schema_version).unwrap()))
+            std::thread::spawn(move || {
+                Store::open(&p).map(|s| s.with(store::schema_version).unwrap())
+            })
         })
         .collect();
     for h in handles {

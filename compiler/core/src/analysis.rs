@@ -54,7 +54,13 @@ impl Analysis {
             .find(|f| f.origin == Origin::Std("prelude"))
             .map_or(FileId(0), |f| f.id);
         let mut scratch = Symbols::default();
-        resolve::collect(&self.sources, &self.parses, prelude, &mut scratch, &mut Vec::new())
+        resolve::collect(
+            &self.sources,
+            &self.parses,
+            prelude,
+            &mut scratch,
+            &mut Vec::new(),
+        )
     }
 }
 
@@ -77,5 +83,13 @@ pub fn analyze(root_path: &str, root_text: &str, loader: &dyn SourceLoader) -> A
 
     diagnostics::sort(&mut diagnostics);
     diagnostics.dedup();
-    Analysis { sources, parses, diagnostics, symbols, facts, workflows, root }
+    Analysis {
+        sources,
+        parses,
+        diagnostics,
+        symbols,
+        facts,
+        workflows,
+        root,
+    }
 }

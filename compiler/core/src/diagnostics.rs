@@ -67,7 +67,10 @@ impl Diagnostic {
             code,
             severity: code.severity(),
             message: message.into(),
-            primary: Label { at: FileSpan::new(file, span), message: String::new() },
+            primary: Label {
+                at: FileSpan::new(file, span),
+                message: String::new(),
+            },
             secondary: Vec::new(),
             help: None,
             suggestions: Vec::new(),
@@ -81,8 +84,16 @@ impl Diagnostic {
     }
 
     /// Adds a secondary label.
-    pub fn with_secondary(mut self, file: FileId, span: Span, message: impl Into<String>) -> Diagnostic {
-        self.secondary.push(Label { at: FileSpan::new(file, span), message: message.into() });
+    pub fn with_secondary(
+        mut self,
+        file: FileId,
+        span: Span,
+        message: impl Into<String>,
+    ) -> Diagnostic {
+        self.secondary.push(Label {
+            at: FileSpan::new(file, span),
+            message: message.into(),
+        });
         self
     }
 
@@ -117,8 +128,18 @@ impl Diagnostic {
 /// Sorts diagnostics into a stable order: by file, then position, then code.
 pub fn sort(diagnostics: &mut [Diagnostic]) {
     diagnostics.sort_by(|a, b| {
-        (a.primary.at.file, a.primary.at.span.start, a.primary.at.span.end, a.code)
-            .cmp(&(b.primary.at.file, b.primary.at.span.start, b.primary.at.span.end, b.code))
+        (
+            a.primary.at.file,
+            a.primary.at.span.start,
+            a.primary.at.span.end,
+            a.code,
+        )
+            .cmp(&(
+                b.primary.at.file,
+                b.primary.at.span.start,
+                b.primary.at.span.end,
+                b.code,
+            ))
     });
 }
 

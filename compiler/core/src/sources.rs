@@ -52,11 +52,22 @@ pub struct Sources {
 
 impl Sources {
     /// Adds a file and returns its id.
-    pub fn add(&mut self, path: impl Into<String>, text: impl Into<String>, origin: Origin) -> FileId {
+    pub fn add(
+        &mut self,
+        path: impl Into<String>,
+        text: impl Into<String>,
+        origin: Origin,
+    ) -> FileId {
         let id = FileId(self.files.len() as u32);
         let text = text.into();
         let lines = LineIndex::new(&text);
-        self.files.push(Source { id, path: path.into(), text, origin, lines });
+        self.files.push(Source {
+            id,
+            path: path.into(),
+            text,
+            origin,
+            lines,
+        });
         id
     }
 
@@ -69,7 +80,9 @@ impl Sources {
 
     /// The user file with this path, if loaded.
     pub fn find(&self, path: &str) -> Option<&Source> {
-        self.files.iter().find(|f| f.origin == Origin::User && f.path == path)
+        self.files
+            .iter()
+            .find(|f| f.origin == Origin::User && f.path == path)
     }
 }
 
@@ -98,7 +111,9 @@ pub struct NoFiles;
 
 impl SourceLoader for NoFiles {
     fn load(&self, _from: &str, relative: &str) -> Result<LoadedText, String> {
-        Err(format!("cannot import `{relative}`: no file loader was given"))
+        Err(format!(
+            "cannot import `{relative}`: no file loader was given"
+        ))
     }
 }
 
@@ -115,7 +130,10 @@ impl SourceLoader for MemoryFiles {
         let path = join_relative(from, relative);
         self.files
             .get(&path)
-            .map(|text| LoadedText { path: path.clone(), text: text.clone() })
+            .map(|text| LoadedText {
+                path: path.clone(),
+                text: text.clone(),
+            })
             .ok_or_else(|| format!("no such file: {path}"))
     }
 }
@@ -142,7 +160,11 @@ pub fn join_relative(from: &str, relative: &str) -> String {
         }
     }
     let joined = parts.join("/");
-    if relative.starts_with('/') || from.starts_with('/') { format!("/{}", joined.trim_start_matches('/')) } else { joined }
+    if relative.starts_with('/') || from.starts_with('/') {
+        format!("/{}", joined.trim_start_matches('/'))
+    } else {
+        joined
+    }
 }
 
 #[cfg(test)]
@@ -151,9 +173,18 @@ mod tests {
 
     #[test]
     fn join_relative_normalises() {
-        assert_eq!(join_relative("app/main.sflow", "./common.sflow"), "app/common.sflow");
-        assert_eq!(join_relative("app/main.sflow", "../lib/x.sflow"), "lib/x.sflow");
-        assert_eq!(join_relative("/a/b/main.sflow", "./c.sflow"), "/a/b/c.sflow");
+        assert_eq!(
+            join_relative("app/main.sflow", "./common.sflow"),
+            "app/common.sflow"
+        );
+        assert_eq!(
+            join_relative("app/main.sflow", "../lib/x.sflow"),
+            "lib/x.sflow"
+        );
+        assert_eq!(
+            join_relative("/a/b/main.sflow", "./c.sflow"),
+            "/a/b/c.sflow"
+        );
         assert_eq!(join_relative("main.sflow", "x.sflow"), "x.sflow");
         assert_eq!(join_relative("main.sflow", "../x.sflow"), "../x.sflow");
     }

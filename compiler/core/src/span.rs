@@ -7,7 +7,9 @@
 use serde::{Deserialize, Serialize};
 
 /// A half-open byte range `start..end` in one source file.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize,
+)]
 pub struct Span {
     /// Offset of the first byte.
     pub start: u32,
@@ -18,7 +20,10 @@ pub struct Span {
 impl Span {
     /// A span from `start` to `end` (byte offsets).
     pub fn new(start: usize, end: usize) -> Span {
-        Span { start: start as u32, end: end as u32 }
+        Span {
+            start: start as u32,
+            end: end as u32,
+        }
     }
 
     /// The empty span at `offset`.
@@ -28,12 +33,18 @@ impl Span {
 
     /// The smallest span covering both `self` and `other`.
     pub fn to(self, other: Span) -> Span {
-        Span { start: self.start.min(other.start), end: self.end.max(other.end) }
+        Span {
+            start: self.start.min(other.start),
+            end: self.end.max(other.end),
+        }
     }
 
     /// This span moved right by `offset` bytes.
     pub fn shifted(self, offset: usize) -> Span {
-        Span { start: self.start + offset as u32, end: self.end + offset as u32 }
+        Span {
+            start: self.start + offset as u32,
+            end: self.end + offset as u32,
+        }
     }
 
     /// Start offset as `usize`.
@@ -115,8 +126,13 @@ impl LineIndex {
         let offset = offset.min(text.len());
         let line = self.line_starts.partition_point(|&start| start <= offset) - 1;
         let start = self.line_starts[line];
-        let column = text.get(start..offset).map_or(offset - start, |s| s.chars().count());
-        LineCol { line: line as u32 + 1, column: column as u32 + 1 }
+        let column = text
+            .get(start..offset)
+            .map_or(offset - start, |s| s.chars().count());
+        LineCol {
+            line: line as u32 + 1,
+            column: column as u32 + 1,
+        }
     }
 
     /// Byte offset of a 0-based line and 0-based UTF-16 column (as LSP counts), clamped to `text`.
@@ -124,7 +140,11 @@ impl LineIndex {
         let Some(&start) = self.line_starts.get(line as usize) else {
             return text.len();
         };
-        let end = self.line_starts.get(line as usize + 1).copied().unwrap_or(text.len());
+        let end = self
+            .line_starts
+            .get(line as usize + 1)
+            .copied()
+            .unwrap_or(text.len());
         let line_text = text.get(start..end).unwrap_or("");
         let mut units = 0u32;
         for (i, ch) in line_text.char_indices() {
@@ -141,7 +161,9 @@ impl LineIndex {
         let offset = offset.min(text.len());
         let line = self.line_starts.partition_point(|&start| start <= offset) - 1;
         let start = self.line_starts[line];
-        let column = text.get(start..offset).map_or(0, |s| s.chars().map(|c| c.len_utf16()).sum::<usize>());
+        let column = text
+            .get(start..offset)
+            .map_or(0, |s| s.chars().map(|c| c.len_utf16()).sum::<usize>());
         (line as u32, column as u32)
     }
 

@@ -23,10 +23,26 @@ pub struct StdModule {
 
 /// The importable modules: `use std.NAME…`.
 pub const MODULES: &[StdModule] = &[
-    StdModule { name: "data", path: "<std>/data.sflow", text: include_str!("../../../stdlib/data.sflow") },
-    StdModule { name: "detectors", path: "<std>/detectors.sflow", text: include_str!("../../../stdlib/detectors.sflow") },
-    StdModule { name: "labels", path: "<std>/labels.sflow", text: include_str!("../../../stdlib/labels.sflow") },
-    StdModule { name: "torch", path: "<std>/torch.sflow", text: include_str!("../../../stdlib/torch.sflow") },
+    StdModule {
+        name: "data",
+        path: "<std>/data.sflow",
+        text: include_str!("../../../stdlib/data.sflow"),
+    },
+    StdModule {
+        name: "detectors",
+        path: "<std>/detectors.sflow",
+        text: include_str!("../../../stdlib/detectors.sflow"),
+    },
+    StdModule {
+        name: "labels",
+        path: "<std>/labels.sflow",
+        text: include_str!("../../../stdlib/labels.sflow"),
+    },
+    StdModule {
+        name: "torch",
+        path: "<std>/torch.sflow",
+        text: include_str!("../../../stdlib/torch.sflow"),
+    },
 ];
 
 /// The module named `name` (without `std.`), if it exists.

@@ -135,7 +135,10 @@ impl Symbols {
 
     /// Records a reference.
     pub fn refer(&mut self, file: FileId, span: Span, def: DefId) {
-        self.references.push(Reference { at: FileSpan::new(file, span), def });
+        self.references.push(Reference {
+            at: FileSpan::new(file, span),
+            def,
+        });
     }
 
     /// The declaration `id`. Ids are only made by [`Symbols::define`].
@@ -150,13 +153,23 @@ impl Symbols {
             .iter()
             .find(|r| hit(&r.at))
             .map(|r| r.def)
-            .or_else(|| self.defs.iter().position(|d| hit(&d.name_at)).map(|i| DefId(i as u32)))
+            .or_else(|| {
+                self.defs
+                    .iter()
+                    .position(|d| hit(&d.name_at))
+                    .map(|i| DefId(i as u32))
+            })
     }
 
     /// Every place `def` is named: its declaration first, then each reference.
     pub fn occurrences(&self, def: DefId) -> Vec<FileSpan> {
         let mut out = vec![self.def(def).name_at];
-        out.extend(self.references.iter().filter(|r| r.def == def).map(|r| r.at));
+        out.extend(
+            self.references
+                .iter()
+                .filter(|r| r.def == def)
+                .map(|r| r.at),
+        );
         out
     }
 

@@ -36,27 +36,43 @@ pub fn build_workflow_graphs(
     for w in &p.workflows {
         let file = w.node.file;
         let steps = w.steps.clone();
-        let index_of = |def: DefId| steps.iter().position(|&s| s == def);
+        let positions: std::collections::HashMap<DefId, usize> =
+            steps.iter().enumerate().map(|(i, &s)| (s, i)).collect();
+        let index_of = |def: DefId| positions.get(&def).copied();
         let nodes: Vec<StepNode> = steps
             .iter()
             .map(|&s| {
                 let def = symbols.def(s);
-                StepNode { name: def.name.clone(), span: def.name_at.span }
+                StepNode {
+                    name: def.name.clone(),
+                    span: def.name_at.span,
+                }
             })
             .collect();
         let mut edges = Vec::new();
         for dep in facts.dependencies.get(&w.node.def).into_iter().flatten() {
-            let (Some(from), Some(to)) = (index_of(dep.from), index_of(dep.to)) else { continue };
+            let (Some(from), Some(to)) = (index_of(dep.from), index_of(dep.to)) else {
+                continue;
+            };
             let cause = match &dep.cause {
                 DependencyCause::Input(port) => EdgeCause::Input { port: port.clone() },
                 DependencyCause::After => EdgeCause::After,
             };
-            edges.push(StepEdge { from, to, cause, span: dep.span });
+            edges.push(StepEdge {
+                from,
+                to,
+                cause,
+                span: dep.span,
+            });
         }
         let graph = WorkflowGraph::new(nodes, edges);
         let report = graph.analyze();
         for cycle in &report.cycles {
-            let names: Vec<&str> = cycle.steps.iter().map(|&i| graph.steps()[i].name.as_str()).collect();
+            let names: Vec<&str> = cycle
+                .steps
+                .iter()
+                .map(|&i| graph.steps()[i].name.as_str())
+                .collect();
             let first = cycle.steps.first().copied().unwrap_or(0);
             let path = if names.len() == 1 {
                 format!("{0} → {0}", names[0])
@@ -73,15 +89,21 @@ pub fn build_workflow_graphs(
             )
             .with_label("this step depends on itself through the cycle");
             for &edge in &cycle.edges {
-                let Some(e) = graph.edges().get(edge) else { continue };
+                let Some(e) = graph.edges().get(edge) else {
+                    continue;
+                };
                 let (from, to) = (&graph.steps()[e.from].name, &graph.steps()[e.to].name);
                 let why = match &e.cause {
-                    EdgeCause::Input { port } => format!("`{to}` takes input `{port}` from `{from}`"),
+                    EdgeCause::Input { port } => {
+                        format!("`{to}` takes input `{port}` from `{from}`")
+                    }
                     EdgeCause::After => format!("`{to}` runs after `{from}`"),
                 };
                 d = d.with_secondary(file, e.span, why);
             }
-            diagnostics.push(d.with_help("a workflow is a DAG: remove one of these dependencies to break the cycle"));
+            diagnostics.push(d.with_help(
+                "a workflow is a DAG: remove one of these dependencies to break the cycle",
+            ));
         }
         for u in &report.unreachable {
             let step = &graph.steps()[u.step];
@@ -92,13 +114,31 @@ pub fn build_workflow_graphs(
                 .map(|&i| graph.steps()[i].name.clone())
                 .unwrap_or_default();
             diagnostics.push(
-                Diagnostic::new(Code::E0402, file, step.span, format!("step `{}` can never run: it waits on the cycle through `{via}`", step.name))
-                    .with_label("unreachable: no order of the workflow's roots ever gets here")
-                    .with_help("fix the cycle, or check its `after` list and inputs"),
+                Diagnostic::new(
+                    Code::E0402,
+                    file,
+                    step.span,
+                    format!(
+                        "step `{}` can never run: it waits on the cycle through `{via}`",
+                        step.name
+                    ),
+                )
+                .with_label("unreachable: no order of the workflow's roots ever gets here")
+                .with_help("fix the cycle, or check its `after` list and inputs"),
             );
         }
-        let order = if report.cycles.is_empty() { graph.topological_order() } else { None };
-        dags.push(WorkflowDag { workflow: w.node.def, name: w.node.ast.name.name.clone(), steps, graph, order });
+        let order = if report.cycles.is_empty() {
+            graph.topological_order()
+        } else {
+            None
+        };
+        dags.push(WorkflowDag {
+            workflow: w.node.def,
+            name: w.node.ast.name.name.clone(),
+            steps,
+            graph,
+            order,
+        });
     }
     dags
 }
@@ -126,7 +166,9 @@ pub fn build_wiring(p: &Program<'_>, symbols: &Symbols) -> WiringGraph {
         }
     };
     for a in &p.agents {
-        let Some(me) = g.find(NodeKind::Agent, &a.ast.name.name) else { continue };
+        let Some(me) = g.find(NodeKind::Agent, &a.ast.name.name) else {
+            continue;
+        };
         for field in &a.ast.fields {
             let mut paths = Vec::new();
             collect_paths(&field.value, &mut paths);
@@ -149,16 +191,37 @@ pub fn build_wiring(p: &Program<'_>, symbols: &Symbols) -> WiringGraph {
                         ExprKind::Int(n) => n.to_string(),
                         _ => "N".to_string(),
                     };
-                    let sensor_name = path.iter().skip(1).map(|i| i.name.as_str()).collect::<Vec<_>>().join(".");
-                    if let Some(from) = path.first().and_then(|h| kind_of(&h.name).and_then(|k| g.find(k, &h.name))) {
-                        g.add_edge(from, me, EdgeKind::Reads, format!("every {count} {sensor_name}"));
+                    let sensor_name = path
+                        .iter()
+                        .skip(1)
+                        .map(|i| i.name.as_str())
+                        .collect::<Vec<_>>()
+                        .join(".");
+                    if let Some(from) = path
+                        .first()
+                        .and_then(|h| kind_of(&h.name).and_then(|k| g.find(k, &h.name)))
+                    {
+                        g.add_edge(
+                            from,
+                            me,
+                            EdgeKind::Reads,
+                            format!("every {count} {sensor_name}"),
+                        );
                     }
                 }
             }
             TriggerSource::On(event) => {
                 if let Some(path) = event.as_path() {
-                    let rest = path.iter().skip(1).map(|i| i.name.as_str()).collect::<Vec<_>>().join(".");
-                    if let Some(from) = path.first().and_then(|h| kind_of(&h.name).and_then(|k| g.find(k, &h.name))) {
+                    let rest = path
+                        .iter()
+                        .skip(1)
+                        .map(|i| i.name.as_str())
+                        .collect::<Vec<_>>()
+                        .join(".");
+                    if let Some(from) = path
+                        .first()
+                        .and_then(|h| kind_of(&h.name).and_then(|k| g.find(k, &h.name)))
+                    {
                         g.add_edge(from, me, EdgeKind::Reads, format!("on {rest}"));
                     }
                 }
@@ -173,7 +236,9 @@ pub fn build_wiring(p: &Program<'_>, symbols: &Symbols) -> WiringGraph {
         collect_paths(&policy.ast.when, &mut paths);
         for path in paths {
             let Some(head) = path.first() else { continue };
-            let Some(from) = kind_of(head).and_then(|k| g.find(k, head)) else { continue };
+            let Some(from) = kind_of(head).and_then(|k| g.find(k, head)) else {
+                continue;
+            };
             let rest = path.iter().skip(1).cloned().collect::<Vec<_>>().join(".");
             g.add_edge(from, me, EdgeKind::Reads, format!("reads {rest}"));
         }
@@ -197,7 +262,9 @@ fn wire_action(
             }
         }
         Action::Call(expr) => {
-            let ExprKind::Call { callee, args } = &expr.kind else { return };
+            let ExprKind::Call { callee, args } = &expr.kind else {
+                return;
+            };
             if let Some(path) = callee.as_path() {
                 if let [agent, action] = path.as_slice() {
                     if let Some(to) = g.find(NodeKind::Agent, &agent.name) {

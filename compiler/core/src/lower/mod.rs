@@ -43,9 +43,17 @@ pub fn lower(analysis: &Analysis) -> Result<Plan, LowerError> {
         return Err(LowerError::HasErrors(errors));
     }
     let program = analysis.program();
-    let refs: HashMap<(FileId, u32), DefId> =
-        analysis.symbols.references.iter().map(|r| ((r.at.file, r.at.span.start), r.def)).collect();
-    let l = Lowerer { a: analysis, p: &program, refs };
+    let refs: HashMap<(FileId, u32), DefId> = analysis
+        .symbols
+        .references
+        .iter()
+        .map(|r| ((r.at.file, r.at.span.start), r.def))
+        .collect();
+    let l = Lowerer {
+        a: analysis,
+        p: &program,
+        refs,
+    };
     l.plan()
 }
 
@@ -59,16 +67,50 @@ impl Lowerer<'_> {
     fn plan(&self) -> Result<Plan, LowerError> {
         let app = self.p.app.ok_or(LowerError::NoApp)?;
         let app_plan = self.app(app.file, app.ast);
-        let workflows = self.p.workflows.iter().map(|w| self.workflow(w, &app_plan)).collect();
-        let services = self.p.services.iter().map(|s| self.service(s.file, s.def, s.ast, &app_plan)).collect();
-        let agents: Vec<AgentPlan> = self.p.agents.iter().map(|a| self.agent(a.file, a.def, a.ast)).collect();
+        let workflows = self
+            .p
+            .workflows
+            .iter()
+            .map(|w| self.workflow(w, &app_plan))
+            .collect();
+        let services = self
+            .p
+            .services
+            .iter()
+            .map(|s| self.service(s.file, s.def, s.ast, &app_plan))
+            .collect();
+        let agents: Vec<AgentPlan> = self
+            .p
+            .agents
+            .iter()
+            .map(|a| self.agent(a.file, a.def, a.ast))
+            .collect();
         let mut kind_defs: Vec<DefId> = self.a.facts.agent_kinds.values().copied().collect();
-        kind_defs.extend(self.p.kinds.values().filter(|k| self.p.is_user_file(k.node.file)).map(|k| k.node.def));
+        kind_defs.extend(
+            self.p
+                .kinds
+                .values()
+                .filter(|k| self.p.is_user_file(k.node.file))
+                .map(|k| k.node.def),
+        );
         kind_defs.sort();
         kind_defs.dedup();
-        let agent_kinds = kind_defs.into_iter().filter_map(|k| self.agent_kind(k)).collect();
-        let triggers = self.p.triggers.iter().map(|t| self.trigger(t.file, t.ast)).collect();
-        let policies = self.p.policies.iter().map(|p| self.policy(p.file, p.ast)).collect();
+        let agent_kinds = kind_defs
+            .into_iter()
+            .filter_map(|k| self.agent_kind(k))
+            .collect();
+        let triggers = self
+            .p
+            .triggers
+            .iter()
+            .map(|t| self.trigger(t.file, t.ast))
+            .collect();
+        let policies = self
+            .p
+            .policies
+            .iter()
+            .map(|p| self.policy(p.file, p.ast))
+            .collect();
         Ok(Plan {
             api_version: API_VERSION.to_string(),
             kind: "Plan".to_string(),
@@ -85,7 +127,11 @@ impl Lowerer<'_> {
     fn source(&self, file: FileId, span: Span) -> SourceRef {
         let src = self.a.sources.get(file);
         let lc = src.line_col(span.start());
-        SourceRef { file: src.path.clone(), line: lc.line, column: lc.column }
+        SourceRef {
+            file: src.path.clone(),
+            line: lc.line,
+            column: lc.column,
+        }
     }
 
     fn def_at(&self, file: FileId, span: Span) -> Option<DefId> {
@@ -93,7 +139,12 @@ impl Lowerer<'_> {
     }
 
     fn ty(&self, def: DefId) -> Ty {
-        self.a.facts.def_types.get(&def).cloned().unwrap_or(Ty::Unknown)
+        self.a
+            .facts
+            .def_types
+            .get(&def)
+            .cloned()
+            .unwrap_or(Ty::Unknown)
     }
 
     fn app(&self, file: FileId, app: &ast::App) -> AppPlan {
@@ -108,24 +159,38 @@ impl Lowerer<'_> {
                 _ => BTreeMap::new(),
             })
             .unwrap_or_default();
-        let storage_bytes = field("storage").and_then(|f| quantity(&f.value, &Ty::Memory)).unwrap_or(DEFAULT_STORAGE_BYTES);
+        let storage_bytes = field("storage")
+            .and_then(|f| quantity(&f.value, &Ty::Memory))
+            .unwrap_or(DEFAULT_STORAGE_BYTES);
         AppPlan {
             name: app.name.name.clone(),
             namespace: string("namespace").unwrap_or_else(|| values::kube_name(&app.name.name)),
             registry: string("registry"),
             labels,
             storage_bytes,
-            monitoring: string("monitoring").as_deref().and_then(Monitoring::from_name),
-            autoscaler: string("autoscaler").as_deref().and_then(Autoscaler::from_name),
+            monitoring: string("monitoring")
+                .as_deref()
+                .and_then(Monitoring::from_name),
+            autoscaler: string("autoscaler")
+                .as_deref()
+                .and_then(Autoscaler::from_name),
             source: self.source(file, app.name.span),
         }
     }
 
-    fn workflow(&self, w: &crate::resolve::collect::WorkflowNode<'_>, app: &AppPlan) -> WorkflowPlan {
+    fn workflow(
+        &self,
+        w: &crate::resolve::collect::WorkflowNode<'_>,
+        app: &AppPlan,
+    ) -> WorkflowPlan {
         let file = w.node.file;
         let dag = self.a.workflows.iter().find(|d| d.workflow == w.node.def);
         let order: Vec<String> = match dag.and_then(|d| d.order.as_ref()) {
-            Some(order) => order.iter().filter_map(|&i| dag.and_then(|d| d.graph.steps().get(i))).map(|s| s.name.clone()).collect(),
+            Some(order) => order
+                .iter()
+                .filter_map(|&i| dag.and_then(|d| d.graph.steps().get(i)))
+                .map(|s| s.name.clone())
+                .collect(),
             None => w.node.ast.steps().map(|s| s.name.name.clone()).collect(),
         };
         let params = w
@@ -152,8 +217,14 @@ impl Lowerer<'_> {
                 let deps: Vec<String> = match dag {
                     Some(d) => {
                         let mut deps: Vec<usize> = d.graph.dependencies(index);
-                        deps.sort_by_key(|i| order.iter().position(|n| Some(n) == d.graph.steps().get(*i).map(|s| &s.name)));
-                        deps.into_iter().filter_map(|i| d.graph.steps().get(i).map(|s| s.name.clone())).collect()
+                        deps.sort_by_key(|i| {
+                            order
+                                .iter()
+                                .position(|n| Some(n) == d.graph.steps().get(*i).map(|s| &s.name))
+                        });
+                        deps.into_iter()
+                            .filter_map(|i| d.graph.steps().get(i).map(|s| s.name.clone()))
+                            .collect()
                     }
                     None => Vec::new(),
                 };
@@ -171,8 +242,21 @@ impl Lowerer<'_> {
         }
     }
 
-    fn step(&self, file: FileId, def: DefId, step: &ast::Step, depends_on: Vec<String>, app: &AppPlan) -> StepPlan {
-        let ports: Vec<PortInfo> = self.a.facts.step_ports.get(&def).cloned().unwrap_or_default();
+    fn step(
+        &self,
+        file: FileId,
+        def: DefId,
+        step: &ast::Step,
+        depends_on: Vec<String>,
+        app: &AppPlan,
+    ) -> StepPlan {
+        let ports: Vec<PortInfo> = self
+            .a
+            .facts
+            .step_ports
+            .get(&def)
+            .cloned()
+            .unwrap_or_default();
         let uses_call = step.field("uses").and_then(|f| match &f.value.kind {
             ExprKind::Call { args, .. } => Some(args),
             _ => None,
@@ -180,27 +264,56 @@ impl Lowerer<'_> {
         let run = match self.a.facts.step_uses.get(&def) {
             Some(&target) => StepRun::Std {
                 step: self.qualified(target),
-                args: self.call_args(file, target, uses_call.map(Vec::as_slice).unwrap_or(&[]), &input_names(&ports)),
+                args: self.call_args(
+                    file,
+                    target,
+                    uses_call.map(Vec::as_slice).unwrap_or(&[]),
+                    &input_names(&ports),
+                ),
             },
             None => StepRun::Command {
-                image: step.field("image").and_then(|f| app_string(&f.value, app)).map(|i| qualify_image(&i, app)).unwrap_or_default(),
-                command: step.field("run").map(|f| self.template(file, &f.value)).unwrap_or_default(),
+                image: step
+                    .field("image")
+                    .and_then(|f| app_string(&f.value, app))
+                    .map(|i| qualify_image(&i, app))
+                    .unwrap_or_default(),
+                command: step
+                    .field("run")
+                    .map(|f| self.template(file, &f.value))
+                    .unwrap_or_default(),
             },
         };
         let inputs = ports
             .iter()
             .filter(|p| p.sort == PortSort::Input)
             .filter_map(|port| {
-                let line = step.ports(PortSort::Input).find(|p| p.name.name == port.name).and_then(|p| p.source.as_ref());
+                let line = step
+                    .ports(PortSort::Input)
+                    .find(|p| p.name.name == port.name)
+                    .and_then(|p| p.source.as_ref());
                 let arg = uses_call
-                    .and_then(|args| args.iter().find(|a| a.name.as_ref().is_some_and(|n| n.name == port.name)))
+                    .and_then(|args| {
+                        args.iter()
+                            .find(|a| a.name.as_ref().is_some_and(|n| n.name == port.name))
+                    })
                     .map(|a| &a.value);
                 let source = line.or(arg)?;
-                Some(InputPlan { name: port.name.clone(), ty: plan_type(&port.ty), from: self.input_source(file, source) })
+                Some(InputPlan {
+                    name: port.name.clone(),
+                    ty: plan_type(&port.ty),
+                    from: self.input_source(file, source),
+                })
             })
             .collect();
         let ports_of = |sort: PortSort| -> Vec<PortPlan> {
-            ports.iter().filter(|p| p.sort == sort).map(|p| PortPlan { name: p.name.clone(), ty: plan_type(&p.ty) }).collect()
+            ports
+                .iter()
+                .filter(|p| p.sort == sort)
+                .map(|p| PortPlan {
+                    name: p.name.clone(),
+                    ty: plan_type(&p.ty),
+                })
+                .collect()
         };
         let mut resources = ResourcesPlan::default();
         let mut retry = None;
@@ -221,9 +334,10 @@ impl Lowerer<'_> {
         let env = step
             .field("env")
             .map(|f| match &f.value.kind {
-                ExprKind::Record(entries) => {
-                    entries.iter().filter_map(|e| app_string(&e.value, app).map(|v| (e.name.name.clone(), v))).collect()
-                }
+                ExprKind::Record(entries) => entries
+                    .iter()
+                    .filter_map(|e| app_string(&e.value, app).map(|v| (e.name.name.clone(), v)))
+                    .collect(),
                 _ => BTreeMap::new(),
             })
             .unwrap_or_default();
@@ -239,7 +353,9 @@ impl Lowerer<'_> {
             resources,
             retry,
             timeout_ms,
-            cache: step.field("cache").is_some_and(|f| matches!(f.value.kind, ExprKind::Bool(true))),
+            cache: step
+                .field("cache")
+                .is_some_and(|f| matches!(f.value.kind, ExprKind::Bool(true))),
             env,
             source: self.source(file, step.name.span),
         }
@@ -250,15 +366,22 @@ impl Lowerer<'_> {
         ResourcesPlan {
             cpu_millis: field("cpu").and_then(|f| quantity(&f.value, &Ty::Cpu)),
             memory_bytes: field("memory").and_then(|f| quantity(&f.value, &Ty::Memory)),
-            gpu: field("gpu").and_then(|f| int_value(&f.value)).map(|n| n.max(0) as u32),
+            gpu: field("gpu")
+                .and_then(|f| int_value(&f.value))
+                .map(|n| n.max(0) as u32),
         }
     }
 
     fn input_source(&self, file: FileId, source: &ast::Expr) -> InputSource {
         if let ExprKind::Call { callee, args } = &source.kind {
-            let function = callee.as_path().and_then(|p| p.last().and_then(|i| self.def_at(file, i.span)));
+            let function = callee
+                .as_path()
+                .and_then(|p| p.last().and_then(|i| self.def_at(file, i.span)));
             if let Some(function) = function {
-                return InputSource::Data { function: self.qualified(function), args: self.call_args(file, function, args, &[]) };
+                return InputSource::Data {
+                    function: self.qualified(function),
+                    args: self.call_args(file, function, args, &[]),
+                };
             }
         }
         let path = source.as_path().unwrap_or_default();
@@ -274,16 +397,29 @@ impl Lowerer<'_> {
     fn qualified(&self, def: DefId) -> String {
         let d = self.a.symbols.def(def);
         match d.parent.map(|m| self.a.symbols.def(m)) {
-            Some(module) if module.kind == DefKind::Module => format!("std.{}.{}", module.name, d.name),
+            Some(module) if module.kind == DefKind::Module => {
+                format!("std.{}.{}", module.name, d.name)
+            }
             _ => d.name.clone(),
         }
     }
 
     /// The arguments of a call by parameter name, defaults filled in; arguments naming one of
     /// `skip` (a std step's inputs) are left out.
-    fn call_args(&self, file: FileId, callee: DefId, args: &[ast::Arg], skip: &[String]) -> BTreeMap<String, Expr> {
+    fn call_args(
+        &self,
+        file: FileId,
+        callee: DefId,
+        args: &[ast::Arg],
+        skip: &[String],
+    ) -> BTreeMap<String, Expr> {
         let params: Vec<DefId> = match self.a.symbols.def(callee).kind {
-            DefKind::ExternFn | DefKind::ExternStep => self.p.externs.get(&callee).map(|e| e.params.clone()).unwrap_or_default(),
+            DefKind::ExternFn | DefKind::ExternStep => self
+                .p
+                .externs
+                .get(&callee)
+                .map(|e| e.params.clone())
+                .unwrap_or_default(),
             DefKind::Action => self
                 .a
                 .symbols
@@ -299,7 +435,10 @@ impl Lowerer<'_> {
         for arg in args {
             let param = match &arg.name {
                 Some(name) if skip.contains(&name.name) => continue,
-                Some(name) => params.iter().copied().find(|&p| self.a.symbols.def(p).name == name.name),
+                Some(name) => params
+                    .iter()
+                    .copied()
+                    .find(|&p| self.a.symbols.def(p).name == name.name),
                 None => {
                     positional += 1;
                     params.get(positional - 1).copied()
@@ -307,7 +446,10 @@ impl Lowerer<'_> {
             };
             if let Some(param) = param {
                 let ty = self.ty(param);
-                out.insert(self.a.symbols.def(param).name.clone(), self.expr(file, &arg.value, Some(&ty)));
+                out.insert(
+                    self.a.symbols.def(param).name.clone(),
+                    self.expr(file, &arg.value, Some(&ty)),
+                );
             }
         }
         for &param in &params {
@@ -352,22 +494,46 @@ impl Lowerer<'_> {
     }
 
     fn template(&self, file: FileId, expr: &ast::Expr) -> Vec<TemplatePart> {
-        let ExprKind::Str(s) = &expr.kind else { return Vec::new() };
+        let ExprKind::Str(s) = &expr.kind else {
+            return Vec::new();
+        };
         let mut parts = Vec::new();
         for part in &s.parts {
             match part {
                 StrPart::Text { value, .. } => match parts.last_mut() {
                     Some(TemplatePart::Text { text }) => text.push_str(value),
-                    _ => parts.push(TemplatePart::Text { text: value.clone() }),
+                    _ => parts.push(TemplatePart::Text {
+                        text: value.clone(),
+                    }),
                 },
                 StrPart::Interp { expr, .. } => {
-                    let path: Vec<String> = expr.as_path().unwrap_or_default().iter().map(|i| i.name.clone()).collect();
-                    let part = match path.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
-                        ["inputs", name] => TemplatePart::Input { name: name.to_string() },
-                        ["outputs", name] => TemplatePart::Output { name: name.to_string() },
-                        ["app", field] => TemplatePart::App { field: field.to_string() },
-                        [name] => TemplatePart::Param { name: name.to_string() },
-                        _ => TemplatePart::Text { text: expr.span.text(&self.a.sources.get(file).text).to_string() },
+                    let path: Vec<String> = expr
+                        .as_path()
+                        .unwrap_or_default()
+                        .iter()
+                        .map(|i| i.name.clone())
+                        .collect();
+                    let part = match path
+                        .iter()
+                        .map(String::as_str)
+                        .collect::<Vec<_>>()
+                        .as_slice()
+                    {
+                        ["inputs", name] => TemplatePart::Input {
+                            name: name.to_string(),
+                        },
+                        ["outputs", name] => TemplatePart::Output {
+                            name: name.to_string(),
+                        },
+                        ["app", field] => TemplatePart::App {
+                            field: field.to_string(),
+                        },
+                        [name] => TemplatePart::Param {
+                            name: name.to_string(),
+                        },
+                        _ => TemplatePart::Text {
+                            text: expr.span.text(&self.a.sources.get(file).text).to_string(),
+                        },
                     };
                     parts.push(part);
                 }
@@ -376,7 +542,13 @@ impl Lowerer<'_> {
         parts
     }
 
-    fn service(&self, file: FileId, def: DefId, service: &ast::Service, app: &AppPlan) -> ServicePlan {
+    fn service(
+        &self,
+        file: FileId,
+        def: DefId,
+        service: &ast::Service,
+        app: &AppPlan,
+    ) -> ServicePlan {
         let model = service
             .field("model")
             .and_then(|f| f.value.as_path())
@@ -388,11 +560,20 @@ impl Lowerer<'_> {
                     output: names.get(2).cloned().unwrap_or_default(),
                 }
             })
-            .unwrap_or(ModelRef { workflow: String::new(), step: String::new(), output: String::new() });
+            .unwrap_or(ModelRef {
+                workflow: String::new(),
+                step: String::new(),
+                output: String::new(),
+            });
         let (min_replicas, max_replicas) = match service.field("replicas").map(|f| &f.value.kind) {
-            Some(ExprKind::Range { start, end }) => (int_value(start).unwrap_or(1), int_value(end).unwrap_or(1)),
+            Some(ExprKind::Range { start, end }) => {
+                (int_value(start).unwrap_or(1), int_value(end).unwrap_or(1))
+            }
             Some(_) => {
-                let n = service.field("replicas").and_then(|f| int_value(&f.value)).unwrap_or(1);
+                let n = service
+                    .field("replicas")
+                    .and_then(|f| int_value(&f.value))
+                    .unwrap_or(1);
                 (n, n)
             }
             None => (1, 1),
@@ -400,10 +581,20 @@ impl Lowerer<'_> {
         let slos = service
             .slos()
             .filter_map(|slo| {
-                let ExprKind::Binary { op, lhs, rhs } = &slo.objective.kind else { return None };
+                let ExprKind::Binary { op, lhs, rhs } = &slo.objective.kind else {
+                    return None;
+                };
                 let signal: Vec<String> = lhs.as_path()?.iter().map(|i| i.name.clone()).collect();
-                let ty = if signal.first().map(String::as_str) == Some("errors") { Ty::Ratio } else { Ty::Duration };
-                Some(SloPlan { signal: signal.join("."), op: binary_op(*op), threshold: const_value(rhs, &ty)? })
+                let ty = if signal.first().map(String::as_str) == Some("errors") {
+                    Ty::Ratio
+                } else {
+                    Ty::Duration
+                };
+                Some(SloPlan {
+                    signal: signal.join("."),
+                    op: binary_op(*op),
+                    threshold: const_value(rhs, &ty)?,
+                })
             })
             .collect();
         let resources = service
@@ -420,10 +611,16 @@ impl Lowerer<'_> {
             kube_name: values::kube_name(&service.name.name),
             doc: service.doc.as_ref().map(|d| d.text.clone()),
             model,
-            image: service.field("image").and_then(|f| app_string(&f.value, app)).map(|i| qualify_image(&i, app)),
+            image: service
+                .field("image")
+                .and_then(|f| app_string(&f.value, app))
+                .map(|i| qualify_image(&i, app)),
             min_replicas: min_replicas.max(1) as u32,
             max_replicas: max_replicas.max(1) as u32,
-            port: service.field("port").and_then(|f| int_value(&f.value)).map_or(DEFAULT_SERVICE_PORT, |p| p as u16),
+            port: service
+                .field("port")
+                .and_then(|f| int_value(&f.value))
+                .map_or(DEFAULT_SERVICE_PORT, |p| p as u16),
             slos,
             resources,
             source: self.source(file, service.name.span),
@@ -441,7 +638,9 @@ impl Lowerer<'_> {
             actions: Vec::new(),
         };
         for member in &node.node.ast.members {
-            let Some(&def) = node.members.get(&member.name().name) else { continue };
+            let Some(&def) = node.members.get(&member.name().name) else {
+                continue;
+            };
             let ty = self.ty(def);
             match member {
                 ast::KindMember::Config(c) => plan.configs.push(MemberPlan {
@@ -449,9 +648,11 @@ impl Lowerer<'_> {
                     ty: plan_type(&ty),
                     default: c.default.as_ref().and_then(|d| const_value(d, &ty)),
                 }),
-                ast::KindMember::Sensor(s) => {
-                    plan.sensors.push(MemberPlan { name: s.name.name.clone(), ty: plan_type(&ty), default: None })
-                }
+                ast::KindMember::Sensor(s) => plan.sensors.push(MemberPlan {
+                    name: s.name.name.clone(),
+                    ty: plan_type(&ty),
+                    default: None,
+                }),
                 ast::KindMember::Action(a) => {
                     let ids = node.action_params.get(&def).cloned().unwrap_or_default();
                     let params = a
@@ -468,14 +669,19 @@ impl Lowerer<'_> {
                         })
                         .collect();
                     let binding = a.binding.as_ref().map(|b| match b {
-                        ast::ActionBinding::Run(run) => {
-                            BindingPlan::Run { workflow: run.workflow.name.clone(), with: self.with(file, run) }
-                        }
-                        ast::ActionBinding::Webhook(url) => {
-                            BindingPlan::Webhook { url: url.as_plain().unwrap_or_default() }
-                        }
+                        ast::ActionBinding::Run(run) => BindingPlan::Run {
+                            workflow: run.workflow.name.clone(),
+                            with: self.with(file, run),
+                        },
+                        ast::ActionBinding::Webhook(url) => BindingPlan::Webhook {
+                            url: url.as_plain().unwrap_or_default(),
+                        },
                     });
-                    plan.actions.push(ActionDeclPlan { name: a.name.name.clone(), params, binding });
+                    plan.actions.push(ActionDeclPlan {
+                        name: a.name.name.clone(),
+                        params,
+                        binding,
+                    });
                 }
             }
         }
@@ -484,14 +690,27 @@ impl Lowerer<'_> {
 
     fn agent(&self, file: FileId, def: DefId, agent: &ast::Agent) -> AgentPlan {
         let mut config = BTreeMap::new();
-        if let Some(kind) = self.a.facts.agent_kinds.get(&def).and_then(|k| self.p.kinds.get(k)) {
+        if let Some(kind) = self
+            .a
+            .facts
+            .agent_kinds
+            .get(&def)
+            .and_then(|k| self.p.kinds.get(k))
+        {
             for member in &kind.node.ast.members {
-                let ast::KindMember::Config(c) = member else { continue };
-                let Some(&cdef) = kind.members.get(&c.name.name) else { continue };
+                let ast::KindMember::Config(c) = member else {
+                    continue;
+                };
+                let Some(&cdef) = kind.members.get(&c.name.name) else {
+                    continue;
+                };
                 let ty = self.ty(cdef);
                 let value = match agent.fields.iter().find(|f| f.name.name == c.name.name) {
                     Some(field) => Some(self.expr(file, &field.value, Some(&ty))),
-                    None => c.default.as_ref().map(|d| self.expr(kind.node.file, d, Some(&ty))),
+                    None => c
+                        .default
+                        .as_ref()
+                        .map(|d| self.expr(kind.node.file, d, Some(&ty))),
                 };
                 if let Some(value) = value {
                     config.insert(c.name.name.clone(), value);
@@ -510,11 +729,18 @@ impl Lowerer<'_> {
         let on = match &trigger.source {
             ast::TriggerSource::Schedule(cron) => {
                 let text = cron.as_plain().unwrap_or_default();
-                let cron = values::check_cron(&text).map(|c| c.to_standard_string()).unwrap_or(text);
+                let cron = values::check_cron(&text)
+                    .map(|c| c.to_standard_string())
+                    .unwrap_or(text);
                 TriggerSourcePlan::Schedule { cron }
             }
             ast::TriggerSource::Every { count, sensor, .. } => {
-                let names: Vec<String> = sensor.as_path().unwrap_or_default().iter().map(|i| i.name.clone()).collect();
+                let names: Vec<String> = sensor
+                    .as_path()
+                    .unwrap_or_default()
+                    .iter()
+                    .map(|i| i.name.clone())
+                    .collect();
                 TriggerSourcePlan::Every {
                     count: int_value(count).unwrap_or(1).max(1) as u64,
                     agent: names.first().cloned().unwrap_or_default(),
@@ -524,14 +750,29 @@ impl Lowerer<'_> {
             ast::TriggerSource::On(event) => {
                 let path = event.as_path().unwrap_or_default();
                 let target = path.first().map(|i| i.name.clone()).unwrap_or_default();
-                let target_kind = match path.first().and_then(|i| self.def_at(file, i.span)).map(|d| self.a.symbols.def(d).kind) {
+                let target_kind = match path
+                    .first()
+                    .and_then(|i| self.def_at(file, i.span))
+                    .map(|d| self.a.symbols.def(d).kind)
+                {
                     Some(DefKind::Service) => TargetKind::Service,
                     _ => TargetKind::Workflow,
                 };
-                let event = path.iter().skip(1).map(|i| i.name.as_str()).collect::<Vec<_>>().join(".");
-                TriggerSourcePlan::On { target_kind, target, event }
+                let event = path
+                    .iter()
+                    .skip(1)
+                    .map(|i| i.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(".");
+                TriggerSourcePlan::On {
+                    target_kind,
+                    target,
+                    event,
+                }
             }
-            ast::TriggerSource::Webhook(path) => TriggerSourcePlan::Webhook { path: path.as_plain().unwrap_or_default() },
+            ast::TriggerSource::Webhook(path) => TriggerSourcePlan::Webhook {
+                path: path.as_plain().unwrap_or_default(),
+            },
         };
         TriggerPlan {
             name: trigger.name.name.clone(),
@@ -575,7 +816,10 @@ impl Lowerer<'_> {
 
     fn action(&self, file: FileId, action: &ast::Action) -> ActionPlan {
         match action {
-            ast::Action::Run(run) => ActionPlan::Run { workflow: run.workflow.name.clone(), with: self.with(file, run) },
+            ast::Action::Run(run) => ActionPlan::Run {
+                workflow: run.workflow.name.clone(),
+                with: self.with(file, run),
+            },
             ast::Action::Call(expr) => {
                 let (callee, args) = match &expr.kind {
                     ExprKind::Call { callee, args } => (callee.as_ref(), args.as_slice()),
@@ -589,7 +833,11 @@ impl Lowerer<'_> {
                     Some(def) => self.call_args(file, def, args, &[]),
                     None => BTreeMap::new(),
                 };
-                ActionPlan::Call { agent, action, args }
+                ActionPlan::Call {
+                    agent,
+                    action,
+                    args,
+                }
             }
         }
     }
@@ -597,16 +845,25 @@ impl Lowerer<'_> {
     /// Lowers an expression; `expected` gives literals their unit.
     fn expr(&self, file: FileId, e: &ast::Expr, expected: Option<&Ty>) -> Expr {
         match &e.kind {
-            ExprKind::Int(_) | ExprKind::Float(_) | ExprKind::Suffixed { .. } | ExprKind::Bool(_) => {
+            ExprKind::Int(_)
+            | ExprKind::Float(_)
+            | ExprKind::Suffixed { .. }
+            | ExprKind::Bool(_) => {
                 let ty = expected.cloned().unwrap_or_else(|| literal_type(e));
                 match const_value(e, &ty) {
                     Some(value) => Expr::Literal { value },
-                    None => Expr::Literal { value: Value::Int { value: 0 } },
+                    None => Expr::Literal {
+                        value: Value::Int { value: 0 },
+                    },
                 }
             }
             ExprKind::Str(s) => match s.as_plain() {
-                Some(value) => Expr::Literal { value: Value::String { value } },
-                None => Expr::Template { parts: self.template(file, e) },
+                Some(value) => Expr::Literal {
+                    value: Value::String { value },
+                },
+                None => Expr::Template {
+                    parts: self.template(file, e),
+                },
             },
             ExprKind::Paren(inner) => self.expr(file, inner, expected),
             ExprKind::List(items) => {
@@ -614,15 +871,24 @@ impl Lowerer<'_> {
                     Some(Ty::List(t)) => Some(t.as_ref().clone()),
                     _ => None,
                 };
-                Expr::List { items: items.iter().map(|i| self.expr(file, i, elem.as_ref())).collect() }
+                Expr::List {
+                    items: items
+                        .iter()
+                        .map(|i| self.expr(file, i, elem.as_ref()))
+                        .collect(),
+                }
             }
-            ExprKind::Record(_) | ExprKind::Range { .. } => match const_value(e, expected.unwrap_or(&Ty::Unknown)) {
-                Some(value) => Expr::Literal { value },
-                None => Expr::List { items: Vec::new() },
-            },
+            ExprKind::Record(_) | ExprKind::Range { .. } => {
+                match const_value(e, expected.unwrap_or(&Ty::Unknown)) {
+                    Some(value) => Expr::Literal { value },
+                    None => Expr::List { items: Vec::new() },
+                }
+            }
             ExprKind::Name(_) | ExprKind::Field { .. } => self.path(file, e),
             ExprKind::Call { callee, args } => {
-                let function = callee.as_path().and_then(|p| p.last().and_then(|i| self.def_at(file, i.span)));
+                let function = callee
+                    .as_path()
+                    .and_then(|p| p.last().and_then(|i| self.def_at(file, i.span)));
                 match function {
                     Some(f) => Expr::Call {
                         function: self.qualified(f),
@@ -638,16 +904,34 @@ impl Lowerer<'_> {
                     ast::UnaryOp::Plus => inner,
                     ast::UnaryOp::Neg => {
                         // Fold negative literals, so `-1` is a literal as users read it.
-                        if let Expr::Literal { value: Value::Int { value } } = &inner {
-                            return Expr::Literal { value: Value::Int { value: -value } };
+                        if let Expr::Literal {
+                            value: Value::Int { value },
+                        } = &inner
+                        {
+                            return Expr::Literal {
+                                value: Value::Int { value: -value },
+                            };
                         }
-                        if let Expr::Literal { value: Value::Float { value } } = &inner {
-                            return Expr::Literal { value: Value::Float { value: -value } };
+                        if let Expr::Literal {
+                            value: Value::Float { value },
+                        } = &inner
+                        {
+                            return Expr::Literal {
+                                value: Value::Float { value: -value },
+                            };
                         }
                         let ty = expr_type(&inner);
-                        Expr::Unary { op: UnaryOp::Neg, operand: Box::new(inner), ty }
+                        Expr::Unary {
+                            op: UnaryOp::Neg,
+                            operand: Box::new(inner),
+                            ty,
+                        }
                     }
-                    ast::UnaryOp::Not => Expr::Unary { op: UnaryOp::Not, operand: Box::new(inner), ty: PlanType::Bool },
+                    ast::UnaryOp::Not => Expr::Unary {
+                        op: UnaryOp::Not,
+                        operand: Box::new(inner),
+                        ty: PlanType::Bool,
+                    },
                 }
             }
             ExprKind::Binary { op, lhs, rhs } => {
@@ -662,12 +946,22 @@ impl Lowerer<'_> {
                     (l, r)
                 };
                 let ty = match op {
-                    BinaryOp::Or | BinaryOp::And | BinaryOp::Eq | BinaryOp::Ne | BinaryOp::Lt | BinaryOp::Le | BinaryOp::Gt | BinaryOp::Ge => {
-                        PlanType::Bool
-                    }
+                    BinaryOp::Or
+                    | BinaryOp::And
+                    | BinaryOp::Eq
+                    | BinaryOp::Ne
+                    | BinaryOp::Lt
+                    | BinaryOp::Le
+                    | BinaryOp::Gt
+                    | BinaryOp::Ge => PlanType::Bool,
                     _ => arithmetic_type(&expr_type(&l), &expr_type(&r), op),
                 };
-                Expr::Binary { op, lhs: Box::new(l), rhs: Box::new(r), ty }
+                Expr::Binary {
+                    op,
+                    lhs: Box::new(l),
+                    rhs: Box::new(r),
+                    ty,
+                }
             }
         }
     }
@@ -675,7 +969,9 @@ impl Lowerer<'_> {
     /// A dotted path: a param, a declaration passed by name, or a signal.
     fn path(&self, file: FileId, e: &ast::Expr) -> Expr {
         let path = e.as_path().unwrap_or_default();
-        let Some(head) = path.first() else { return Expr::List { items: Vec::new() } };
+        let Some(head) = path.first() else {
+            return Expr::List { items: Vec::new() };
+        };
         let names: Vec<String> = path.iter().map(|i| i.name.clone()).collect();
         let head_def = self.def_at(file, head.span);
         let kind = head_def.map(|d| self.a.symbols.def(d).kind);
@@ -685,31 +981,70 @@ impl Lowerer<'_> {
                 name: head.name.clone(),
                 ty: plan_type(&head_def.map(|d| self.ty(d)).unwrap_or(Ty::Unknown)),
             },
-            Some(DefKind::Service) if rest.is_empty() => Expr::Ref { target_kind: TargetKind::Service, name: head.name.clone() },
-            Some(DefKind::Workflow) if rest.is_empty() => Expr::Ref { target_kind: TargetKind::Workflow, name: head.name.clone() },
-            Some(DefKind::Agent) if rest.is_empty() => Expr::Ref { target_kind: TargetKind::Agent, name: head.name.clone() },
+            Some(DefKind::Service) if rest.is_empty() => Expr::Ref {
+                target_kind: TargetKind::Service,
+                name: head.name.clone(),
+            },
+            Some(DefKind::Workflow) if rest.is_empty() => Expr::Ref {
+                target_kind: TargetKind::Workflow,
+                name: head.name.clone(),
+            },
+            Some(DefKind::Agent) if rest.is_empty() => Expr::Ref {
+                target_kind: TargetKind::Agent,
+                name: head.name.clone(),
+            },
             Some(DefKind::Service) => {
-                let ty = match rest.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
+                let ty = match rest
+                    .iter()
+                    .map(String::as_str)
+                    .collect::<Vec<_>>()
+                    .as_slice()
+                {
                     ["latency", _] => PlanType::Duration,
                     ["requests"] | ["replicas"] => PlanType::Int,
                     ["errors"] => PlanType::Ratio,
-                    ["model", _] => path.last().and_then(|i| self.def_at(file, i.span)).map_or(PlanType::Float, |d| plan_type(&self.ty(d))),
+                    ["model", _] => path
+                        .last()
+                        .and_then(|i| self.def_at(file, i.span))
+                        .map_or(PlanType::Float, |d| plan_type(&self.ty(d))),
                     _ => PlanType::Model,
                 };
-                Expr::Signal { signal: Signal::Service { service: head.name.clone(), path: rest }, ty }
+                Expr::Signal {
+                    signal: Signal::Service {
+                        service: head.name.clone(),
+                        path: rest,
+                    },
+                    ty,
+                }
             }
             Some(DefKind::Agent) => {
                 let sensor = rest.first().cloned().unwrap_or_default();
                 let member_path: Vec<String> = rest.iter().skip(1).cloned().collect();
                 let ty = match member_path.last().map(String::as_str) {
-                    None => path.get(1).and_then(|i| self.def_at(file, i.span)).map_or(PlanType::Int, |d| plan_type(&self.ty(d))),
+                    None => path
+                        .get(1)
+                        .and_then(|i| self.def_at(file, i.span))
+                        .map_or(PlanType::Int, |d| plan_type(&self.ty(d))),
                     Some("size") => PlanType::Int,
-                    Some(_) => path.last().and_then(|i| self.def_at(file, i.span)).map_or(PlanType::Float, |d| plan_type(&self.ty(d))),
+                    Some(_) => path
+                        .last()
+                        .and_then(|i| self.def_at(file, i.span))
+                        .map_or(PlanType::Float, |d| plan_type(&self.ty(d))),
                 };
-                Expr::Signal { signal: Signal::Sensor { agent: head.name.clone(), sensor, path: member_path }, ty }
+                Expr::Signal {
+                    signal: Signal::Sensor {
+                        agent: head.name.clone(),
+                        sensor,
+                        path: member_path,
+                    },
+                    ty,
+                }
             }
             Some(DefKind::Workflow) => {
-                let ty = path.last().and_then(|i| self.def_at(file, i.span)).map_or(PlanType::Float, |d| plan_type(&self.ty(d)));
+                let ty = path
+                    .last()
+                    .and_then(|i| self.def_at(file, i.span))
+                    .map_or(PlanType::Float, |d| plan_type(&self.ty(d)));
                 Expr::Signal {
                     signal: Signal::StepMetric {
                         workflow: head.name.clone(),
@@ -719,13 +1054,21 @@ impl Lowerer<'_> {
                     ty,
                 }
             }
-            _ => Expr::Literal { value: Value::String { value: names.join(".") } },
+            _ => Expr::Literal {
+                value: Value::String {
+                    value: names.join("."),
+                },
+            },
         }
     }
 }
 
 fn input_names(ports: &[PortInfo]) -> Vec<String> {
-    ports.iter().filter(|p| p.sort == PortSort::Input).map(|p| p.name.clone()).collect()
+    ports
+        .iter()
+        .filter(|p| p.sort == PortSort::Input)
+        .map(|p| p.name.clone())
+        .collect()
 }
 
 fn collect_signals(e: &Expr, out: &mut Vec<Signal>) {
@@ -797,9 +1140,11 @@ pub fn expr_type(e: &Expr) -> PlanType {
             Value::Record { .. } => PlanType::Record,
             Value::Range { .. } => PlanType::Range(Box::new(PlanType::Int)),
         },
-        Expr::Param { ty, .. } | Expr::Signal { ty, .. } | Expr::Call { ty, .. } | Expr::Unary { ty, .. } | Expr::Binary { ty, .. } => {
-            ty.clone()
-        }
+        Expr::Param { ty, .. }
+        | Expr::Signal { ty, .. }
+        | Expr::Call { ty, .. }
+        | Expr::Unary { ty, .. }
+        | Expr::Binary { ty, .. } => ty.clone(),
         Expr::Ref { target_kind, .. } => match target_kind {
             TargetKind::Service => PlanType::Service,
             TargetKind::Workflow => PlanType::Workflow,
@@ -866,30 +1211,59 @@ fn literal_type(e: &ast::Expr) -> Ty {
 pub fn const_value(e: &ast::Expr, ty: &Ty) -> Option<Value> {
     Some(match (&e.kind, ty) {
         (ExprKind::Paren(inner), _) => return const_value(inner, ty),
-        (ExprKind::Unary { op: ast::UnaryOp::Plus, operand }, _) => return const_value(operand, ty),
-        (ExprKind::Unary { op: ast::UnaryOp::Neg, operand }, _) => match const_value(operand, ty)? {
+        (
+            ExprKind::Unary {
+                op: ast::UnaryOp::Plus,
+                operand,
+            },
+            _,
+        ) => return const_value(operand, ty),
+        (
+            ExprKind::Unary {
+                op: ast::UnaryOp::Neg,
+                operand,
+            },
+            _,
+        ) => match const_value(operand, ty)? {
             Value::Int { value } => Value::Int { value: -value },
             Value::Float { value } => Value::Float { value: -value },
             _ => return None,
         },
         (ExprKind::Bool(b), _) => Value::Bool { value: *b },
-        (ExprKind::Str(s), _) => Value::String { value: s.as_plain()? },
+        (ExprKind::Str(s), _) => Value::String {
+            value: s.as_plain()?,
+        },
         (ExprKind::Int(v), Ty::Float | Ty::Ratio) => Value::Float { value: *v as f64 },
-        (ExprKind::Int(v), Ty::Cpu) => Value::Cpu { millis: (*v as u64).saturating_mul(1000) },
+        (ExprKind::Int(v), Ty::Cpu) => Value::Cpu {
+            millis: (*v as u64).saturating_mul(1000),
+        },
         (ExprKind::Int(v), Ty::Memory) => Value::Memory { bytes: *v as u64 },
         (ExprKind::Int(v), _) => Value::Int { value: *v },
-        (ExprKind::Float(v), Ty::Cpu) => Value::Cpu { millis: (v * 1000.0).round() as u64 },
+        (ExprKind::Float(v), Ty::Cpu) => Value::Cpu {
+            millis: (v * 1000.0).round() as u64,
+        },
         (ExprKind::Float(v), _) => Value::Float { value: *v },
-        (ExprKind::Suffixed { .. }, Ty::Duration) => Value::Duration { ms: duration_ms(e)? },
-        (ExprKind::Suffixed { .. }, Ty::Cpu) => Value::Cpu { millis: quantity(e, &Ty::Cpu)? },
-        (ExprKind::Suffixed { .. }, Ty::Memory) => Value::Memory { bytes: quantity(e, &Ty::Memory)? },
+        (ExprKind::Suffixed { .. }, Ty::Duration) => Value::Duration {
+            ms: duration_ms(e)?,
+        },
+        (ExprKind::Suffixed { .. }, Ty::Cpu) => Value::Cpu {
+            millis: quantity(e, &Ty::Cpu)?,
+        },
+        (ExprKind::Suffixed { .. }, Ty::Memory) => Value::Memory {
+            bytes: quantity(e, &Ty::Memory)?,
+        },
         (ExprKind::Suffixed { .. }, _) => return const_value(e, &literal_type(e)),
         (ExprKind::List(items), _) => {
             let elem = match ty {
                 Ty::List(t) => t.as_ref().clone(),
                 _ => Ty::Unknown,
             };
-            Value::List { items: items.iter().map(|i| const_value(i, &elem)).collect::<Option<Vec<_>>>()? }
+            Value::List {
+                items: items
+                    .iter()
+                    .map(|i| const_value(i, &elem))
+                    .collect::<Option<Vec<_>>>()?,
+            }
         }
         (ExprKind::Record(fields), _) => Value::Record {
             fields: fields
@@ -902,7 +1276,10 @@ pub fn const_value(e: &ast::Expr, ty: &Ty) -> Option<Value> {
                 Ty::Range(t) => t.as_ref().clone(),
                 _ => Ty::Int,
             };
-            Value::Range { min: Box::new(const_value(start, &elem)?), max: Box::new(const_value(end, &elem)?) }
+            Value::Range {
+                min: Box::new(const_value(start, &elem)?),
+                max: Box::new(const_value(end, &elem)?),
+            }
         }
         _ => return None,
     })
@@ -910,8 +1287,16 @@ pub fn const_value(e: &ast::Expr, ty: &Ty) -> Option<Value> {
 
 fn search_space(space: &ast::Expr, ty: &Ty) -> Option<SearchSpace> {
     match &space.kind {
-        ExprKind::Range { start, end } => Some(SearchSpace::Range { min: const_value(start, ty)?, max: const_value(end, ty)? }),
-        ExprKind::List(items) => Some(SearchSpace::Choice { values: items.iter().map(|i| const_value(i, ty)).collect::<Option<_>>()? }),
+        ExprKind::Range { start, end } => Some(SearchSpace::Range {
+            min: const_value(start, ty)?,
+            max: const_value(end, ty)?,
+        }),
+        ExprKind::List(items) => Some(SearchSpace::Choice {
+            values: items
+                .iter()
+                .map(|i| const_value(i, ty))
+                .collect::<Option<_>>()?,
+        }),
         ExprKind::Call { args, .. } => {
             let bounds: Vec<f64> = args.iter().filter_map(|a| number(&a.value)).collect();
             match bounds[..] {
@@ -928,7 +1313,10 @@ fn number(e: &ast::Expr) -> Option<f64> {
         ExprKind::Int(v) => Some(*v as f64),
         ExprKind::Float(v) => Some(*v),
         ExprKind::Paren(inner) => number(inner),
-        ExprKind::Unary { op: ast::UnaryOp::Neg, operand } => number(operand).map(|v| -v),
+        ExprKind::Unary {
+            op: ast::UnaryOp::Neg,
+            operand,
+        } => number(operand).map(|v| -v),
         _ => None,
     }
 }
@@ -936,15 +1324,24 @@ fn number(e: &ast::Expr) -> Option<f64> {
 fn int_value(e: &ast::Expr) -> Option<i64> {
     match &e.kind {
         ExprKind::Int(v) => Some(*v),
-        ExprKind::Paren(inner) | ExprKind::Unary { op: ast::UnaryOp::Plus, operand: inner } => int_value(inner),
-        ExprKind::Unary { op: ast::UnaryOp::Neg, operand } => int_value(operand).map(|v| -v),
+        ExprKind::Paren(inner)
+        | ExprKind::Unary {
+            op: ast::UnaryOp::Plus,
+            operand: inner,
+        } => int_value(inner),
+        ExprKind::Unary {
+            op: ast::UnaryOp::Neg,
+            operand,
+        } => int_value(operand).map(|v| -v),
         _ => None,
     }
 }
 
 fn duration_ms(e: &ast::Expr) -> Option<u64> {
     match &e.kind {
-        ExprKind::Suffixed { digits, unit, .. } => values::parse_duration(digits, unit).ok().map(|d| d.as_millis() as u64),
+        ExprKind::Suffixed { digits, unit, .. } => values::parse_duration(digits, unit)
+            .ok()
+            .map(|d| d.as_millis() as u64),
         ExprKind::Paren(inner) => duration_ms(inner),
         _ => None,
     }
@@ -953,7 +1350,9 @@ fn duration_ms(e: &ast::Expr) -> Option<u64> {
 fn quantity(e: &ast::Expr, ty: &Ty) -> Option<u64> {
     match (&e.kind, ty) {
         (ExprKind::Suffixed { digits, unit, .. }, Ty::Cpu) => values::parse_cpu(digits, unit).ok(),
-        (ExprKind::Suffixed { digits, unit, .. }, Ty::Memory) => values::parse_memory(digits, unit).ok(),
+        (ExprKind::Suffixed { digits, unit, .. }, Ty::Memory) => {
+            values::parse_memory(digits, unit).ok()
+        }
         (ExprKind::Int(v), Ty::Cpu) => Some((*v as u64).saturating_mul(1000)),
         (ExprKind::Float(v), Ty::Cpu) => Some((v * 1000.0).round() as u64),
         (ExprKind::Int(v), Ty::Memory) => Some(*v as u64),
@@ -966,7 +1365,9 @@ fn quantity(e: &ast::Expr, ty: &Ty) -> Option<u64> {
 /// `{{app.registry}}`, with them substituted (`"{{app.registry}}/etl:2.3"` →
 /// `"ghcr.io/acme/etl:2.3"`); `None` for any other template.
 fn app_string(e: &ast::Expr, app: &AppPlan) -> Option<String> {
-    let ExprKind::Str(s) = &e.kind else { return None };
+    let ExprKind::Str(s) = &e.kind else {
+        return None;
+    };
     let mut out = String::new();
     for part in &s.parts {
         match part {
@@ -998,7 +1399,9 @@ fn plain_string(e: &ast::Expr) -> Option<String> {
 /// Docker Hub explicitly.
 pub fn qualify_image(image: &str, app: &AppPlan) -> String {
     match (values::check_image(image), &app.registry) {
-        (Ok(parsed), Some(registry)) if !parsed.is_fully_qualified() => parsed.qualified_with(registry),
+        (Ok(parsed), Some(registry)) if !parsed.is_fully_qualified() => {
+            parsed.qualified_with(registry)
+        }
         _ => image.to_string(),
     }
 }

@@ -205,7 +205,11 @@ pub enum PlanType {
 
 /// A literal value with its unit resolved.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(tag = "type", rename_all = "camelCase", rename_all_fields = "camelCase")]
+#[serde(
+    tag = "type",
+    rename_all = "camelCase",
+    rename_all_fields = "camelCase"
+)]
 pub enum Value {
     /// An integer.
     Int {
@@ -305,7 +309,11 @@ pub struct ParamPlan {
 
 /// A param's search space.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(tag = "kind", rename_all = "camelCase", rename_all_fields = "camelCase")]
+#[serde(
+    tag = "kind",
+    rename_all = "camelCase",
+    rename_all_fields = "camelCase"
+)]
 pub enum SearchSpace {
     /// `lo..hi`, uniform.
     Range {
@@ -364,7 +372,11 @@ pub struct StepPlan {
 
 /// What a step runs.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(tag = "kind", rename_all = "camelCase", rename_all_fields = "camelCase")]
+#[serde(
+    tag = "kind",
+    rename_all = "camelCase",
+    rename_all_fields = "camelCase"
+)]
 pub enum StepRun {
     /// A container image and a shell command with templates.
     Command {
@@ -384,7 +396,11 @@ pub enum StepRun {
 
 /// A piece of a templated string.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(tag = "kind", rename_all = "camelCase", rename_all_fields = "camelCase")]
+#[serde(
+    tag = "kind",
+    rename_all = "camelCase",
+    rename_all_fields = "camelCase"
+)]
 pub enum TemplatePart {
     /// Literal text.
     Text {
@@ -428,7 +444,11 @@ pub struct InputPlan {
 
 /// What an input is bound to.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(tag = "kind", rename_all = "camelCase", rename_all_fields = "camelCase")]
+#[serde(
+    tag = "kind",
+    rename_all = "camelCase",
+    rename_all_fields = "camelCase"
+)]
 pub enum InputSource {
     /// An output of another step of the workflow.
     Step {
@@ -574,7 +594,11 @@ pub struct ActionDeclPlan {
 
 /// What performs a user-declared action.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(tag = "kind", rename_all = "camelCase", rename_all_fields = "camelCase")]
+#[serde(
+    tag = "kind",
+    rename_all = "camelCase",
+    rename_all_fields = "camelCase"
+)]
 pub enum BindingPlan {
     /// Runs a workflow; the action's params may appear in `with`.
     Run {
@@ -622,7 +646,11 @@ pub struct TriggerPlan {
 
 /// What sets a trigger off.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(tag = "kind", rename_all = "camelCase", rename_all_fields = "camelCase")]
+#[serde(
+    tag = "kind",
+    rename_all = "camelCase",
+    rename_all_fields = "camelCase"
+)]
 pub enum TriggerSourcePlan {
     /// A cron schedule (UTC), in standard five-field form.
     Schedule {
@@ -668,7 +696,11 @@ pub enum TargetKind {
 
 /// What a trigger or policy does.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(tag = "kind", rename_all = "camelCase", rename_all_fields = "camelCase")]
+#[serde(
+    tag = "kind",
+    rename_all = "camelCase",
+    rename_all_fields = "camelCase"
+)]
 pub enum ActionPlan {
     /// Run a workflow.
     Run {
@@ -721,8 +753,14 @@ pub struct RateLimitPlan {
 }
 
 /// A value the runtime keeps current and policies read.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema)]
-#[serde(tag = "kind", rename_all = "camelCase", rename_all_fields = "camelCase")]
+#[derive(
+    Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
+)]
+#[serde(
+    tag = "kind",
+    rename_all = "camelCase",
+    rename_all_fields = "camelCase"
+)]
 pub enum Signal {
     /// An agent's sensor, or a member of it (`checker.picked.size`, `improver.candidate.accuracy`).
     Sensor {
@@ -755,7 +793,11 @@ impl Signal {
     /// A stable, human-readable key: `checker.picked.size`.
     pub fn key(&self) -> String {
         match self {
-            Signal::Sensor { agent, sensor, path } => {
+            Signal::Sensor {
+                agent,
+                sensor,
+                path,
+            } => {
                 let mut parts = vec![agent.as_str(), sensor.as_str()];
                 parts.extend(path.iter().map(String::as_str));
                 parts.join(".")
@@ -765,14 +807,22 @@ impl Signal {
                 parts.extend(path.iter().map(String::as_str));
                 parts.join(".")
             }
-            Signal::StepMetric { workflow, step, metric } => format!("{workflow}.{step}.{metric}"),
+            Signal::StepMetric {
+                workflow,
+                step,
+                metric,
+            } => format!("{workflow}.{step}.{metric}"),
         }
     }
 }
 
 /// A typed expression tree.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(tag = "expr", rename_all = "camelCase", rename_all_fields = "camelCase")]
+#[serde(
+    tag = "expr",
+    rename_all = "camelCase",
+    rename_all_fields = "camelCase"
+)]
 pub enum Expr {
     /// A literal.
     Literal {

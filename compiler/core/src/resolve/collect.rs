@@ -168,12 +168,16 @@ impl<'a> Program<'a> {
     /// Whether a syntax error lies within `span` of `file`: checks of completeness and of
     /// literal values there would only repeat it.
     pub fn has_syntax_error(&self, file: FileId, span: Span) -> bool {
-        self.parses.get(file.0 as usize).is_some_and(|p| p.has_error_within(span))
+        self.parses
+            .get(file.0 as usize)
+            .is_some_and(|p| p.has_error_within(span))
     }
 
     /// Whether `name` is an import of `file` that failed (and was reported).
     pub fn is_failed_import(&self, file: FileId, name: &str) -> bool {
-        self.failed_imports.get(&file).is_some_and(|names| names.iter().any(|n| n == name))
+        self.failed_imports
+            .get(&file)
+            .is_some_and(|names| names.iter().any(|n| n == name))
     }
 }
 
@@ -235,11 +239,20 @@ pub fn collect<'a>(
         if let Some(root) = parses.first() {
             // Only a program whose root parsed at all gets this error: an empty buffer in an
             // editor is not worth shouting about until it has a declaration.
-            let at = root.file.items.first().map_or(Span::point(0), |i| Span::point(i.span().start()));
+            let at = root
+                .file
+                .items
+                .first()
+                .map_or(Span::point(0), |i| Span::point(i.span().start()));
             c.diagnostics.push(
-                Diagnostic::new(Code::E0105, FileId(0), at, "this program has no `app` declaration")
-                    .with_label("expected `app NAME { … }` somewhere in the program")
-                    .with_help("add one, e.g. `app my_app { namespace = \"my-app\" }`"),
+                Diagnostic::new(
+                    Code::E0105,
+                    FileId(0),
+                    at,
+                    "this program has no `app` declaration",
+                )
+                .with_label("expected `app NAME { … }` somewhere in the program")
+                .with_help("add one, e.g. `app my_app { namespace = \"my-app\" }`"),
             );
         }
     }
@@ -297,10 +310,15 @@ impl<'a> Collector<'a, '_> {
     ) {
         if let Some(previous) = spans.get(&name.name) {
             diagnostics.push(
-                Diagnostic::new(Code::E0102, file, name.span, format!("`{}` is declared twice {what}", name.name))
-                    .with_label("second declaration")
-                    .with_secondary(previous.file, previous.span, "first declared here")
-                    .with_help("rename one of them: names must be unique in their scope"),
+                Diagnostic::new(
+                    Code::E0102,
+                    file,
+                    name.span,
+                    format!("`{}` is declared twice {what}", name.name),
+                )
+                .with_label("second declaration")
+                .with_secondary(previous.file, previous.span, "first declared here")
+                .with_help("rename one of them: names must be unique in their scope"),
             );
             return;
         }
@@ -310,7 +328,10 @@ impl<'a> Collector<'a, '_> {
 
     fn collect_std_module(&mut self, file: FileId, name: &'static str, ast: &'a SourceFile) {
         let mut items = BTreeMap::new();
-        let module_ident = Ident { name: name.to_string(), span: Span::point(0) };
+        let module_ident = Ident {
+            name: name.to_string(),
+            span: Span::point(0),
+        };
         let module_def = if name == "prelude" {
             None
         } else {
@@ -321,10 +342,13 @@ impl<'a> Collector<'a, '_> {
                 Item::AgentKind(kind) => {
                     let def = self.collect_kind(file, kind);
                     self.program.types.insert(kind.name.name.clone(), def);
-                    self.type_spans.insert(kind.name.name.clone(), FileSpan::new(file, kind.name.span));
+                    self.type_spans
+                        .insert(kind.name.name.clone(), FileSpan::new(file, kind.name.span));
                 }
                 Item::ExternFn(_) | Item::ExternStep(_) => {
-                    if let (Some(def), Some(n)) = (self.collect_extern(file, item, module_def), item.name()) {
+                    if let (Some(def), Some(n)) =
+                        (self.collect_extern(file, item, module_def), item.name())
+                    {
                         items.insert(n.name.clone(), def);
                     }
                 }
@@ -336,8 +360,19 @@ impl<'a> Collector<'a, '_> {
         }
     }
 
-    fn collect_extern(&mut self, file: FileId, item: &'a Item, parent: Option<DefId>) -> Option<DefId> {
-        let (name, params, members, kind, doc): (&Ident, &[ParamSig], &[StepMember], DefKind, &Option<Doc>) = match item {
+    fn collect_extern(
+        &mut self,
+        file: FileId,
+        item: &'a Item,
+        parent: Option<DefId>,
+    ) -> Option<DefId> {
+        let (name, params, members, kind, doc): (
+            &Ident,
+            &[ParamSig],
+            &[StepMember],
+            DefKind,
+            &Option<Doc>,
+        ) = match item {
             Item::ExternStep(s) => (&s.name, &s.params, &s.members, DefKind::ExternStep, &s.doc),
             Item::ExternFn(f) => (&f.name, &f.params, &[], DefKind::ExternFn, &f.doc),
             _ => return None,
@@ -348,22 +383,61 @@ impl<'a> Collector<'a, '_> {
         let mut seen_spans = HashMap::new();
         for p in params {
             let id = self.define(DefKind::ParamSig, file, &p.name, p.span, None, Some(def));
-            Self::bind(self.diagnostics, &mut seen, &mut seen_spans, file, &p.name, id, "in this parameter list");
+            Self::bind(
+                self.diagnostics,
+                &mut seen,
+                &mut seen_spans,
+                file,
+                &p.name,
+                id,
+                "in this parameter list",
+            );
             param_ids.push(id);
         }
         let mut ports = BTreeMap::new();
         for member in members {
             if let StepMember::Port(port) = member {
-                let id = self.define(port_kind(port.sort), file, &port.name, port.span, doc_text(&port.doc), Some(def));
-                Self::bind(self.diagnostics, &mut ports, &mut seen_spans, file, &port.name, id, "in this step");
+                let id = self.define(
+                    port_kind(port.sort),
+                    file,
+                    &port.name,
+                    port.span,
+                    doc_text(&port.doc),
+                    Some(def),
+                );
+                Self::bind(
+                    self.diagnostics,
+                    &mut ports,
+                    &mut seen_spans,
+                    file,
+                    &port.name,
+                    id,
+                    "in this step",
+                );
             }
         }
-        self.program.externs.insert(def, ExternNode { file, def, item, params: param_ids, ports });
+        self.program.externs.insert(
+            def,
+            ExternNode {
+                file,
+                def,
+                item,
+                params: param_ids,
+                ports,
+            },
+        );
         Some(def)
     }
 
     fn collect_kind(&mut self, file: FileId, kind: &'a AgentKind) -> DefId {
-        let def = self.define(DefKind::AgentKind, file, &kind.name, kind.span, doc_text(&kind.doc), None);
+        let def = self.define(
+            DefKind::AgentKind,
+            file,
+            &kind.name,
+            kind.span,
+            doc_text(&kind.doc),
+            None,
+        );
         let mut members = BTreeMap::new();
         let mut spans = HashMap::new();
         let mut action_params = HashMap::new();
@@ -389,13 +463,32 @@ impl<'a> Collector<'a, '_> {
                 let mut seen_spans = HashMap::new();
                 for p in &action.params {
                     let pid = self.define(DefKind::ParamSig, file, &p.name, p.span, None, Some(id));
-                    Self::bind(self.diagnostics, &mut seen, &mut seen_spans, file, &p.name, pid, "in this parameter list");
+                    Self::bind(
+                        self.diagnostics,
+                        &mut seen,
+                        &mut seen_spans,
+                        file,
+                        &p.name,
+                        pid,
+                        "in this parameter list",
+                    );
                     ids.push(pid);
                 }
                 action_params.insert(id, ids);
             }
         }
-        self.program.kinds.insert(def, KindNode { node: Node { file, def, ast: kind }, members, action_params });
+        self.program.kinds.insert(
+            def,
+            KindNode {
+                node: Node {
+                    file,
+                    def,
+                    ast: kind,
+                },
+                members,
+                action_params,
+            },
+        );
         def
     }
 
@@ -403,50 +496,130 @@ impl<'a> Collector<'a, '_> {
         for item in &ast.items {
             match item {
                 Item::App(app) => {
-                    let def = self.define(DefKind::App, file, &app.name, app.span, doc_text(&app.doc), None);
+                    let def = self.define(
+                        DefKind::App,
+                        file,
+                        &app.name,
+                        app.span,
+                        doc_text(&app.doc),
+                        None,
+                    );
                     match &self.program.app {
-                        None => self.program.app = Some(Node { file, def, ast: app }),
+                        None => {
+                            self.program.app = Some(Node {
+                                file,
+                                def,
+                                ast: app,
+                            })
+                        }
                         Some(first) => {
                             let first_at = self.symbols.def(first.def).name_at;
                             self.diagnostics.push(
-                                Diagnostic::new(Code::E0106, file, app.name.span, "a program has exactly one `app`")
-                                    .with_label("second `app`")
-                                    .with_secondary(first_at.file, first_at.span, "the first `app` is here")
-                                    .with_help("merge the two `app` blocks into one"),
+                                Diagnostic::new(
+                                    Code::E0106,
+                                    file,
+                                    app.name.span,
+                                    "a program has exactly one `app`",
+                                )
+                                .with_label("second `app`")
+                                .with_secondary(
+                                    first_at.file,
+                                    first_at.span,
+                                    "the first `app` is here",
+                                )
+                                .with_help("merge the two `app` blocks into one"),
                             );
                         }
                     }
                 }
                 Item::Use(_) => {}
                 Item::TypeAlias(alias) => {
-                    let def = self.define(DefKind::TypeAlias, file, &alias.name, alias.span, doc_text(&alias.doc), None);
+                    let def = self.define(
+                        DefKind::TypeAlias,
+                        file,
+                        &alias.name,
+                        alias.span,
+                        doc_text(&alias.doc),
+                        None,
+                    );
                     self.bind_type(file, &alias.name, def);
-                    self.program.aliases.insert(def, Node { file, def, ast: alias });
+                    self.program.aliases.insert(
+                        def,
+                        Node {
+                            file,
+                            def,
+                            ast: alias,
+                        },
+                    );
                 }
                 Item::Workflow(workflow) => self.collect_workflow(file, workflow),
                 Item::Service(service) => {
-                    let def = self.define(DefKind::Service, file, &service.name, service.span, doc_text(&service.doc), None);
+                    let def = self.define(
+                        DefKind::Service,
+                        file,
+                        &service.name,
+                        service.span,
+                        doc_text(&service.doc),
+                        None,
+                    );
                     self.bind_value(file, &service.name, def);
-                    self.program.services.push(Node { file, def, ast: service });
+                    self.program.services.push(Node {
+                        file,
+                        def,
+                        ast: service,
+                    });
                 }
                 Item::Agent(agent) => {
-                    let def = self.define(DefKind::Agent, file, &agent.name, agent.span, doc_text(&agent.doc), None);
+                    let def = self.define(
+                        DefKind::Agent,
+                        file,
+                        &agent.name,
+                        agent.span,
+                        doc_text(&agent.doc),
+                        None,
+                    );
                     self.bind_value(file, &agent.name, def);
-                    self.program.agents.push(Node { file, def, ast: agent });
+                    self.program.agents.push(Node {
+                        file,
+                        def,
+                        ast: agent,
+                    });
                 }
                 Item::AgentKind(kind) => {
                     let def = self.collect_kind(file, kind);
                     self.bind_type(file, &kind.name, def);
                 }
                 Item::Trigger(trigger) => {
-                    let def = self.define(DefKind::Trigger, file, &trigger.name, trigger.span, doc_text(&trigger.doc), None);
+                    let def = self.define(
+                        DefKind::Trigger,
+                        file,
+                        &trigger.name,
+                        trigger.span,
+                        doc_text(&trigger.doc),
+                        None,
+                    );
                     self.bind_value(file, &trigger.name, def);
-                    self.program.triggers.push(Node { file, def, ast: trigger });
+                    self.program.triggers.push(Node {
+                        file,
+                        def,
+                        ast: trigger,
+                    });
                 }
                 Item::Policy(policy) => {
-                    let def = self.define(DefKind::Policy, file, &policy.name, policy.span, doc_text(&policy.doc), None);
+                    let def = self.define(
+                        DefKind::Policy,
+                        file,
+                        &policy.name,
+                        policy.span,
+                        doc_text(&policy.doc),
+                        None,
+                    );
                     self.bind_value(file, &policy.name, def);
-                    self.program.policies.push(Node { file, def, ast: policy });
+                    self.program.policies.push(Node {
+                        file,
+                        def,
+                        ast: policy,
+                    });
                 }
                 Item::ExternFn(_) | Item::ExternStep(_) => {
                     let keyword = item.keyword();
@@ -462,23 +635,51 @@ impl<'a> Collector<'a, '_> {
     }
 
     fn bind_value(&mut self, file: FileId, name: &Ident, def: DefId) {
-        Self::bind(self.diagnostics, &mut self.program.values, &mut self.value_spans, file, name, def, "in this program");
+        Self::bind(
+            self.diagnostics,
+            &mut self.program.values,
+            &mut self.value_spans,
+            file,
+            name,
+            def,
+            "in this program",
+        );
     }
 
     fn bind_type(&mut self, file: FileId, name: &Ident, def: DefId) {
         if super::BUILTIN_TYPES.contains(&name.name.as_str()) {
             self.diagnostics.push(
-                Diagnostic::new(Code::E0102, file, name.span, format!("`{}` is a built-in type", name.name))
-                    .with_label("this name is taken by the language")
-                    .with_help("choose another name for the type"),
+                Diagnostic::new(
+                    Code::E0102,
+                    file,
+                    name.span,
+                    format!("`{}` is a built-in type", name.name),
+                )
+                .with_label("this name is taken by the language")
+                .with_help("choose another name for the type"),
             );
             return;
         }
-        Self::bind(self.diagnostics, &mut self.program.types, &mut self.type_spans, file, name, def, "as a type");
+        Self::bind(
+            self.diagnostics,
+            &mut self.program.types,
+            &mut self.type_spans,
+            file,
+            name,
+            def,
+            "as a type",
+        );
     }
 
     fn collect_workflow(&mut self, file: FileId, workflow: &'a Workflow) {
-        let wf = self.define(DefKind::Workflow, file, &workflow.name, workflow.span, doc_text(&workflow.doc), None);
+        let wf = self.define(
+            DefKind::Workflow,
+            file,
+            &workflow.name,
+            workflow.span,
+            doc_text(&workflow.doc),
+            None,
+        );
         self.bind_value(file, &workflow.name, wf);
         let mut names = BTreeMap::new();
         let mut spans = HashMap::new();
@@ -489,21 +690,68 @@ impl<'a> Collector<'a, '_> {
         for member in &workflow.members {
             match member {
                 WorkflowMember::Param(param) => {
-                    let def = self.define(DefKind::Param, file, &param.name, param.span, doc_text(&param.doc), Some(wf));
-                    Self::bind(self.diagnostics, &mut names, &mut spans, file, &param.name, def, &scope);
+                    let def = self.define(
+                        DefKind::Param,
+                        file,
+                        &param.name,
+                        param.span,
+                        doc_text(&param.doc),
+                        Some(wf),
+                    );
+                    Self::bind(
+                        self.diagnostics,
+                        &mut names,
+                        &mut spans,
+                        file,
+                        &param.name,
+                        def,
+                        &scope,
+                    );
                     params.insert(param.name.name.clone(), def);
-                    self.program.params.insert(def, (Node { file, def, ast: param }, wf));
+                    self.program.params.insert(
+                        def,
+                        (
+                            Node {
+                                file,
+                                def,
+                                ast: param,
+                            },
+                            wf,
+                        ),
+                    );
                 }
                 WorkflowMember::Step(step) => {
-                    let def = self.define(DefKind::Step, file, &step.name, step.span, doc_text(&step.doc), Some(wf));
-                    Self::bind(self.diagnostics, &mut names, &mut spans, file, &step.name, def, &scope);
+                    let def = self.define(
+                        DefKind::Step,
+                        file,
+                        &step.name,
+                        step.span,
+                        doc_text(&step.doc),
+                        Some(wf),
+                    );
+                    Self::bind(
+                        self.diagnostics,
+                        &mut names,
+                        &mut spans,
+                        file,
+                        &step.name,
+                        def,
+                        &scope,
+                    );
                     step_names.insert(step.name.name.clone(), def);
                     steps.push(def);
                     let mut ports = BTreeMap::new();
                     let mut port_spans = HashMap::new();
                     for member in &step.members {
                         if let StepMember::Port(port) = member {
-                            let id = self.define(port_kind(port.sort), file, &port.name, port.span, doc_text(&port.doc), Some(def));
+                            let id = self.define(
+                                port_kind(port.sort),
+                                file,
+                                &port.name,
+                                port.span,
+                                doc_text(&port.doc),
+                                Some(def),
+                            );
                             Self::bind(
                                 self.diagnostics,
                                 &mut ports,
@@ -515,25 +763,57 @@ impl<'a> Collector<'a, '_> {
                             );
                         }
                     }
-                    self.program.steps.insert(def, StepNode { node: Node { file, def, ast: step }, workflow: wf, ports });
+                    self.program.steps.insert(
+                        def,
+                        StepNode {
+                            node: Node {
+                                file,
+                                def,
+                                ast: step,
+                            },
+                            workflow: wf,
+                            ports,
+                        },
+                    );
                 }
             }
         }
-        self.program.workflows.push(WorkflowNode { node: Node { file, def: wf, ast: workflow }, params, steps, step_names });
+        self.program.workflows.push(WorkflowNode {
+            node: Node {
+                file,
+                def: wf,
+                ast: workflow,
+            },
+            params,
+            steps,
+            step_names,
+        });
     }
 
     fn collect_imports(&mut self, file: FileId, ast: &'a SourceFile) {
         let mut bound: Vec<Import> = Vec::new();
         for item in &ast.items {
             let Item::Use(use_) = item else { continue };
-            let UseTarget::Path { path, items } = &use_.target else { continue };
+            let UseTarget::Path { path, items } = &use_.target else {
+                continue;
+            };
             let Some(first) = path.first() else { continue };
             if first.name != "std" {
-                let mut d = Diagnostic::new(Code::E0103, file, first.span, format!("`{}` is not a module", first.name))
-                    .with_label("imports start with `std.` or are a quoted file path")
-                    .with_help("write `use std.MODULE.ITEM` or `use \"./file.sflow\"`");
+                let mut d = Diagnostic::new(
+                    Code::E0103,
+                    file,
+                    first.span,
+                    format!("`{}` is not a module", first.name),
+                )
+                .with_label("imports start with `std.` or are a quoted file path")
+                .with_help("write `use std.MODULE.ITEM` or `use \"./file.sflow\"`");
                 if path.len() == 1 {
-                    d = d.with_suggestion("import a file instead", file, first.span, format!("\"./{}.sflow\"", first.name));
+                    d = d.with_suggestion(
+                        "import a file instead",
+                        file,
+                        first.span,
+                        format!("\"./{}.sflow\"", first.name),
+                    );
                 }
                 self.diagnostics.push(d);
                 continue;
@@ -546,19 +826,32 @@ impl<'a> Collector<'a, '_> {
                 );
                 continue;
             };
-            let Some((module_def, module_items)) = self.program.modules.get(&module_ident.name).cloned() else {
+            let Some((module_def, module_items)) =
+                self.program.modules.get(&module_ident.name).cloned()
+            else {
                 let failed = self.program.failed_imports.entry(file).or_default();
                 match items {
                     Some(list) => failed.extend(list.iter().map(|i| i.name.clone())),
                     None => failed.push(path.last().map_or_else(String::new, |i| i.name.clone())),
                 }
                 let candidates: Vec<&str> = stdlib::MODULES.iter().map(|m| m.name).collect();
-                let mut d = Diagnostic::new(Code::E0103, file, module_ident.span, format!("there is no module `std.{}`", module_ident.name))
-                    .with_label("unknown module");
-                if let Some(best) = suggest::closest(&module_ident.name, candidates.iter().copied()) {
+                let mut d = Diagnostic::new(
+                    Code::E0103,
+                    file,
+                    module_ident.span,
+                    format!("there is no module `std.{}`", module_ident.name),
+                )
+                .with_label("unknown module");
+                if let Some(best) = suggest::closest(&module_ident.name, candidates.iter().copied())
+                {
                     d = d
                         .with_help(format!("did you mean `std.{best}`?"))
-                        .with_suggestion(format!("replace with `{best}`"), file, module_ident.span, best);
+                        .with_suggestion(
+                            format!("replace with `{best}`"),
+                            file,
+                            module_ident.span,
+                            best,
+                        );
                 } else {
                     d = d.with_help(format!("the modules are: {}", module_list()));
                 }
@@ -569,16 +862,29 @@ impl<'a> Collector<'a, '_> {
             let mut wanted: Vec<&Ident> = Vec::new();
             match (path.get(2), items) {
                 (None, None) => {
-                    bound.push(Import { name: module_ident.name.clone(), def: module_def, span: module_ident.span, use_span: use_.span });
+                    bound.push(Import {
+                        name: module_ident.name.clone(),
+                        def: module_def,
+                        span: module_ident.span,
+                        use_span: use_.span,
+                    });
                 }
                 (Some(item), None) if path.len() == 3 => wanted.push(item),
                 (None, Some(list)) => wanted.extend(list.iter()),
                 _ => {
                     let extra = path.get(2).map_or(module_ident.span, |i| i.span);
                     self.diagnostics.push(
-                        Diagnostic::new(Code::E0103, file, extra, "std modules have no sub-modules")
-                            .with_label("unexpected path segment")
-                            .with_help(format!("write `use std.{}.ITEM` or `use std.{}.{{A, B}}`", module_ident.name, module_ident.name)),
+                        Diagnostic::new(
+                            Code::E0103,
+                            file,
+                            extra,
+                            "std modules have no sub-modules",
+                        )
+                        .with_label("unexpected path segment")
+                        .with_help(format!(
+                            "write `use std.{}.ITEM` or `use std.{}.{{A, B}}`",
+                            module_ident.name, module_ident.name
+                        )),
                     );
                 }
             }
@@ -588,40 +894,74 @@ impl<'a> Collector<'a, '_> {
                         self.symbols.refer(file, ident.span, def);
                         if let Some(previous) = bound.iter().find(|b| b.name == ident.name) {
                             self.diagnostics.push(
-                                Diagnostic::new(Code::E0102, file, ident.span, format!("`{}` is imported twice", ident.name))
-                                    .with_label("second import")
-                                    .with_secondary(file, previous.span, "first imported here")
-                                    .with_help("remove one of the imports"),
+                                Diagnostic::new(
+                                    Code::E0102,
+                                    file,
+                                    ident.span,
+                                    format!("`{}` is imported twice", ident.name),
+                                )
+                                .with_label("second import")
+                                .with_secondary(file, previous.span, "first imported here")
+                                .with_help("remove one of the imports"),
                             );
                             continue;
                         }
                         if let Some(user) = self.value_spans.get(&ident.name) {
                             self.diagnostics.push(
-                                Diagnostic::new(Code::E0102, file, ident.span, format!("`{}` is imported and also declared", ident.name))
-                                    .with_label("imported here")
-                                    .with_secondary(user.file, user.span, "declared here")
-                                    .with_help("rename the declaration or drop the import"),
+                                Diagnostic::new(
+                                    Code::E0102,
+                                    file,
+                                    ident.span,
+                                    format!("`{}` is imported and also declared", ident.name),
+                                )
+                                .with_label("imported here")
+                                .with_secondary(user.file, user.span, "declared here")
+                                .with_help("rename the declaration or drop the import"),
                             );
                             continue;
                         }
-                        bound.push(Import { name: ident.name.clone(), def, span: ident.span, use_span: use_.span });
+                        bound.push(Import {
+                            name: ident.name.clone(),
+                            def,
+                            span: ident.span,
+                            use_span: use_.span,
+                        });
                     }
                     None => {
-                        self.program.failed_imports.entry(file).or_default().push(ident.name.clone());
+                        self.program
+                            .failed_imports
+                            .entry(file)
+                            .or_default()
+                            .push(ident.name.clone());
                         let mut d = Diagnostic::new(
                             Code::E0103,
                             file,
                             ident.span,
-                            format!("module `std.{}` has no item `{}`", module_ident.name, ident.name),
+                            format!(
+                                "module `std.{}` has no item `{}`",
+                                module_ident.name, ident.name
+                            ),
                         )
                         .with_label("unknown item");
-                        if let Some(best) = suggest::closest(&ident.name, module_items.keys().map(String::as_str)) {
+                        if let Some(best) =
+                            suggest::closest(&ident.name, module_items.keys().map(String::as_str))
+                        {
                             d = d
                                 .with_help(format!("did you mean `{best}`?"))
-                                .with_suggestion(format!("replace with `{best}`"), file, ident.span, best);
+                                .with_suggestion(
+                                    format!("replace with `{best}`"),
+                                    file,
+                                    ident.span,
+                                    best,
+                                );
                         } else {
-                            let names: Vec<String> = module_items.keys().map(|k| format!("`{k}`")).collect();
-                            d = d.with_help(format!("`std.{}` declares {}", module_ident.name, names.join(", ")));
+                            let names: Vec<String> =
+                                module_items.keys().map(|k| format!("`{k}`")).collect();
+                            d = d.with_help(format!(
+                                "`std.{}` declares {}",
+                                module_ident.name,
+                                names.join(", ")
+                            ));
                         }
                         self.diagnostics.push(d);
                     }
@@ -633,7 +973,11 @@ impl<'a> Collector<'a, '_> {
 }
 
 fn module_list() -> String {
-    stdlib::MODULES.iter().map(|m| format!("`std.{}`", m.name)).collect::<Vec<_>>().join(", ")
+    stdlib::MODULES
+        .iter()
+        .map(|m| format!("`std.{}`", m.name))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// The symbol kind of a port.

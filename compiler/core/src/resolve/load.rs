@@ -41,9 +41,14 @@ pub fn load_program(
                 UseTarget::File(path) => {
                     let Some(relative) = path.as_plain() else {
                         diagnostics.push(
-                            Diagnostic::new(Code::E0104, file, path.span, "an imported path cannot contain `{{…}}`")
-                                .with_label("a plain path is expected here")
-                                .with_help("write the path literally, e.g. `use \"./common.sflow\"`"),
+                            Diagnostic::new(
+                                Code::E0104,
+                                file,
+                                path.span,
+                                "an imported path cannot contain `{{…}}`",
+                            )
+                            .with_label("a plain path is expected here")
+                            .with_help("write the path literally, e.g. `use \"./common.sflow\"`"),
                         );
                         continue;
                     };
@@ -58,9 +63,14 @@ pub fn load_program(
                             }
                         }
                         Err(reason) => diagnostics.push(
-                            Diagnostic::new(Code::E0104, file, path.span, format!("cannot import `{relative}`"))
-                                .with_label(reason)
-                                .with_help("check the path: it is relative to the importing file"),
+                            Diagnostic::new(
+                                Code::E0104,
+                                file,
+                                path.span,
+                                format!("cannot import `{relative}`"),
+                            )
+                            .with_label(reason)
+                            .with_help("check the path: it is relative to the importing file"),
                         ),
                     }
                 }
@@ -84,7 +94,11 @@ fn add_std(
     parses: &mut Vec<Parse>,
     diagnostics: &mut Vec<Diagnostic>,
 ) -> FileId {
-    if let Some(existing) = sources.files.iter().find(|f| f.origin == Origin::Std(module.name)) {
+    if let Some(existing) = sources
+        .files
+        .iter()
+        .find(|f| f.origin == Origin::Std(module.name))
+    {
         return existing.id;
     }
     let id = sources.add(module.path, module.text, Origin::Std(module.name));

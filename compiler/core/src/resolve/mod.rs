@@ -13,6 +13,22 @@ pub use collect::{collect, Program};
 
 /// Built-in type names.
 pub const BUILTIN_TYPES: &[&str] = &[
-    "int", "float", "ratio", "bool", "string", "duration", "cpu", "memory", "Dataset", "Model", "File", "Dir",
-    "Batch", "Service", "Workflow", "Detector", "LabelSource", "list",
+    "int",
+    "float",
+    "ratio",
+    "bool",
+    "string",
+    "duration",
+    "cpu",
+    "memory",
+    "Dataset",
+    "Model",
+    "File",
+    "Dir",
+    "Batch",
+    "Service",
+    "Workflow",
+    "Detector",
+    "LabelSource",
+    "list",
 ];

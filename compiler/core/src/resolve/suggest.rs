@@ -17,7 +17,9 @@ pub fn closest<'c>(name: &str, candidates: impl IntoIterator<Item = &'c str>) ->
         } else {
             strsim::damerau_levenshtein(name, candidate)
         };
-        if distance <= limit && best.is_none_or(|(d, c)| distance < d || (distance == d && candidate < c)) {
+        if distance <= limit
+            && best.is_none_or(|(d, c)| distance < d || (distance == d && candidate < c))
+        {
             best = Some((distance, candidate));
         }
     }
@@ -35,6 +37,10 @@ mod tests {
         assert_eq!(closest("fti", names), Some("fit"));
         assert_eq!(closest("Report", names), Some("report"));
         assert_eq!(closest("banana", names), None);
-        assert_eq!(closest("fit", names), None, "an exact match is not a suggestion");
+        assert_eq!(
+            closest("fit", names),
+            None,
+            "an exact match is not a suggestion"
+        );
     }
 }

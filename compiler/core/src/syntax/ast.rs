@@ -919,7 +919,10 @@ impl BinaryOp {
 
     /// Whether this is arithmetic (`+ - * /`).
     pub fn is_arithmetic(self) -> bool {
-        matches!(self, BinaryOp::Add | BinaryOp::Sub | BinaryOp::Mul | BinaryOp::Div)
+        matches!(
+            self,
+            BinaryOp::Add | BinaryOp::Sub | BinaryOp::Mul | BinaryOp::Div
+        )
     }
 
     /// Binding strength: higher binds tighter.
@@ -927,7 +930,12 @@ impl BinaryOp {
         match self {
             BinaryOp::Or => 1,
             BinaryOp::And => 2,
-            BinaryOp::Eq | BinaryOp::Ne | BinaryOp::Lt | BinaryOp::Le | BinaryOp::Gt | BinaryOp::Ge => 3,
+            BinaryOp::Eq
+            | BinaryOp::Ne
+            | BinaryOp::Lt
+            | BinaryOp::Le
+            | BinaryOp::Gt
+            | BinaryOp::Ge => 3,
             BinaryOp::Add | BinaryOp::Sub => 4,
             BinaryOp::Mul | BinaryOp::Div => 5,
         }
@@ -937,11 +945,50 @@ impl BinaryOp {
 /// Words reserved by the language: they may not be used as declared names. Field names are
 /// contextual (`run = "…"` is a field even though `run` is reserved).
 pub const KEYWORDS: &[&str] = &[
-    "action", "after", "agent", "and", "app", "backoff", "cache", "config", "cooldown", "every",
-    "extern", "false", "fn", "for", "in", "input", "kind", "max", "metric", "not", "on", "or",
-    "output", "param", "per", "policy", "resources", "retry", "run", "schedule", "sensor",
-    "service", "slo", "step", "then", "timeout", "trigger", "true", "type", "use", "webhook",
-    "when", "with", "workflow",
+    "action",
+    "after",
+    "agent",
+    "and",
+    "app",
+    "backoff",
+    "cache",
+    "config",
+    "cooldown",
+    "every",
+    "extern",
+    "false",
+    "fn",
+    "for",
+    "in",
+    "input",
+    "kind",
+    "max",
+    "metric",
+    "not",
+    "on",
+    "or",
+    "output",
+    "param",
+    "per",
+    "policy",
+    "resources",
+    "retry",
+    "run",
+    "schedule",
+    "sensor",
+    "service",
+    "slo",
+    "step",
+    "then",
+    "timeout",
+    "trigger",
+    "true",
+    "type",
+    "use",
+    "webhook",
+    "when",
+    "with",
+    "workflow",
 ];
 
 /// Whether `word` is reserved.

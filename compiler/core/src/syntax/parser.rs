@@ -298,20 +298,26 @@ impl<'s> Parser<'s> {
         let src = chunk.span.text(self.text);
         let head = SflowParser::parse(Rule::workflow_head, src).ok()?.next()?;
         let (name, _, open) = self.head_parts(head, chunk)?;
-        let body = recovery::split_body(self.text, self.code, open, chunk.toks.end);
-        let close = body.close?;
-        if body.trailing.is_some() {
+        // The caller has checked that the chunk is neither too deep nor holds a lexical error.
+        let (starts, close) = recovery::body_members(self.text, self.code, open, chunk.toks.end);
+        let close = close?;
+        if close + 1 != chunk.toks.end {
+            // Stray text after the body.
             return None;
         }
-        let mut members = Vec::with_capacity(body.members.len());
-        if body.members.iter().any(|m| m.too_deep.is_some() || m.has_lex_error) {
-            return None;
-        }
-        for run in body.members.chunks(MEMBERS_PER_RUN) {
-            let (first, last) = (run.first()?, run.last()?);
+        let mut members = Vec::with_capacity(starts.len());
+        for (n, run) in starts.chunks(MEMBERS_PER_RUN).enumerate() {
+            // From the first token of the run to the last token before the next run (or `}`).
+            let next = starts
+                .get((n + 1) * MEMBERS_PER_RUN)
+                .copied()
+                .unwrap_or(close);
+            let (first, last) = (self.code.get(*run.first()?)?, self.code.get(next - 1)?);
             let span = Span::new(first.span.start(), last.span.end());
             let src = span.text(self.text);
-            let top = SflowParser::parse(Rule::workflow_members, src).ok()?.next()?;
+            let top = SflowParser::parse(Rule::workflow_members, src)
+                .ok()?
+                .next()?;
             self.offset = span.start();
             self.too_deep = false;
             for pair in top.into_inner() {
@@ -2313,6 +2319,10 @@ mod messages {
                 out.push(Exp::Kw("param"));
                 out.push(Exp::Kw("step"));
                 Exp::Tok("}")
+            }
+            Rule::step_keyword => {
+                out.extend(["input", "output", "metric", "resources", "retry"].map(Exp::Kw));
+                Exp::Kw("timeout")
             }
             Rule::step_member_chunk => {
                 out.extend([

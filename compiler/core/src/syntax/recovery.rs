@@ -150,7 +150,7 @@ pub(crate) fn split_items(text: &str, code: &[Tok]) -> Vec<Chunk> {
         starts: is_decl_keyword,
         names_next: names_next_decl,
     };
-    let starts = boundaries(text, code, 0..code.len(), cut, false);
+    let (starts, _) = boundaries(text, code, 0..code.len(), cut, false);
     chunks_from(text, code, &starts, code.len())
 }
 
@@ -168,34 +168,31 @@ pub(crate) struct Body {
 
 /// Splits a workflow body into member chunks.
 pub(crate) fn split_body(text: &str, code: &[Tok], open: usize, end: usize) -> Body {
-    // Find the closing brace first: depth counting from the body start, where a member keyword
-    // at the start of a line resets the depth (the previous member lacks its `}`).
-    let mut nesting = Nesting::default();
-    let mut close = None;
-    let body_start = open + 1;
-    for j in body_start..end {
-        if nesting.depth() > 0 && starts_member(text, code, j, body_start, is_member_keyword, true)
-        {
-            nesting.reset();
-        }
-        if nesting.feed(text, &code[j]) {
-            close = Some(j);
-            break;
-        }
-    }
-    let body_end = close.unwrap_or(end);
-    let cut = Cut {
-        starts: is_member_keyword,
-        names_next: names_next_member,
-    };
-    let starts = boundaries(text, code, body_start..body_end, cut, true);
-    let members = chunks_from(text, code, &starts, body_end);
+    let (starts, close) = body_members(text, code, open, end);
+    let members = chunks_from(text, code, &starts, close.unwrap_or(end));
     let trailing = close.map(|c| c + 1..end).filter(|r| !r.is_empty());
     Body {
         members,
         close,
         trailing,
     }
+}
+
+/// Where the members of a workflow body start (code indices: see [`split_body`]), and the code
+/// index of the `}` that closes the body, if any. That brace is found by depth counting from
+/// the body start, where a member keyword at the start of a line resets the depth (the previous
+/// member lacks its `}`), as when cutting members: so both are found in one pass.
+pub(crate) fn body_members(
+    text: &str,
+    code: &[Tok],
+    open: usize,
+    end: usize,
+) -> (Vec<usize>, Option<usize>) {
+    let cut = Cut {
+        starts: is_member_keyword,
+        names_next: names_next_member,
+    };
+    boundaries(text, code, open + 1..end, cut, true)
 }
 
 /// The keywords that start a member of a step.
@@ -309,14 +306,15 @@ fn starts_member(
 }
 
 /// The code indices in `range` where a new chunk starts. The first token of the range always
-/// starts one (stray text if it is no keyword).
+/// starts one (stray text if it is no keyword). With `line_rule` (in a block), the scan stops
+/// at a `}` that closes the block, and returns its index too.
 fn boundaries(
     text: &str,
     code: &[Tok],
     range: std::ops::Range<usize>,
     cut: Cut,
     line_rule: bool,
-) -> Vec<usize> {
+) -> (Vec<usize>, Option<usize>) {
     let mut starts = Vec::new();
     let mut nesting = Nesting::default();
     let first = range.start;
@@ -337,10 +335,16 @@ fn boundaries(
             starts.push(j);
             nesting.reset();
         }
-        // A stray `}` at depth 0 closes nothing here; the parser reports it.
-        nesting.feed(text, tok);
+        // At the top level, a stray `}` at depth 0 closes nothing; the parser reports it.
+        if nesting.feed(text, tok) && line_rule {
+            // The brace belongs to no member (it may have been taken for the first one's start).
+            if starts.last() == Some(&j) {
+                starts.pop();
+            }
+            return (starts, Some(j));
+        }
     }
-    starts
+    (starts, None)
 }
 
 /// Builds the chunks that start at `starts` and end before the next start (or `end`).

@@ -44,31 +44,88 @@ struct FieldSpec {
 const MEMBER_KEYWORDS: &[&str] = &["retry", "timeout", "resources", "slo"];
 
 const APP_FIELDS: &[FieldSpec] = &[
-    FieldSpec { name: "namespace", required: false },
-    FieldSpec { name: "registry", required: false },
-    FieldSpec { name: "labels", required: false },
-    FieldSpec { name: "storage", required: false },
-    FieldSpec { name: "monitoring", required: false },
-    FieldSpec { name: "autoscaler", required: false },
+    FieldSpec {
+        name: "namespace",
+        required: false,
+    },
+    FieldSpec {
+        name: "registry",
+        required: false,
+    },
+    FieldSpec {
+        name: "labels",
+        required: false,
+    },
+    FieldSpec {
+        name: "storage",
+        required: false,
+    },
+    FieldSpec {
+        name: "monitoring",
+        required: false,
+    },
+    FieldSpec {
+        name: "autoscaler",
+        required: false,
+    },
 ];
 const STEP_FIELDS: &[FieldSpec] = &[
-    FieldSpec { name: "image", required: false },
-    FieldSpec { name: "run", required: false },
-    FieldSpec { name: "uses", required: false },
-    FieldSpec { name: "after", required: false },
-    FieldSpec { name: "cache", required: false },
-    FieldSpec { name: "env", required: false },
+    FieldSpec {
+        name: "image",
+        required: false,
+    },
+    FieldSpec {
+        name: "run",
+        required: false,
+    },
+    FieldSpec {
+        name: "uses",
+        required: false,
+    },
+    FieldSpec {
+        name: "after",
+        required: false,
+    },
+    FieldSpec {
+        name: "cache",
+        required: false,
+    },
+    FieldSpec {
+        name: "env",
+        required: false,
+    },
 ];
 const SERVICE_FIELDS: &[FieldSpec] = &[
-    FieldSpec { name: "model", required: true },
-    FieldSpec { name: "image", required: false },
-    FieldSpec { name: "replicas", required: false },
-    FieldSpec { name: "port", required: false },
+    FieldSpec {
+        name: "model",
+        required: true,
+    },
+    FieldSpec {
+        name: "image",
+        required: false,
+    },
+    FieldSpec {
+        name: "replicas",
+        required: false,
+    },
+    FieldSpec {
+        name: "port",
+        required: false,
+    },
 ];
 const RESOURCE_FIELDS: &[FieldSpec] = &[
-    FieldSpec { name: "cpu", required: false },
-    FieldSpec { name: "memory", required: false },
-    FieldSpec { name: "gpu", required: false },
+    FieldSpec {
+        name: "cpu",
+        required: false,
+    },
+    FieldSpec {
+        name: "memory",
+        required: false,
+    },
+    FieldSpec {
+        name: "gpu",
+        required: false,
+    },
 ];
 
 impl Checker<'_, '_> {
@@ -86,7 +143,11 @@ impl Checker<'_, '_> {
         for service in &p.services {
             self.check_service(service.file, service.def, service.ast);
         }
-        let mut kinds: Vec<_> = p.kinds.values().filter(|k| p.is_user_file(k.node.file)).collect();
+        let mut kinds: Vec<_> = p
+            .kinds
+            .values()
+            .filter(|k| p.is_user_file(k.node.file))
+            .collect();
         kinds.sort_by_key(|k| k.node.def);
         for kind in kinds {
             self.check_kind(kind.node.file, kind.node.def, kind.node.ast);
@@ -118,31 +179,58 @@ impl Checker<'_, '_> {
             let name = field.name.name.as_str();
             if let Some(first) = seen.get(name) {
                 self.report(
-                    Diagnostic::new(Code::E0207, file, field.name.span, format!("`{name}` is set twice in {owner}"))
-                        .with_label("second value")
-                        .with_secondary(file, first.name.span, "first set here")
-                        .with_help("keep one of them"),
+                    Diagnostic::new(
+                        Code::E0207,
+                        file,
+                        field.name.span,
+                        format!("`{name}` is set twice in {owner}"),
+                    )
+                    .with_label("second value")
+                    .with_secondary(file, first.name.span, "first set here")
+                    .with_help("keep one of them"),
                 );
                 continue;
             }
             if !specs.iter().any(|s| s.name == name) {
-                let mut d = Diagnostic::new(Code::E0204, file, field.name.span, format!("{owner} has no field `{name}`"))
-                    .with_label("unknown field");
+                let mut d = Diagnostic::new(
+                    Code::E0204,
+                    file,
+                    field.name.span,
+                    format!("{owner} has no field `{name}`"),
+                )
+                .with_label("unknown field");
                 // `retries = 3`, `timeouts = …`: a plural or a typo of a member keyword.
-                let singular = name.strip_suffix("ies").map_or_else(|| name.trim_end_matches('s').to_string(), |stem| format!("{stem}y"));
-                let member = MEMBER_KEYWORDS
-                    .iter()
-                    .copied()
-                    .find(|kw| name == *kw || singular == *kw || kw.starts_with(name) || suggest::closest(name, [*kw]).is_some());
+                let singular = name.strip_suffix("ies").map_or_else(
+                    || name.trim_end_matches('s').to_string(),
+                    |stem| format!("{stem}y"),
+                );
+                let member = MEMBER_KEYWORDS.iter().copied().find(|kw| {
+                    name == *kw
+                        || singular == *kw
+                        || kw.starts_with(name)
+                        || suggest::closest(name, [*kw]).is_some()
+                });
                 if let Some(kw) = member {
                     let value = field.value.span.text(source);
                     d = d
-                        .with_help(format!("`{kw}` is written without `=`: did you mean `{kw} {value}`?"))
-                        .with_suggestion(format!("write `{kw} {value}`"), file, field.span, format!("{kw} {value}"));
+                        .with_help(format!(
+                            "`{kw}` is written without `=`: did you mean `{kw} {value}`?"
+                        ))
+                        .with_suggestion(
+                            format!("write `{kw} {value}`"),
+                            file,
+                            field.span,
+                            format!("{kw} {value}"),
+                        );
                 } else if let Some(best) = suggest::closest(name, specs.iter().map(|s| s.name)) {
                     d = d
                         .with_help(format!("did you mean `{best}`?"))
-                        .with_suggestion(format!("replace with `{best}`"), file, field.name.span, best);
+                        .with_suggestion(
+                            format!("replace with `{best}`"),
+                            file,
+                            field.name.span,
+                            best,
+                        );
                 } else {
                     let list: Vec<String> = specs.iter().map(|s| format!("`{}`", s.name)).collect();
                     d = d.with_help(format!("the fields of {owner} are {}", list.join(", ")));
@@ -156,9 +244,14 @@ impl Checker<'_, '_> {
         for spec in specs.iter().filter(|s| s.required) {
             if !seen.contains_key(spec.name) && !broken {
                 self.report(
-                    Diagnostic::new(Code::E0205, file, owner_span, format!("{owner} needs a `{}` field", spec.name))
-                        .with_label(format!("`{}` is missing", spec.name))
-                        .with_help(format!("add `{} = …`", spec.name)),
+                    Diagnostic::new(
+                        Code::E0205,
+                        file,
+                        owner_span,
+                        format!("{owner} needs a `{}` field", spec.name),
+                    )
+                    .with_label(format!("`{}` is missing", spec.name))
+                    .with_help(format!("add `{} = …`", spec.name)),
                 );
             }
         }
@@ -167,7 +260,14 @@ impl Checker<'_, '_> {
 
     fn check_app(&mut self, file: FileId, app: &App) {
         let owner = format!("app `{}`", app.name.name);
-        let fields = self.check_fields(file, app.fields.iter(), APP_FIELDS, &owner, app.name.span, app.span);
+        let fields = self.check_fields(
+            file,
+            app.fields.iter(),
+            APP_FIELDS,
+            &owner,
+            app.name.span,
+            app.span,
+        );
         let ctx = Ctx::top(file);
         if let Some(field) = fields.get("namespace") {
             self.value(&field.value, Some(&Ty::String), ctx);
@@ -187,9 +287,14 @@ impl Checker<'_, '_> {
             }
         } else if let Err(e) = values::check_dns_label(&values::kube_name(&app.name.name)) {
             self.report(
-                Diagnostic::new(Code::E0704, file, app.name.span, format!("the namespace defaults to the app name, which is not valid: {e}"))
-                    .with_label("used as the namespace")
-                    .with_help("set `namespace = \"…\"` explicitly"),
+                Diagnostic::new(
+                    Code::E0704,
+                    file,
+                    app.name.span,
+                    format!("the namespace defaults to the app name, which is not valid: {e}"),
+                )
+                .with_label("used as the namespace")
+                .with_help("set `namespace = \"…\"` explicitly"),
             );
         }
         if let Some(field) = fields.get("registry") {
@@ -210,11 +315,17 @@ impl Checker<'_, '_> {
                 self.value(&field.value, Some(&Ty::String), ctx);
                 if let ExprKind::Str(s) = &field.value.kind {
                     if let Some(value) = s.as_plain().filter(|v| !choices.contains(&v.as_str())) {
-                        let list: Vec<String> = choices.iter().map(|c| format!("`\"{c}\"`")).collect();
+                        let list: Vec<String> =
+                            choices.iter().map(|c| format!("`\"{c}\"`")).collect();
                         self.report(
-                            Diagnostic::new(Code::E0706, file, field.value.span, format!("`{value}` is not a known `{name}`"))
-                                .with_label("unknown value")
-                                .with_help(format!("`{name}` is one of {}", list.join(", "))),
+                            Diagnostic::new(
+                                Code::E0706,
+                                file,
+                                field.value.span,
+                                format!("`{value}` is not a known `{name}`"),
+                            )
+                            .with_label("unknown value")
+                            .with_help(format!("`{name}` is one of {}", list.join(", "))),
                         );
                     }
                 }
@@ -229,10 +340,15 @@ impl Checker<'_, '_> {
                 for entry in entries {
                     if let Some(first) = seen.insert(entry.name.name.as_str(), entry.name.span) {
                         self.report(
-                            Diagnostic::new(Code::E0207, file, entry.name.span, format!("`{}` is set twice", entry.name.name))
-                                .with_label("second value")
-                                .with_secondary(file, first, "first set here")
-                                .with_help("keep one of them"),
+                            Diagnostic::new(
+                                Code::E0207,
+                                file,
+                                entry.name.span,
+                                format!("`{}` is set twice", entry.name.name),
+                            )
+                            .with_label("second value")
+                            .with_secondary(file, first, "first set here")
+                            .with_help("keep one of them"),
                         );
                     }
                     self.value(&entry.value, Some(&Ty::String), ctx);
@@ -242,9 +358,17 @@ impl Checker<'_, '_> {
                 let ty = self.value(&field.value, None, ctx);
                 if ty != Ty::Unknown {
                     self.report(
-                        Diagnostic::new(Code::E0301, file, field.value.span, format!("`{}` must be a record of strings, found `{ty}`", field.name.name))
-                            .with_label("expected `{ key = \"value\", … }`")
-                            .with_help(format!("write `{} = {{ team = \"ml\" }}`", field.name.name)),
+                        Diagnostic::new(
+                            Code::E0301,
+                            file,
+                            field.value.span,
+                            format!(
+                                "`{}` must be a record of strings, found `{ty}`",
+                                field.name.name
+                            ),
+                        )
+                        .with_label("expected `{ key = \"value\", … }`")
+                        .with_help(format!("write `{} = {{ team = \"ml\" }}`", field.name.name)),
                     );
                 }
             }
@@ -252,10 +376,20 @@ impl Checker<'_, '_> {
     }
 
     fn check_workflow(&mut self, file: FileId, workflow: DefId) {
-        let Some(w) = self.p.workflow(workflow) else { return };
-        let ctx = Ctx { file, workflow: Some(workflow), step: None, locals: None, position: Position::Value };
+        let Some(w) = self.p.workflow(workflow) else {
+            return;
+        };
+        let ctx = Ctx {
+            file,
+            workflow: Some(workflow),
+            step: None,
+            locals: None,
+            position: Position::Value,
+        };
         for param in w.node.ast.params() {
-            let Some(&def) = w.params.get(&param.name.name) else { continue };
+            let Some(&def) = w.params.get(&param.name.name) else {
+                continue;
+            };
             if self.symbols.def(def).full_span != param.span {
                 continue;
             }
@@ -276,31 +410,53 @@ impl Checker<'_, '_> {
     /// `in SPACE`: a range or a list of the param's type, or `log(lo, hi)` for floats.
     fn check_space(&mut self, file: FileId, param: &Param, space: &Expr, ty: &Ty, ctx: Ctx) {
         match &space.kind {
-            ExprKind::Call { callee, args } if matches!(&callee.kind, ExprKind::Name(n) if n.name == "log") => {
+            ExprKind::Call { callee, args } if matches!(&callee.kind, ExprKind::Name(n) if n.name == "log") =>
+            {
                 if !matches!(ty, Ty::Float | Ty::Ratio) {
                     self.report(
-                        Diagnostic::new(Code::E0301, file, callee.span, format!("a `log` space needs a float param, `{}` is `{ty}`", param.name.name))
-                            .with_label("log-uniform space")
-                            .with_help("use a range `lo..hi` or a list for this param"),
+                        Diagnostic::new(
+                            Code::E0301,
+                            file,
+                            callee.span,
+                            format!(
+                                "a `log` space needs a float param, `{}` is `{ty}`",
+                                param.name.name
+                            ),
+                        )
+                        .with_label("log-uniform space")
+                        .with_help("use a range `lo..hi` or a list for this param"),
                     );
                     return;
                 }
                 if args.len() != 2 || args.iter().any(|a| a.name.is_some()) {
                     self.report(
-                        Diagnostic::new(Code::E0305, file, space.span, "`log` takes two bounds: `log(low, high)`")
-                            .with_label("wrong arguments")
-                            .with_help("for example `log(1e-4, 1e-1)`"),
+                        Diagnostic::new(
+                            Code::E0305,
+                            file,
+                            space.span,
+                            "`log` takes two bounds: `log(low, high)`",
+                        )
+                        .with_label("wrong arguments")
+                        .with_help("for example `log(1e-4, 1e-1)`"),
                     );
                     return;
                 }
-                let bounds: Vec<Option<f64>> = args.iter().map(|a| number_value(&a.value)).collect();
+                let bounds: Vec<Option<f64>> =
+                    args.iter().map(|a| number_value(&a.value)).collect();
                 for (arg, bound) in args.iter().zip(&bounds) {
                     self.value(&arg.value, Some(&Ty::Float), ctx);
                     if bound.is_some_and(|b| b <= 0.0) {
                         self.report(
-                            Diagnostic::new(Code::E0705, file, arg.value.span, "the bounds of a `log` space must be positive")
-                                .with_label("not positive")
-                                .with_help("a log-uniform space samples the exponent: both bounds must be > 0"),
+                            Diagnostic::new(
+                                Code::E0705,
+                                file,
+                                arg.value.span,
+                                "the bounds of a `log` space must be positive",
+                            )
+                            .with_label("not positive")
+                            .with_help(
+                                "a log-uniform space samples the exponent: both bounds must be > 0",
+                            ),
                         );
                     }
                 }
@@ -321,32 +477,57 @@ impl Checker<'_, '_> {
                         (ExprKind::Str(a), ExprKind::Str(b)) => a.as_plain() == b.as_plain(),
                         _ => number_value(e).is_some() && number_value(e) == number_value(default),
                     };
-                    if !items.iter().any(same) && (number_value(default).is_some() || matches!(default.kind, ExprKind::Str(_))) {
+                    if !items.iter().any(same)
+                        && (number_value(default).is_some()
+                            || matches!(default.kind, ExprKind::Str(_)))
+                    {
                         self.report(
-                            Diagnostic::new(Code::E0706, file, default.span, "the default is not one of the choices of the search space")
-                                .with_label("not in the list")
-                                .with_secondary(file, space.span, "the choices")
-                                .with_help("add the default to the list, or pick a default from it"),
+                            Diagnostic::new(
+                                Code::E0706,
+                                file,
+                                default.span,
+                                "the default is not one of the choices of the search space",
+                            )
+                            .with_label("not in the list")
+                            .with_secondary(file, space.span, "the choices")
+                            .with_help("add the default to the list, or pick a default from it"),
                         );
                     }
                 }
             }
             _ => {
                 self.report(
-                    Diagnostic::new(Code::E0301, file, space.span, "a search space is a range `lo..hi`, a list `[a, b]` or `log(lo, hi)`")
-                        .with_label("not a search space")
-                        .with_help("for example `param lr: float = 0.001 in log(1e-4, 1e-1)`"),
+                    Diagnostic::new(
+                        Code::E0301,
+                        file,
+                        space.span,
+                        "a search space is a range `lo..hi`, a list `[a, b]` or `log(lo, hi)`",
+                    )
+                    .with_label("not a search space")
+                    .with_help("for example `param lr: float = 0.001 in log(1e-4, 1e-1)`"),
                 );
             }
         }
     }
 
-    fn check_bounds(&mut self, file: FileId, space: &Expr, lo: f64, hi: f64, default: Option<&Expr>) {
+    fn check_bounds(
+        &mut self,
+        file: FileId,
+        space: &Expr,
+        lo: f64,
+        hi: f64,
+        default: Option<&Expr>,
+    ) {
         if lo > hi {
             self.report(
-                Diagnostic::new(Code::E0706, file, space.span, format!("the bounds are in the wrong order: {lo} > {hi}"))
-                    .with_label("low bound above high bound")
-                    .with_help("write the low bound first"),
+                Diagnostic::new(
+                    Code::E0706,
+                    file,
+                    space.span,
+                    format!("the bounds are in the wrong order: {lo} > {hi}"),
+                )
+                .with_label("low bound above high bound")
+                .with_help("write the low bound first"),
             );
             return;
         }
@@ -354,10 +535,15 @@ impl Checker<'_, '_> {
             if let Some(d) = number_value(default) {
                 if d < lo || d > hi {
                     self.report(
-                        Diagnostic::new(Code::E0706, file, default.span, format!("the default {d} lies outside the search space [{lo}, {hi}]"))
-                            .with_label("outside the space")
-                            .with_secondary(file, space.span, "the search space")
-                            .with_help("widen the space or change the default"),
+                        Diagnostic::new(
+                            Code::E0706,
+                            file,
+                            default.span,
+                            format!("the default {d} lies outside the search space [{lo}, {hi}]"),
+                        )
+                        .with_label("outside the space")
+                        .with_secondary(file, space.span, "the search space")
+                        .with_help("widen the space or change the default"),
                     );
                 }
             }
@@ -366,14 +552,29 @@ impl Checker<'_, '_> {
 
     fn check_step(&mut self, file: FileId, workflow: DefId, step_def: DefId) {
         let p = self.p;
-        let Some(step_node) = p.steps.get(&step_def) else { return };
+        let Some(step_node) = p.steps.get(&step_def) else {
+            return;
+        };
         if self.symbols.def(step_def).full_span != step_node.node.ast.span {
             return;
         }
         let step = step_node.node.ast;
         let owner = format!("step `{}`", step.name.name);
-        let ctx = Ctx { file, workflow: Some(workflow), step: Some(step_def), locals: None, position: Position::Value };
-        let fields = self.check_fields(file, step.fields(), STEP_FIELDS, &owner, step.name.span, step.span);
+        let ctx = Ctx {
+            file,
+            workflow: Some(workflow),
+            step: Some(step_def),
+            locals: None,
+            position: Position::Value,
+        };
+        let fields = self.check_fields(
+            file,
+            step.fields(),
+            STEP_FIELDS,
+            &owner,
+            step.name.span,
+            step.span,
+        );
         // A step with a syntax error lost part of itself: saying what is missing would only
         // repeat the syntax error.
         let broken = self.p.has_syntax_error(file, step.span);
@@ -399,9 +600,16 @@ impl Checker<'_, '_> {
                     }
                     None if broken => {}
                     None => self.report(
-                        Diagnostic::new(Code::E0205, file, step.name.span, format!("{owner} has nothing to run"))
-                            .with_label("no `run` and no `uses`")
-                            .with_help("add `image = \"…\"` and `run = \"…\"`, or `uses = std_step(…)`"),
+                        Diagnostic::new(
+                            Code::E0205,
+                            file,
+                            step.name.span,
+                            format!("{owner} has nothing to run"),
+                        )
+                        .with_label("no `run` and no `uses`")
+                        .with_help(
+                            "add `image = \"…\"` and `run = \"…\"`, or `uses = std_step(…)`",
+                        ),
                     ),
                 }
                 match image {
@@ -410,9 +618,14 @@ impl Checker<'_, '_> {
                         self.check_image_field(file, image);
                     }
                     None if run.is_some() && !broken => self.report(
-                        Diagnostic::new(Code::E0205, file, step.name.span, format!("{owner} has a `run` command but no `image`"))
-                            .with_label("which container image runs the command?")
-                            .with_help("add `image = \"python:3.12-slim\"` (or your own image)"),
+                        Diagnostic::new(
+                            Code::E0205,
+                            file,
+                            step.name.span,
+                            format!("{owner} has a `run` command but no `image`"),
+                        )
+                        .with_label("which container image runs the command?")
+                        .with_help("add `image = \"python:3.12-slim\"` (or your own image)"),
                     ),
                     None => {}
                 }
@@ -429,16 +642,23 @@ impl Checker<'_, '_> {
         }
         for member in &step.members {
             match member {
-                StepMember::Port(port) => self.check_port(file, workflow, step_def, port, &bound_by_args, ctx),
+                StepMember::Port(port) => {
+                    self.check_port(file, workflow, step_def, port, &bound_by_args, ctx)
+                }
                 StepMember::Resources(resources) => self.check_resources(file, resources, ctx),
                 StepMember::Retry(retry) => {
                     self.value(&retry.count, Some(&Ty::Int), ctx);
                     if let Some(n) = self.number(file, &retry.count) {
                         if !(0.0..=100.0).contains(&n) {
                             self.report(
-                                Diagnostic::new(Code::E0706, file, retry.count.span, format!("{n} retries is out of range"))
-                                    .with_label("expected 0 to 100")
-                                    .with_help("retry a step at most 100 times"),
+                                Diagnostic::new(
+                                    Code::E0706,
+                                    file,
+                                    retry.count.span,
+                                    format!("{n} retries is out of range"),
+                                )
+                                .with_label("expected 0 to 100")
+                                .with_help("retry a step at most 100 times"),
                             );
                         }
                     }
@@ -458,11 +678,22 @@ impl Checker<'_, '_> {
         for (name, _, _) in &std_inputs {
             let bound_by_line = step.ports(PortSort::Input).any(|p| &p.name.name == name);
             if !bound_by_line && !bound_by_args.contains_key(name) && !broken {
-                let target = self.step_uses.get(&step_def).map(|t| self.symbols.def(*t).name.clone()).unwrap_or_default();
+                let target = self
+                    .step_uses
+                    .get(&step_def)
+                    .map(|t| self.symbols.def(*t).name.clone())
+                    .unwrap_or_default();
                 self.report(
-                    Diagnostic::new(Code::E0205, file, step.name.span, format!("input `{name}` of `{target}` is not bound"))
-                        .with_label(format!("`{name}` needs a source"))
-                        .with_help(format!("add `input {name}: … = SOURCE` or pass `{name} = SOURCE` to `{target}(…)`")),
+                    Diagnostic::new(
+                        Code::E0205,
+                        file,
+                        step.name.span,
+                        format!("input `{name}` of `{target}` is not bound"),
+                    )
+                    .with_label(format!("`{name}` needs a source"))
+                    .with_help(format!(
+                        "add `input {name}: … = SOURCE` or pass `{name} = SOURCE` to `{target}(…)`"
+                    )),
                 );
             }
         }
@@ -480,9 +711,16 @@ impl Checker<'_, '_> {
     ) -> Vec<(String, Ty, DefId)> {
         let ExprKind::Call { callee, args } = &uses.value.kind else {
             self.report(
-                Diagnostic::new(Code::E0301, file, uses.value.span, "`uses` takes a call of a std step")
-                    .with_label("expected `std_step(args)`")
-                    .with_help("for example `uses = train_classifier(arch = \"mlp\", epochs = 3, lr = 0.001)`"),
+                Diagnostic::new(
+                    Code::E0301,
+                    file,
+                    uses.value.span,
+                    "`uses` takes a call of a std step",
+                )
+                .with_label("expected `std_step(args)`")
+                .with_help(
+                    "for example `uses = train_classifier(arch = \"mlp\", epochs = 3, lr = 0.001)`",
+                ),
             );
             return Vec::new();
         };
@@ -516,7 +754,9 @@ impl Checker<'_, '_> {
                 return Vec::new();
             }
         };
-        let Some(ext) = self.p.externs.get(&target) else { return Vec::new() };
+        let Some(ext) = self.p.externs.get(&target) else {
+            return Vec::new();
+        };
         let params = ext.params.clone();
         let inputs: Vec<(String, Ty, DefId)> = self
             .ports_of(target)
@@ -528,7 +768,9 @@ impl Checker<'_, '_> {
         let input_args = self.check_args(&uses.value, target, &params, args, &input_names, ctx);
         for arg in input_args {
             let Some(name) = &arg.name else { continue };
-            let Some((_, ty, def)) = inputs.iter().find(|(n, _, _)| *n == name.name) else { continue };
+            let Some((_, ty, def)) = inputs.iter().find(|(n, _, _)| *n == name.name) else {
+                continue;
+            };
             self.symbols.refer(file, name.span, *def);
             self.check_input_source(file, ctx.workflow, step, &name.name, ty, &arg.value, ctx);
             bound_by_args.insert(name.name.clone(), name.span);
@@ -536,8 +778,20 @@ impl Checker<'_, '_> {
         inputs
     }
 
-    fn check_port(&mut self, file: FileId, workflow: DefId, step: DefId, port: &Port, bound_by_args: &HashMap<String, Span>, ctx: Ctx) {
-        let def = self.p.steps.get(&step).and_then(|s| s.ports.get(&port.name.name).copied());
+    fn check_port(
+        &mut self,
+        file: FileId,
+        workflow: DefId,
+        step: DefId,
+        port: &Port,
+        bound_by_args: &HashMap<String, Span>,
+        ctx: Ctx,
+    ) {
+        let def = self
+            .p
+            .steps
+            .get(&step)
+            .and_then(|s| s.ports.get(&port.name.name).copied());
         let Some(def) = def else { return };
         if self.symbols.def(def).full_span != port.span {
             return;
@@ -553,7 +807,15 @@ impl Checker<'_, '_> {
                     );
                 }
                 match &port.source {
-                    Some(source) => self.check_input_source(file, Some(workflow), step, &port.name.name, &ty, source, ctx),
+                    Some(source) => self.check_input_source(
+                        file,
+                        Some(workflow),
+                        step,
+                        &port.name.name,
+                        &ty,
+                        source,
+                        ctx,
+                    ),
                     None => {
                         if !bound_by_args.contains_key(&port.name.name) {
                             self.report(
@@ -577,9 +839,14 @@ impl Checker<'_, '_> {
             PortSort::Metric => {
                 if !(ty.is_number() || ty == Ty::Bool || ty == Ty::Duration || ty == Ty::Unknown) {
                     self.report(
-                        Diagnostic::new(Code::E0301, file, port.ty.span, format!("a metric is a number, not a `{ty}`"))
-                            .with_label("not a metric type")
-                            .with_help("metrics are `int`, `float`, `ratio`, `bool` or `duration`"),
+                        Diagnostic::new(
+                            Code::E0301,
+                            file,
+                            port.ty.span,
+                            format!("a metric is a number, not a `{ty}`"),
+                        )
+                        .with_label("not a metric type")
+                        .with_help("metrics are `int`, `float`, `ratio`, `bool` or `duration`"),
                     );
                 }
             }
@@ -602,10 +869,13 @@ impl Checker<'_, '_> {
         if let Some(path) = source.as_path() {
             if let [w, s, _] = path.as_slice() {
                 if let Some(&other) = self.p.values.get(&w.name) {
-                    if Some(other) != workflow && self.symbols.def(other).kind == DefKind::Workflow {
+                    if Some(other) != workflow && self.symbols.def(other).kind == DefKind::Workflow
+                    {
                         let ty = self.value(source, None, ctx);
                         let wname = self.symbols.def(other).name.clone();
-                        let here = workflow.map(|w| self.symbols.def(w).name.clone()).unwrap_or_default();
+                        let here = workflow
+                            .map(|w| self.symbols.def(w).name.clone())
+                            .unwrap_or_default();
                         if ty != Ty::Unknown {
                             self.report(
                                 Diagnostic::new(Code::E0403, file, source.span, format!("input `{input}` is bound to step `{}` of another workflow, `{wname}`", s.name))
@@ -637,47 +907,65 @@ impl Checker<'_, '_> {
                 format!("input `{input}` is declared `{declared}` but bound to a `{ty}`"),
             )
             .with_label(format!("this is `{ty}`"))
-            .with_help(kind_help(&ty, declared).unwrap_or_else(|| format!("bind it to a `{declared}`, or declare the input as `{ty}`")));
+            .with_help(kind_help(&ty, declared).unwrap_or_else(|| {
+                format!("bind it to a `{declared}`, or declare the input as `{ty}`")
+            }));
             self.report(d);
             return;
         }
         if let Some(from) = producer {
-            self.dependencies.entry(workflow.unwrap_or(step)).or_default().push(Dependency {
-                from,
-                to: step,
-                cause: DependencyCause::Input(input.to_string()),
-                span: source.span,
-            });
+            self.dependencies
+                .entry(workflow.unwrap_or(step))
+                .or_default()
+                .push(Dependency {
+                    from,
+                    to: step,
+                    cause: DependencyCause::Input(input.to_string()),
+                    span: source.span,
+                });
         }
     }
 
     fn check_after(&mut self, file: FileId, workflow: DefId, step: DefId, after: &Field, ctx: Ctx) {
         let ExprKind::List(items) = &after.value.kind else {
             self.report(
-                Diagnostic::new(Code::E0301, file, after.value.span, "`after` takes a list of step names")
-                    .with_label("expected `[step, …]`")
-                    .with_help("for example `after = [prepare, validate]`"),
+                Diagnostic::new(
+                    Code::E0301,
+                    file,
+                    after.value.span,
+                    "`after` takes a list of step names",
+                )
+                .with_label("expected `[step, …]`")
+                .with_help("for example `after = [prepare, validate]`"),
             );
             return;
         };
         for item in items {
             match self.eval(item, None, ctx) {
                 Val::Step(from) => {
-                    self.dependencies.entry(workflow).or_default().push(Dependency {
-                        from,
-                        to: step,
-                        cause: DependencyCause::After,
-                        span: item.span,
-                    });
+                    self.dependencies
+                        .entry(workflow)
+                        .or_default()
+                        .push(Dependency {
+                            from,
+                            to: step,
+                            cause: DependencyCause::After,
+                            span: item.span,
+                        });
                 }
                 Val::Error => {}
                 other => {
                     let ty = self.as_value(item, other, ctx);
                     if ty != Ty::Unknown {
                         self.report(
-                            Diagnostic::new(Code::E0203, file, item.span, format!("`after` lists steps, found `{ty}`"))
-                                .with_label("not a step of this workflow")
-                                .with_help("name steps of the same workflow"),
+                            Diagnostic::new(
+                                Code::E0203,
+                                file,
+                                item.span,
+                                format!("`after` lists steps, found `{ty}`"),
+                            )
+                            .with_label("not a step of this workflow")
+                            .with_help("name steps of the same workflow"),
                         );
                     }
                 }
@@ -686,7 +974,14 @@ impl Checker<'_, '_> {
     }
 
     fn check_resources(&mut self, file: FileId, resources: &Resources, ctx: Ctx) {
-        let fields = self.check_fields(file, resources.fields.iter(), RESOURCE_FIELDS, "`resources`", resources.span, resources.span);
+        let fields = self.check_fields(
+            file,
+            resources.fields.iter(),
+            RESOURCE_FIELDS,
+            "`resources`",
+            resources.span,
+            resources.span,
+        );
         for (name, field) in fields {
             let ty = match name {
                 "cpu" => Ty::Cpu,
@@ -697,9 +992,14 @@ impl Checker<'_, '_> {
             if name == "gpu" {
                 if number_value(&field.value).is_some_and(|n| n < 0.0) {
                     self.report(
-                        Diagnostic::new(Code::E0705, file, field.value.span, "a GPU count cannot be negative")
-                            .with_label("negative")
-                            .with_help("write 0 or more"),
+                        Diagnostic::new(
+                            Code::E0705,
+                            file,
+                            field.value.span,
+                            "a GPU count cannot be negative",
+                        )
+                        .with_label("negative")
+                        .with_help("write 0 or more"),
                     );
                 }
             } else {
@@ -709,8 +1009,12 @@ impl Checker<'_, '_> {
     }
 
     fn check_image_field(&mut self, file: FileId, image: &Field) {
-        let ExprKind::Str(s) = &image.value.kind else { return };
-        let Some(reference) = s.as_plain() else { return };
+        let ExprKind::Str(s) = &image.value.kind else {
+            return;
+        };
+        let Some(reference) = s.as_plain() else {
+            return;
+        };
         match values::check_image(&reference) {
             Ok(parsed) => {
                 if parsed.digest.is_none() && parsed.tag.as_deref().is_none_or(|t| t == "latest") {
@@ -747,9 +1051,14 @@ impl Checker<'_, '_> {
         if let Some(value) = self.number(file, expr) {
             if value <= 0.0 {
                 self.report(
-                    Diagnostic::new(Code::E0705, file, expr.span, format!("{what} must be positive"))
-                        .with_label(if value == 0.0 { "zero" } else { "negative" })
-                        .with_help("write a value greater than zero"),
+                    Diagnostic::new(
+                        Code::E0705,
+                        file,
+                        expr.span,
+                        format!("{what} must be positive"),
+                    )
+                    .with_label(if value == 0.0 { "zero" } else { "negative" })
+                    .with_help("write a value greater than zero"),
                 );
             }
         }
@@ -757,22 +1066,39 @@ impl Checker<'_, '_> {
 
     fn check_service(&mut self, file: FileId, def: DefId, service: &Service) {
         let owner = format!("service `{}`", service.name.name);
-        let fields = self.check_fields(file, service.fields(), SERVICE_FIELDS, &owner, service.name.span, service.span);
+        let fields = self.check_fields(
+            file,
+            service.fields(),
+            SERVICE_FIELDS,
+            &owner,
+            service.name.span,
+            service.span,
+        );
         let ctx = Ctx::top(file);
         if let Some(model) = fields.get("model") {
             let val = self.eval(&model.value, Some(&Ty::Model(None)), ctx);
             let ty = self.as_value(&model.value, val, ctx);
             if ty != Ty::Unknown && !matches!(ty, Ty::Model(_)) {
                 self.report(
-                    Diagnostic::new(Code::E0301, file, model.value.span, format!("a service serves a `Model`, found `{ty}`"))
-                        .with_label(format!("this is `{ty}`"))
-                        .with_help("name a step output of type `Model`, e.g. `training.fit.model`"),
+                    Diagnostic::new(
+                        Code::E0301,
+                        file,
+                        model.value.span,
+                        format!("a service serves a `Model`, found `{ty}`"),
+                    )
+                    .with_label(format!("this is `{ty}`"))
+                    .with_help("name a step output of type `Model`, e.g. `training.fit.model`"),
                 );
             } else if ty != Ty::Unknown && !self.service_models.contains_key(&def) {
                 self.report(
-                    Diagnostic::new(Code::E0301, file, model.value.span, "a service's model must be a step output: `WORKFLOW.STEP.OUTPUT`")
-                        .with_label("not a step output")
-                        .with_help("for example `model = training.fit.model`"),
+                    Diagnostic::new(
+                        Code::E0301,
+                        file,
+                        model.value.span,
+                        "a service's model must be a step output: `WORKFLOW.STEP.OUTPUT`",
+                    )
+                    .with_label("not a step output")
+                    .with_help("for example `model = training.fit.model`"),
                 );
             }
         }
@@ -788,9 +1114,14 @@ impl Checker<'_, '_> {
             if let Some(n) = self.number(file, &port.value) {
                 if !(1.0..=65535.0).contains(&n) {
                     self.report(
-                        Diagnostic::new(Code::E0706, file, port.value.span, format!("port {n} is out of range"))
-                            .with_label("expected 1 to 65535")
-                            .with_help("pick a TCP port such as 8080"),
+                        Diagnostic::new(
+                            Code::E0706,
+                            file,
+                            port.value.span,
+                            format!("port {n} is out of range"),
+                        )
+                        .with_label("expected 1 to 65535")
+                        .with_help("pick a TCP port such as 8080"),
                     );
                 }
             }
@@ -819,15 +1150,25 @@ impl Checker<'_, '_> {
         if let (Some(lo), Some(hi)) = (lo, hi) {
             if lo < 1.0 {
                 self.report(
-                    Diagnostic::new(Code::E0701, file, replicas.value.span, format!("at least one replica is needed, the range starts at {lo}"))
-                        .with_label("minimum below 1")
-                        .with_help("write `replicas = 1..N`"),
+                    Diagnostic::new(
+                        Code::E0701,
+                        file,
+                        replicas.value.span,
+                        format!("at least one replica is needed, the range starts at {lo}"),
+                    )
+                    .with_label("minimum below 1")
+                    .with_help("write `replicas = 1..N`"),
                 );
             } else if lo > hi {
                 self.report(
-                    Diagnostic::new(Code::E0701, file, replicas.value.span, format!("the minimum ({lo}) is above the maximum ({hi})"))
-                        .with_label("min > max")
-                        .with_help(format!("write `replicas = {hi}..{lo}`")),
+                    Diagnostic::new(
+                        Code::E0701,
+                        file,
+                        replicas.value.span,
+                        format!("the minimum ({lo}) is above the maximum ({hi})"),
+                    )
+                    .with_label("min > max")
+                    .with_help(format!("write `replicas = {hi}..{lo}`")),
                 );
             }
         }
@@ -866,9 +1207,14 @@ impl Checker<'_, '_> {
                 "the error rate is a ratio: write a value in [0, 1] such as `0.01`"
             };
             self.report(
-                Diagnostic::new(Code::E0303, file, slo.objective.span, format!("cannot compare `{ty}` with `{found}`"))
-                    .with_label(format!("`{ty}` {} `{found}`", op.symbol()))
-                    .with_help(help),
+                Diagnostic::new(
+                    Code::E0303,
+                    file,
+                    slo.objective.span,
+                    format!("cannot compare `{ty}` with `{found}`"),
+                )
+                .with_label(format!("`{ty}` {} `{found}`", op.symbol()))
+                .with_help(help),
             );
         } else if ty == Ty::Duration {
             self.positive(file, rhs, "a latency objective");
@@ -877,9 +1223,14 @@ impl Checker<'_, '_> {
 
     fn bad_slo(&mut self, file: FileId, span: Span) {
         self.report(
-            Diagnostic::new(Code::E0301, file, span, "an objective is `latency.p50|p95|p99 < DURATION` or `errors < RATIO`")
-                .with_label("not a service-level objective")
-                .with_help("for example `slo latency.p95 < 50ms`"),
+            Diagnostic::new(
+                Code::E0301,
+                file,
+                span,
+                "an objective is `latency.p50|p95|p99 < DURATION` or `errors < RATIO`",
+            )
+            .with_label("not a service-level objective")
+            .with_help("for example `slo latency.p95 < 50ms`"),
         );
     }
 
@@ -899,13 +1250,21 @@ impl Checker<'_, '_> {
                 );
             }
             None => {
-                let mut d = Diagnostic::new(Code::E0101, file, kind.span, format!("unknown agent kind `{}`", kind.name)).with_label("not an agent kind");
+                let mut d = Diagnostic::new(
+                    Code::E0101,
+                    file,
+                    kind.span,
+                    format!("unknown agent kind `{}`", kind.name),
+                )
+                .with_label("not an agent kind");
                 if let Some(&value) = self.p.values.get(&kind.name) {
                     let what = self.symbols.def(value).kind.describe();
                     d = Diagnostic::new(Code::E0203, file, kind.span, format!("`{}` is a {what}, not an agent kind", kind.name))
                         .with_label("not an agent kind")
                         .with_help("agents instantiate kinds: Tracker, Checker, Improver, Planner, or one declared with `agent kind`");
-                } else if let Some(best) = suggest::closest(&kind.name, self.p.types.keys().map(String::as_str)) {
+                } else if let Some(best) =
+                    suggest::closest(&kind.name, self.p.types.keys().map(String::as_str))
+                {
                     d = d
                         .with_help(format!("did you mean `{best}`?"))
                         .with_suggestion(format!("replace with `{best}`"), file, kind.span, best);
@@ -925,7 +1284,9 @@ impl Checker<'_, '_> {
             }
             return;
         };
-        let Some(kind_node) = self.p.kinds.get(&kind) else { return };
+        let Some(kind_node) = self.p.kinds.get(&kind) else {
+            return;
+        };
         let kind_name = kind_node.node.ast.name.name.clone();
         let configs: Vec<(String, DefId)> = kind_node
             .members
@@ -938,10 +1299,15 @@ impl Checker<'_, '_> {
             let name = field.name.name.as_str();
             if let Some(first) = seen.insert(name, field.name.span) {
                 self.report(
-                    Diagnostic::new(Code::E0207, file, field.name.span, format!("`{name}` is set twice"))
-                        .with_label("second value")
-                        .with_secondary(file, first, "first set here")
-                        .with_help("keep one of them"),
+                    Diagnostic::new(
+                        Code::E0207,
+                        file,
+                        field.name.span,
+                        format!("`{name}` is set twice"),
+                    )
+                    .with_label("second value")
+                    .with_secondary(file, first, "first set here")
+                    .with_help("keep one of them"),
                 );
                 continue;
             }
@@ -956,33 +1322,66 @@ impl Checker<'_, '_> {
                             (&ty, &expected),
                             (Ty::Workflow(_), Ty::Service(_)) | (Ty::Service(_), Ty::Workflow(_))
                         );
-                        let code = if kind_confusion { Code::E0203 } else { Code::E0301 };
+                        let code = if kind_confusion {
+                            Code::E0203
+                        } else {
+                            Code::E0301
+                        };
                         let message = if kind_confusion {
-                            let found = if matches!(ty, Ty::Workflow(_)) { "a workflow" } else { "a service" };
-                            let wanted = if matches!(expected, Ty::Workflow(_)) { "a workflow" } else { "a service" };
-                            format!("config `{name}` of `{kind_name}` expects {wanted}, found {found}")
+                            let found = if matches!(ty, Ty::Workflow(_)) {
+                                "a workflow"
+                            } else {
+                                "a service"
+                            };
+                            let wanted = if matches!(expected, Ty::Workflow(_)) {
+                                "a workflow"
+                            } else {
+                                "a service"
+                            };
+                            format!(
+                                "config `{name}` of `{kind_name}` expects {wanted}, found {found}"
+                            )
                         } else {
                             format!("config `{name}` of `{kind_name}` must be `{expected}`, found `{ty}`")
                         };
                         self.report(
                             Diagnostic::new(code, file, field.value.span, message)
                                 .with_label(format!("this is `{ty}`"))
-                                .with_help(kind_help(&ty, &expected).unwrap_or_else(|| format!("give a `{expected}` value"))),
+                                .with_help(
+                                    kind_help(&ty, &expected)
+                                        .unwrap_or_else(|| format!("give a `{expected}` value")),
+                                ),
                         );
                     }
                 }
                 None => {
-                    let mut d = Diagnostic::new(Code::E0204, file, field.name.span, format!("agent kind `{kind_name}` has no config `{name}`"))
-                        .with_label("unknown config");
-                    if let Some(best) = suggest::closest(name, configs.iter().map(|(n, _)| n.as_str())) {
+                    let mut d = Diagnostic::new(
+                        Code::E0204,
+                        file,
+                        field.name.span,
+                        format!("agent kind `{kind_name}` has no config `{name}`"),
+                    )
+                    .with_label("unknown config");
+                    if let Some(best) =
+                        suggest::closest(name, configs.iter().map(|(n, _)| n.as_str()))
+                    {
                         d = d
                             .with_help(format!("did you mean `{best}`?"))
-                            .with_suggestion(format!("replace with `{best}`"), file, field.name.span, best);
+                            .with_suggestion(
+                                format!("replace with `{best}`"),
+                                file,
+                                field.name.span,
+                                best,
+                            );
                     } else if configs.is_empty() {
                         d = d.with_help(format!("`{kind_name}` takes no configs"));
                     } else {
-                        let list: Vec<String> = configs.iter().map(|(n, _)| format!("`{n}`")).collect();
-                        d = d.with_help(format!("the configs of `{kind_name}` are {}", list.join(", ")));
+                        let list: Vec<String> =
+                            configs.iter().map(|(n, _)| format!("`{n}`")).collect();
+                        d = d.with_help(format!(
+                            "the configs of `{kind_name}` are {}",
+                            list.join(", ")
+                        ));
                     }
                     self.report(d);
                     self.value(&field.value, None, ctx);
@@ -998,18 +1397,29 @@ impl Checker<'_, '_> {
             return;
         }
         for name in missing {
-            let ty = configs.iter().find(|(n, _)| *n == name).and_then(|(_, d)| self.def_types.get(d).cloned()).unwrap_or(Ty::Unknown);
+            let ty = configs
+                .iter()
+                .find(|(n, _)| *n == name)
+                .and_then(|(_, d)| self.def_types.get(d).cloned())
+                .unwrap_or(Ty::Unknown);
             self.report(
-                Diagnostic::new(Code::E0205, file, decl.name.span, format!("agent `{}` needs config `{name}`", decl.name.name))
-                    .with_label(format!("`{name}: {ty}` is required by `{kind_name}`"))
-                    .with_help(format!("add `{name} = …` to the agent's braces")),
+                Diagnostic::new(
+                    Code::E0205,
+                    file,
+                    decl.name.span,
+                    format!("agent `{}` needs config `{name}`", decl.name.name),
+                )
+                .with_label(format!("`{name}: {ty}` is required by `{kind_name}`"))
+                .with_help(format!("add `{name} = …` to the agent's braces")),
             );
         }
     }
 
     fn check_kind(&mut self, file: FileId, kind: DefId, decl: &AgentKind) {
         let ctx = Ctx::top(file);
-        let Some(kind_node) = self.p.kinds.get(&kind) else { return };
+        let Some(kind_node) = self.p.kinds.get(&kind) else {
+            return;
+        };
         for member in &decl.members {
             match member {
                 KindMember::Config(config) => {
@@ -1021,13 +1431,25 @@ impl Checker<'_, '_> {
                 }
                 KindMember::Sensor(_) => {}
                 KindMember::Action(action) => {
-                    let Some(&def) = kind_node.members.get(&action.name.name) else { continue };
+                    let Some(&def) = kind_node.members.get(&action.name.name) else {
+                        continue;
+                    };
                     let params: BTreeMap<String, DefId> = kind_node
                         .action_params
                         .get(&def)
-                        .map(|ids| ids.iter().map(|&id| (self.symbols.def(id).name.clone(), id)).collect())
+                        .map(|ids| {
+                            ids.iter()
+                                .map(|&id| (self.symbols.def(id).name.clone(), id))
+                                .collect()
+                        })
                         .unwrap_or_default();
-                    for (p, id) in action.params.iter().zip(kind_node.action_params.get(&def).cloned().unwrap_or_default()) {
+                    for (p, id) in action.params.iter().zip(
+                        kind_node
+                            .action_params
+                            .get(&def)
+                            .cloned()
+                            .unwrap_or_default(),
+                    ) {
                         if let Some(default) = &p.default {
                             let ty = self.def_types.get(&id).cloned().unwrap_or(Ty::Unknown);
                             self.value(default, Some(&ty), ctx);
@@ -1035,7 +1457,10 @@ impl Checker<'_, '_> {
                     }
                     match &action.binding {
                         Some(ActionBinding::Run(run)) => {
-                            let ctx = Ctx { locals: Some(&params), ..ctx };
+                            let ctx = Ctx {
+                                locals: Some(&params),
+                                ..ctx
+                            };
                             self.check_run(file, run, ctx);
                         }
                         Some(ActionBinding::Webhook(url)) => {
@@ -1069,20 +1494,44 @@ impl Checker<'_, '_> {
                 self.symbols.refer(file, run.workflow.span, def);
                 let what = self.symbols.def(def).kind.describe();
                 self.report(
-                    Diagnostic::new(Code::E0203, file, run.workflow.span, format!("`{}` is a {what}, not a workflow", run.workflow.name))
-                        .with_label("`run` starts a workflow")
-                        .with_help(if what == "agent" { "to call an agent, write `AGENT.ACTION(…)`" } else { "name a workflow after `run`" }),
+                    Diagnostic::new(
+                        Code::E0203,
+                        file,
+                        run.workflow.span,
+                        format!("`{}` is a {what}, not a workflow", run.workflow.name),
+                    )
+                    .with_label("`run` starts a workflow")
+                    .with_help(if what == "agent" {
+                        "to call an agent, write `AGENT.ACTION(…)`"
+                    } else {
+                        "name a workflow after `run`"
+                    }),
                 );
                 return;
             }
             None => {
-                let workflows: Vec<&str> = self.p.workflows.iter().map(|w| w.node.ast.name.name.as_str()).collect();
-                let mut d = Diagnostic::new(Code::E0101, file, run.workflow.span, format!("unknown workflow `{}`", run.workflow.name))
-                    .with_label("no such workflow");
+                let workflows: Vec<&str> = self
+                    .p
+                    .workflows
+                    .iter()
+                    .map(|w| w.node.ast.name.name.as_str())
+                    .collect();
+                let mut d = Diagnostic::new(
+                    Code::E0101,
+                    file,
+                    run.workflow.span,
+                    format!("unknown workflow `{}`", run.workflow.name),
+                )
+                .with_label("no such workflow");
                 if let Some(best) = suggest::closest(&run.workflow.name, workflows) {
                     d = d
                         .with_help(format!("did you mean `{best}`?"))
-                        .with_suggestion(format!("replace with `{best}`"), file, run.workflow.span, best);
+                        .with_suggestion(
+                            format!("replace with `{best}`"),
+                            file,
+                            run.workflow.span,
+                            best,
+                        );
                 } else {
                     d = d.with_help("declare it with `workflow NAME { … }`");
                 }
@@ -1090,15 +1539,24 @@ impl Checker<'_, '_> {
                 return;
             }
         };
-        let params = self.p.workflow(workflow).map(|w| w.params.clone()).unwrap_or_default();
+        let params = self
+            .p
+            .workflow(workflow)
+            .map(|w| w.params.clone())
+            .unwrap_or_default();
         let mut seen: HashMap<&str, Span> = HashMap::new();
         for field in &run.with {
             if let Some(first) = seen.insert(field.name.name.as_str(), field.name.span) {
                 self.report(
-                    Diagnostic::new(Code::E0207, file, field.name.span, format!("`{}` is set twice", field.name.name))
-                        .with_label("second value")
-                        .with_secondary(file, first, "first set here")
-                        .with_help("keep one of them"),
+                    Diagnostic::new(
+                        Code::E0207,
+                        file,
+                        field.name.span,
+                        format!("`{}` is set twice", field.name.name),
+                    )
+                    .with_label("second value")
+                    .with_secondary(file, first, "first set here")
+                    .with_help("keep one of them"),
                 );
                 continue;
             }
@@ -1113,13 +1571,23 @@ impl Checker<'_, '_> {
                         Code::E0309,
                         file,
                         field.name.span,
-                        format!("workflow `{}` has no param `{}`", run.workflow.name, field.name.name),
+                        format!(
+                            "workflow `{}` has no param `{}`",
+                            run.workflow.name, field.name.name
+                        ),
                     )
                     .with_label("unknown param");
-                    if let Some(best) = suggest::closest(&field.name.name, params.keys().map(String::as_str)) {
+                    if let Some(best) =
+                        suggest::closest(&field.name.name, params.keys().map(String::as_str))
+                    {
                         d = d
                             .with_help(format!("did you mean `{best}`?"))
-                            .with_suggestion(format!("replace with `{best}`"), file, field.name.span, best);
+                            .with_suggestion(
+                                format!("replace with `{best}`"),
+                                file,
+                                field.name.span,
+                                best,
+                            );
                     } else {
                         d = d.with_help("only the workflow's params can be set with `with { … }`");
                     }
@@ -1134,7 +1602,10 @@ impl Checker<'_, '_> {
         match action {
             Action::Run(run) => self.check_run(file, run, ctx),
             Action::Call(expr) => {
-                let actx = Ctx { position: Position::Action, ..ctx };
+                let actx = Ctx {
+                    position: Position::Action,
+                    ..ctx
+                };
                 match &expr.kind {
                     ExprKind::Call { .. } => match self.eval(expr, None, actx) {
                         Val::Action { .. } | Val::Error => {}
@@ -1149,44 +1620,64 @@ impl Checker<'_, '_> {
                             }
                         }
                     },
-                    _ => match self.eval(expr, None, actx) {
-                        Val::Action { action, .. } => {
-                            let name = self.symbols.def(action).name.clone();
-                            self.report(
-                                Diagnostic::new(Code::E0305, file, expr.span, format!("action `{name}` must be called"))
+                    _ => {
+                        match self.eval(expr, None, actx) {
+                            Val::Action { action, .. } => {
+                                let name = self.symbols.def(action).name.clone();
+                                self.report(
+                                    Diagnostic::new(
+                                        Code::E0305,
+                                        file,
+                                        expr.span,
+                                        format!("action `{name}` must be called"),
+                                    )
                                     .with_label("missing `(…)`")
-                                    .with_help(format!("write `{}(…)`", expr.span.text(&self.p.sources.get(file).text))),
-                            );
-                        }
-                        Val::Sensor(sensor, _) => {
-                            let name = self.symbols.def(sensor).name.clone();
-                            self.report(
+                                    .with_help(format!(
+                                        "write `{}(…)`",
+                                        expr.span.text(&self.p.sources.get(file).text)
+                                    )),
+                                );
+                            }
+                            Val::Sensor(sensor, _) => {
+                                let name = self.symbols.def(sensor).name.clone();
+                                self.report(
                                 Diagnostic::new(Code::E0201, file, expr.span, format!("`{name}` is a sensor, not an action"))
                                     .with_label("a sensor cannot be performed")
                                     .with_help("after `then` and `->` come agent actions or `run WORKFLOW`"),
                             );
-                        }
-                        Val::Value(Ty::Workflow(Some(w))) => {
-                            let name = self.symbols.def(w).name.clone();
-                            self.report(
-                                Diagnostic::new(Code::E0203, file, expr.span, format!("`{name}` is a workflow: start it with `run`"))
+                            }
+                            Val::Value(Ty::Workflow(Some(w))) => {
+                                let name = self.symbols.def(w).name.clone();
+                                self.report(
+                                    Diagnostic::new(
+                                        Code::E0203,
+                                        file,
+                                        expr.span,
+                                        format!("`{name}` is a workflow: start it with `run`"),
+                                    )
                                     .with_label("not an action")
                                     .with_help(format!("write `run {name}`"))
-                                    .with_suggestion(format!("write `run {name}`"), file, expr.span, format!("run {name}")),
-                            );
-                        }
-                        Val::Error => {}
-                        other => {
-                            let ty = self.as_value(expr, other, ctx);
-                            if ty != Ty::Unknown {
-                                self.report(
+                                    .with_suggestion(
+                                        format!("write `run {name}`"),
+                                        file,
+                                        expr.span,
+                                        format!("run {name}"),
+                                    ),
+                                );
+                            }
+                            Val::Error => {}
+                            other => {
+                                let ty = self.as_value(expr, other, ctx);
+                                if ty != Ty::Unknown {
+                                    self.report(
                                     Diagnostic::new(Code::E0203, file, expr.span, format!("a `{ty}` is not an action"))
                                         .with_label("not an action")
                                         .with_help("after `then` and `->` come agent actions (`planner.replace(…)`) or `run WORKFLOW`"),
                                 );
+                                }
                             }
                         }
-                    },
+                    }
                 }
             }
         }
@@ -1215,9 +1706,14 @@ impl Checker<'_, '_> {
                     Val::Sensor(_, ty) => {
                         if !matches!(ty, Ty::Int | Ty::Unknown) {
                             self.report(
-                                Diagnostic::new(Code::E0301, file, sensor.span, format!("`every` counts an `int` sensor; this one is `{ty}`"))
-                                    .with_label("not a counter")
-                                    .with_help("use a counter such as `tracker.new_samples`"),
+                                Diagnostic::new(
+                                    Code::E0301,
+                                    file,
+                                    sensor.span,
+                                    format!("`every` counts an `int` sensor; this one is `{ty}`"),
+                                )
+                                .with_label("not a counter")
+                                .with_help("use a counter such as `tracker.new_samples`"),
                             );
                         }
                     }
@@ -1225,9 +1721,14 @@ impl Checker<'_, '_> {
                     Val::Action { action, .. } => {
                         let name = self.symbols.def(action).name.clone();
                         self.report(
-                            Diagnostic::new(Code::E0202, file, sensor.span, format!("`{name}` is an action; `every` counts a sensor"))
-                                .with_label("an action cannot be counted")
-                                .with_help("use a counter sensor such as `tracker.new_samples`"),
+                            Diagnostic::new(
+                                Code::E0202,
+                                file,
+                                sensor.span,
+                                format!("`{name}` is an action; `every` counts a sensor"),
+                            )
+                            .with_label("an action cannot be counted")
+                            .with_help("use a counter sensor such as `tracker.new_samples`"),
                         );
                     }
                     other => {
@@ -1243,7 +1744,10 @@ impl Checker<'_, '_> {
                 }
             }
             TriggerSource::On(event) => {
-                let ectx = Ctx { position: Position::Event, ..ctx };
+                let ectx = Ctx {
+                    position: Position::Event,
+                    ..ctx
+                };
                 match self.eval(event, None, ectx) {
                     Val::Event | Val::Error => {}
                     other => {
@@ -1263,7 +1767,9 @@ impl Checker<'_, '_> {
                 if let Some(text) = path.as_plain() {
                     let valid = text.starts_with('/')
                         && text.len() > 1
-                        && text.chars().all(|c| c.is_ascii_alphanumeric() || "/-_.~".contains(c));
+                        && text
+                            .chars()
+                            .all(|c| c.is_ascii_alphanumeric() || "/-_.~".contains(c));
                     if !valid {
                         self.report(
                             Diagnostic::new(Code::E0301, file, path.span, format!("`{text}` is not a webhook path"))
@@ -1310,8 +1816,14 @@ pub(super) fn number_value(expr: &Expr) -> Option<f64> {
         ExprKind::Float(v) => Some(*v),
         ExprKind::Suffixed { value, .. } => Some(*value),
         ExprKind::Paren(inner) => number_value(inner),
-        ExprKind::Unary { op: UnaryOp::Neg, operand } => number_value(operand).map(|v| -v),
-        ExprKind::Unary { op: UnaryOp::Plus, operand } => number_value(operand),
+        ExprKind::Unary {
+            op: UnaryOp::Neg,
+            operand,
+        } => number_value(operand).map(|v| -v),
+        ExprKind::Unary {
+            op: UnaryOp::Plus,
+            operand,
+        } => number_value(operand),
         _ => None,
     }
 }
@@ -1322,7 +1834,9 @@ fn source_step(c: &Checker<'_, '_>, source: &Expr, ctx: Ctx) -> Option<DefId> {
     let workflow = c.p.workflow(ctx.workflow?)?;
     match path.as_slice() {
         [step, _] => workflow.step_names.get(&step.name).copied(),
-        [w, step, _] if w.name == workflow.node.ast.name.name => workflow.step_names.get(&step.name).copied(),
+        [w, step, _] if w.name == workflow.node.ast.name.name => {
+            workflow.step_names.get(&step.name).copied()
+        }
         _ => None,
     }
 }

@@ -127,7 +127,11 @@ impl Checker<'_, '_> {
                 )
             }
         };
-        self.report(Diagnostic::new(code, ctx.file, expr.span, message).with_label(label).with_help(help));
+        self.report(
+            Diagnostic::new(code, ctx.file, expr.span, message)
+                .with_label(label)
+                .with_help(help),
+        );
         Ty::Unknown
     }
 
@@ -136,7 +140,9 @@ impl Checker<'_, '_> {
         match &expr.kind {
             ExprKind::Int(v) => Val::Value(self.int_literal(expr, *v as f64, expected, ctx)),
             ExprKind::Float(v) => Val::Value(self.float_literal(expr, *v, expected, ctx)),
-            ExprKind::Suffixed { digits, unit, .. } => Val::Value(self.suffixed(expr, digits, unit, expected, ctx)),
+            ExprKind::Suffixed { digits, unit, .. } => {
+                Val::Value(self.suffixed(expr, digits, unit, expected, ctx))
+            }
             ExprKind::Bool(_) => Val::Value(Ty::Bool),
             ExprKind::Str(s) => {
                 self.check_string(s, ctx);
@@ -144,7 +150,14 @@ impl Checker<'_, '_> {
             }
             ExprKind::Name(ident) => self.lookup(ident, ctx),
             ExprKind::Field { base, field } => {
-                let base_val = self.eval(base, None, Ctx { position: Position::Value, ..ctx });
+                let base_val = self.eval(
+                    base,
+                    None,
+                    Ctx {
+                        position: Position::Value,
+                        ..ctx
+                    },
+                );
                 self.member(base, base_val, field, ctx)
             }
             ExprKind::Call { callee, args } => self.call(expr, callee, args, ctx),
@@ -174,12 +187,20 @@ impl Checker<'_, '_> {
                     _ => None,
                 };
                 let a = self.value(start, elem.as_ref(), ctx);
-                let expected_end = if a == Ty::Unknown { elem } else { Some(a.clone()) };
+                let expected_end = if a == Ty::Unknown {
+                    elem
+                } else {
+                    Some(a.clone())
+                };
                 let b = self.value(end, expected_end.as_ref(), ctx);
                 Val::Value(Ty::Range(Box::new(if a == Ty::Unknown { b } else { a })))
             }
-            ExprKind::Unary { op, operand } => Val::Value(self.unary(expr, *op, operand, expected, ctx)),
-            ExprKind::Binary { op, lhs, rhs } => Val::Value(self.binary(expr, *op, lhs, rhs, expected, ctx)),
+            ExprKind::Unary { op, operand } => {
+                Val::Value(self.unary(expr, *op, operand, expected, ctx))
+            }
+            ExprKind::Binary { op, lhs, rhs } => {
+                Val::Value(self.binary(expr, *op, lhs, rhs, expected, ctx))
+            }
             ExprKind::Paren(inner) => self.eval(inner, expected, ctx),
         }
     }
@@ -214,11 +235,21 @@ impl Checker<'_, '_> {
             .iter()
             .find(|(_, (_, items))| items.contains_key(&ident.name))
             .map(|(m, _)| m.clone());
-        let mut d = Diagnostic::new(Code::E0101, ctx.file, ident.span, format!("unknown name `{}`", ident.name))
-            .with_label("not found in this scope");
+        let mut d = Diagnostic::new(
+            Code::E0101,
+            ctx.file,
+            ident.span,
+            format!("unknown name `{}`", ident.name),
+        )
+        .with_label("not found in this scope");
         if let Some(module) = std_home {
-            d = d.with_help(format!("`{}` is in the standard library: add `use std.{module}.{}`", ident.name, ident.name));
-        } else if let Some(best) = suggest::closest(&ident.name, candidates.iter().map(String::as_str)) {
+            d = d.with_help(format!(
+                "`{}` is in the standard library: add `use std.{module}.{}`",
+                ident.name, ident.name
+            ));
+        } else if let Some(best) =
+            suggest::closest(&ident.name, candidates.iter().map(String::as_str))
+        {
             d = d
                 .with_help(format!("did you mean `{best}`?"))
                 .with_suggestion(format!("replace with `{best}`"), ctx.file, ident.span, best);
@@ -236,7 +267,11 @@ impl Checker<'_, '_> {
             }
         }
         let workflow = self.p.workflow(ctx.workflow?)?;
-        workflow.params.get(name).or_else(|| workflow.step_names.get(name)).copied()
+        workflow
+            .params
+            .get(name)
+            .or_else(|| workflow.step_names.get(name))
+            .copied()
     }
 
     fn local_names(&self, ctx: Ctx) -> Vec<String> {
@@ -264,7 +299,9 @@ impl Checker<'_, '_> {
             DefKind::Service => Val::Value(Ty::Service(Some(def))),
             DefKind::Agent => Val::Agent(def),
             DefKind::Step => Val::Step(def),
-            DefKind::Param | DefKind::ParamSig => Val::Value(self.def_types.get(&def).cloned().unwrap_or(Ty::Unknown)),
+            DefKind::Param | DefKind::ParamSig => {
+                Val::Value(self.def_types.get(&def).cloned().unwrap_or(Ty::Unknown))
+            }
             DefKind::Module => Val::Module(def),
             DefKind::ExternFn => Val::ExternFn(def),
             DefKind::ExternStep => Val::ExternStep(def),
@@ -293,10 +330,18 @@ impl Checker<'_, '_> {
                 };
                 match ty {
                     Some(ty) => Val::Value(ty),
-                    None => self.unknown_member(field, "a service", &["model", "latency", "requests", "errors", "replicas"], ctx),
+                    None => self.unknown_member(
+                        field,
+                        "a service",
+                        &["model", "latency", "requests", "errors", "replicas"],
+                        ctx,
+                    ),
                 }
             }
-            Val::Value(Ty::Model(_)) if ctx.position == Position::Event && matches!(name, "replaced" | "rolled_back") => {
+            Val::Value(Ty::Model(_))
+                if ctx.position == Position::Event
+                    && matches!(name, "replaced" | "rolled_back") =>
+            {
                 Val::Event
             }
             Val::Value(Ty::Latency) => match name {
@@ -330,15 +375,25 @@ impl Checker<'_, '_> {
                     None => {
                         let step_name = self.symbols.def(step).name.clone();
                         let names: Vec<&str> = metrics.iter().map(|(n, _, _)| n.as_str()).collect();
-                        self.unknown_member(field, &format!("this model (made by step `{step_name}`)"), &names, ctx)
+                        self.unknown_member(
+                            field,
+                            &format!("this model (made by step `{step_name}`)"),
+                            &names,
+                            ctx,
+                        )
                     }
                 }
             }
             Val::Value(Ty::Workflow(Some(workflow))) => {
-                if ctx.position == Position::Event && matches!(name, "started" | "succeeded" | "failed") {
+                if ctx.position == Position::Event
+                    && matches!(name, "started" | "succeeded" | "failed")
+                {
                     return Val::Event;
                 }
-                let step = self.p.workflow(workflow).and_then(|w| w.step_names.get(name).copied());
+                let step = self
+                    .p
+                    .workflow(workflow)
+                    .and_then(|w| w.step_names.get(name).copied());
                 match step {
                     Some(step) => {
                         self.refer(ctx, field, step);
@@ -376,8 +431,11 @@ impl Checker<'_, '_> {
                         Val::Error
                     }
                     None => {
-                        let names: Vec<String> =
-                            ports.iter().filter(|p| p.sort != PortSort::Input).map(|p| p.name.clone()).collect();
+                        let names: Vec<String> = ports
+                            .iter()
+                            .filter(|p| p.sort != PortSort::Input)
+                            .map(|p| p.name.clone())
+                            .collect();
                         let names: Vec<&str> = names.iter().map(String::as_str).collect();
                         let step_name = self.symbols.def(step).name.clone();
                         self.unknown_member(field, &format!("step `{step_name}`"), &names, ctx)
@@ -386,14 +444,23 @@ impl Checker<'_, '_> {
             }
             Val::Agent(agent) => self.agent_member(agent, field, ctx),
             Val::Module(module) => {
-                let items = self.p.modules.values().find(|(def, _)| *def == module).map(|(_, items)| items.clone());
+                let items = self
+                    .p
+                    .modules
+                    .values()
+                    .find(|(def, _)| *def == module)
+                    .map(|(_, items)| items.clone());
                 match items.as_ref().and_then(|items| items.get(name)) {
                     Some(&def) => {
                         self.refer(ctx, field, def);
                         self.val_of_def(def)
                     }
                     None => {
-                        let names: Vec<&str> = items.iter().flat_map(|i| i.keys()).map(String::as_str).collect();
+                        let names: Vec<&str> = items
+                            .iter()
+                            .flat_map(|i| i.keys())
+                            .map(String::as_str)
+                            .collect();
                         self.unknown_member(field, "this module", &names, ctx)
                     }
                 }
@@ -409,8 +476,14 @@ impl Checker<'_, '_> {
     }
 
     fn agent_member(&mut self, agent: DefId, field: &Ident, ctx: Ctx) -> Val {
-        let Some(kind) = self.agent_kind(agent) else { return Val::Error };
-        let member = self.p.kinds.get(&kind).and_then(|k| k.members.get(&field.name).copied());
+        let Some(kind) = self.agent_kind(agent) else {
+            return Val::Error;
+        };
+        let member = self
+            .p
+            .kinds
+            .get(&kind)
+            .and_then(|k| k.members.get(&field.name).copied());
         let Some(member) = member else {
             let names: Vec<String> = self
                 .p
@@ -437,7 +510,10 @@ impl Checker<'_, '_> {
                 }
                 Val::Sensor(member, ty)
             }
-            DefKind::Action => Val::Action { agent, action: member },
+            DefKind::Action => Val::Action {
+                agent,
+                action: member,
+            },
             _ => {
                 self.report(
                     Diagnostic::new(Code::E0309, ctx.file, field.span, format!("`{}` is a config of the agent, not a sensor", field.name))
@@ -467,8 +543,13 @@ impl Checker<'_, '_> {
     }
 
     fn unknown_member(&mut self, field: &Ident, owner: &str, names: &[&str], ctx: Ctx) -> Val {
-        let mut d = Diagnostic::new(Code::E0309, ctx.file, field.span, format!("{owner} has no member `{}`", field.name))
-            .with_label("unknown member");
+        let mut d = Diagnostic::new(
+            Code::E0309,
+            ctx.file,
+            field.span,
+            format!("{owner} has no member `{}`", field.name),
+        )
+        .with_label("unknown member");
         if let Some(best) = suggest::closest(&field.name, names.iter().copied()) {
             d = d
                 .with_help(format!("did you mean `{best}`?"))
@@ -485,10 +566,22 @@ impl Checker<'_, '_> {
 
     /// `callee(args)` in a value position (std functions) or an action position.
     fn call(&mut self, expr: &Expr, callee: &Expr, args: &[Arg], ctx: Ctx) -> Val {
-        let callee_val = self.eval(callee, None, Ctx { position: Position::Value, ..ctx });
+        let callee_val = self.eval(
+            callee,
+            None,
+            Ctx {
+                position: Position::Value,
+                ..ctx
+            },
+        );
         match callee_val {
             Val::ExternFn(f) => {
-                let params = self.p.externs.get(&f).map(|e| e.params.clone()).unwrap_or_default();
+                let params = self
+                    .p
+                    .externs
+                    .get(&f)
+                    .map(|e| e.params.clone())
+                    .unwrap_or_default();
                 self.check_args(expr, f, &params, args, &[], ctx);
                 let ret = self.def_types.get(&f).cloned().unwrap_or(Ty::Unknown);
                 Val::Value(ret)
@@ -497,9 +590,16 @@ impl Checker<'_, '_> {
                 if ctx.position != Position::Action {
                     let name = self.symbols.def(action).name.clone();
                     self.report(
-                        Diagnostic::new(Code::E0202, ctx.file, expr.span, format!("action `{name}` cannot be used as a value"))
-                            .with_label("an action does not return a value")
-                            .with_help("call actions after `then` in a policy or after `->` in a trigger"),
+                        Diagnostic::new(
+                            Code::E0202,
+                            ctx.file,
+                            expr.span,
+                            format!("action `{name}` cannot be used as a value"),
+                        )
+                        .with_label("an action does not return a value")
+                        .with_help(
+                            "call actions after `then` in a policy or after `->` in a trigger",
+                        ),
                     );
                     self.check_action_args(expr, agent, action, args, ctx);
                     return Val::Error;
@@ -519,9 +619,14 @@ impl Checker<'_, '_> {
             Val::ExternStep(s) => {
                 let name = self.symbols.def(s).name.clone();
                 self.report(
-                    Diagnostic::new(Code::E0203, ctx.file, expr.span, format!("`{name}` is a std step"))
-                        .with_label("a std step can only be used by a step")
-                        .with_help(format!("write a step with `uses = {name}(…)`")),
+                    Diagnostic::new(
+                        Code::E0203,
+                        ctx.file,
+                        expr.span,
+                        format!("`{name}` is a std step"),
+                    )
+                    .with_label("a std step can only be used by a step")
+                    .with_help(format!("write a step with `uses = {name}(…)`")),
                 );
                 Val::Error
             }
@@ -545,7 +650,14 @@ impl Checker<'_, '_> {
         }
     }
 
-    fn check_action_args(&mut self, expr: &Expr, _agent: DefId, action: DefId, args: &[Arg], ctx: Ctx) {
+    fn check_action_args(
+        &mut self,
+        expr: &Expr,
+        _agent: DefId,
+        action: DefId,
+        args: &[Arg],
+        ctx: Ctx,
+    ) {
         let kind = self.symbols.def(action).parent;
         let params = kind
             .and_then(|k| self.p.kinds.get(&k))
@@ -578,13 +690,19 @@ impl Checker<'_, '_> {
                         input_args.push(arg);
                         continue;
                     }
-                    match params.iter().position(|&p| self.symbols.def(p).name == name.name) {
+                    match params
+                        .iter()
+                        .position(|&p| self.symbols.def(p).name == name.name)
+                    {
                         Some(i) => {
                             self.symbols.refer(ctx.file, name.span, params[i]);
                             Some(i)
                         }
                         None => {
-                            let mut names: Vec<String> = params.iter().map(|&p| self.symbols.def(p).name.clone()).collect();
+                            let mut names: Vec<String> = params
+                                .iter()
+                                .map(|&p| self.symbols.def(p).name.clone())
+                                .collect();
                             names.extend(inputs.iter().cloned());
                             let mut d = Diagnostic::new(
                                 Code::E0305,
@@ -593,12 +711,22 @@ impl Checker<'_, '_> {
                                 format!("`{callee_name}` has no parameter `{}`", name.name),
                             )
                             .with_label("unknown argument");
-                            if let Some(best) = suggest::closest(&name.name, names.iter().map(String::as_str)) {
+                            if let Some(best) =
+                                suggest::closest(&name.name, names.iter().map(String::as_str))
+                            {
                                 d = d
                                     .with_help(format!("did you mean `{best}`?"))
-                                    .with_suggestion(format!("replace with `{best}`"), ctx.file, name.span, best);
+                                    .with_suggestion(
+                                        format!("replace with `{best}`"),
+                                        ctx.file,
+                                        name.span,
+                                        best,
+                                    );
                             } else {
-                                d = d.with_help(format!("its parameters are: {}", signature_params(&names)));
+                                d = d.with_help(format!(
+                                    "its parameters are: {}",
+                                    signature_params(&names)
+                                ));
                             }
                             self.report(d);
                             None
@@ -610,9 +738,18 @@ impl Checker<'_, '_> {
                     positional += 1;
                     if i >= params.len() {
                         self.report(
-                            Diagnostic::new(Code::E0305, ctx.file, arg.span, format!("too many arguments to `{callee_name}`"))
-                                .with_label("unexpected argument")
-                                .with_help(format!("`{callee_name}` takes {} argument(s): {}", params.len(), self.describe_params(params))),
+                            Diagnostic::new(
+                                Code::E0305,
+                                ctx.file,
+                                arg.span,
+                                format!("too many arguments to `{callee_name}`"),
+                            )
+                            .with_label("unexpected argument")
+                            .with_help(format!(
+                                "`{callee_name}` takes {} argument(s): {}",
+                                params.len(),
+                                self.describe_params(params)
+                            )),
                         );
                         None
                     } else {
@@ -625,13 +762,22 @@ impl Checker<'_, '_> {
                     if filled[i] {
                         let pname = self.symbols.def(params[i]).name.clone();
                         self.report(
-                            Diagnostic::new(Code::E0305, ctx.file, arg.span, format!("parameter `{pname}` is given twice"))
-                                .with_label("second value")
-                                .with_help("give each parameter once"),
+                            Diagnostic::new(
+                                Code::E0305,
+                                ctx.file,
+                                arg.span,
+                                format!("parameter `{pname}` is given twice"),
+                            )
+                            .with_label("second value")
+                            .with_help("give each parameter once"),
                         );
                     }
                     filled[i] = true;
-                    let expected = self.def_types.get(&params[i]).cloned().unwrap_or(Ty::Unknown);
+                    let expected = self
+                        .def_types
+                        .get(&params[i])
+                        .cloned()
+                        .unwrap_or(Ty::Unknown);
                     self.argument(arg, &expected, params[i], ctx);
                 }
                 None => {
@@ -648,9 +794,17 @@ impl Checker<'_, '_> {
         if !missing.is_empty() {
             let list: Vec<String> = missing.iter().map(|m| format!("`{m}`")).collect();
             self.report(
-                Diagnostic::new(Code::E0305, ctx.file, call.span, format!("missing argument(s) {} to `{callee_name}`", list.join(", ")))
-                    .with_label("in this call")
-                    .with_help(format!("`{callee_name}` takes {}", self.describe_params(params))),
+                Diagnostic::new(
+                    Code::E0305,
+                    ctx.file,
+                    call.span,
+                    format!("missing argument(s) {} to `{callee_name}`", list.join(", ")),
+                )
+                .with_label("in this call")
+                .with_help(format!(
+                    "`{callee_name}` takes {}",
+                    self.describe_params(params)
+                )),
             );
         }
         input_args
@@ -668,7 +822,9 @@ impl Checker<'_, '_> {
                 format!("argument `{pname}` must be `{expected}`, found `{ty}`"),
             )
             .with_label(format!("this is `{ty}`"))
-            .with_help(kind_help(&ty, expected).unwrap_or_else(|| format!("pass a `{expected}` value")));
+            .with_help(
+                kind_help(&ty, expected).unwrap_or_else(|| format!("pass a `{expected}` value")),
+            );
             self.report(d);
         }
     }
@@ -678,7 +834,10 @@ impl Checker<'_, '_> {
     }
 
     fn describe_params(&self, params: &[DefId]) -> String {
-        let names: Vec<String> = params.iter().map(|&p| self.symbols.def(p).signature.clone()).collect();
+        let names: Vec<String> = params
+            .iter()
+            .map(|&p| self.symbols.def(p).signature.clone())
+            .collect();
         if names.is_empty() {
             "no arguments".to_string()
         } else {
@@ -688,14 +847,20 @@ impl Checker<'_, '_> {
 
     /// Reports a value of the wrong type.
     pub(super) fn mismatch(&mut self, expr: &Expr, found: &Ty, expected: &Ty, ctx: Ctx) {
-        let mut help = kind_help(found, expected).unwrap_or_else(|| format!("write a `{expected}` value here"));
+        let mut help = kind_help(found, expected)
+            .unwrap_or_else(|| format!("write a `{expected}` value here"));
         if matches!(expected, Ty::Duration) && found.is_number() {
             help = "a duration needs a unit: `500ms`, `10s`, `5m`, `2h`, `1d`".to_string();
         }
         self.report(
-            Diagnostic::new(Code::E0301, ctx.file, expr.span, format!("expected `{expected}`, found `{found}`"))
-                .with_label(format!("this is `{found}`"))
-                .with_help(help),
+            Diagnostic::new(
+                Code::E0301,
+                ctx.file,
+                expr.span,
+                format!("expected `{expected}`, found `{found}`"),
+            )
+            .with_label(format!("this is `{found}`"))
+            .with_help(help),
         );
     }
 
@@ -726,21 +891,34 @@ impl Checker<'_, '_> {
     fn check_ratio(&mut self, expr: &Expr, value: f64, ctx: Ctx) {
         if !(0.0..=1.0).contains(&value) {
             self.report(
-                Diagnostic::new(Code::E0307, ctx.file, expr.span, format!("`{value}` is not a ratio: ratios lie in [0, 1]"))
-                    .with_label("out of range")
-                    .with_help("write a value between 0 and 1 (e.g. `0.99` for 99%)"),
+                Diagnostic::new(
+                    Code::E0307,
+                    ctx.file,
+                    expr.span,
+                    format!("`{value}` is not a ratio: ratios lie in [0, 1]"),
+                )
+                .with_label("out of range")
+                .with_help("write a value between 0 and 1 (e.g. `0.99` for 99%)"),
             );
         }
     }
 
-    fn suffixed(&mut self, expr: &Expr, digits: &str, unit: &str, expected: Option<&Ty>, ctx: Ctx) -> Ty {
+    fn suffixed(
+        &mut self,
+        expr: &Expr,
+        digits: &str,
+        unit: &str,
+        expected: Option<&Ty>,
+        ctx: Ctx,
+    ) -> Ty {
         let target = match expected {
             Some(t @ (Ty::Duration | Ty::Cpu | Ty::Memory)) => Some(t.clone()),
             _ => None,
         };
         // A zero or an over-precise value still has the right unit: positivity and precision
         // are reported where they matter (E0705), not as a unit error.
-        let unit_fits = |r: Result<(), values::UnitError>| r.map_or_else(|e| !e.is_about_unit(), |_| true);
+        let unit_fits =
+            |r: Result<(), values::UnitError>| r.map_or_else(|e| !e.is_about_unit(), |_| true);
         let fits_duration = unit_fits(values::parse_duration(digits, unit).map(|_| ()));
         let fits_memory = unit_fits(values::parse_memory(digits, unit).map(|_| ()));
         let fits_cpu = unit_fits(values::parse_cpu(digits, unit).map(|_| ()));
@@ -759,30 +937,58 @@ impl Checker<'_, '_> {
         let (wanted, units) = match &target {
             Some(Ty::Duration) => ("a duration", "`ms`, `s`, `m`, `h` or `d`"),
             Some(Ty::Cpu) => ("a cpu quantity", "`m` (millicores), or no suffix for cores"),
-            Some(Ty::Memory) => ("a memory quantity", "`Ki`, `Mi`, `Gi`, `Ti` (or `k`, `M`, `G`, `T`), or no suffix for bytes"),
-            _ => ("a duration or a quantity", "`ms s m h d` (durations) or `Ki Mi Gi Ti` (memory)"),
+            Some(Ty::Memory) => (
+                "a memory quantity",
+                "`Ki`, `Mi`, `Gi`, `Ti` (or `k`, `M`, `G`, `T`), or no suffix for bytes",
+            ),
+            _ => (
+                "a duration or a quantity",
+                "`ms s m h d` (durations) or `Ki Mi Gi Ti` (memory)",
+            ),
         };
         let mut help = format!("{wanted} takes the suffixes {units}");
         if target.is_some() && (fits_duration || fits_memory || fits_cpu) && expected.is_some() {
-            let other = if fits_duration { "duration" } else if fits_memory { "memory quantity" } else { "cpu quantity" };
+            let other = if fits_duration {
+                "duration"
+            } else if fits_memory {
+                "memory quantity"
+            } else {
+                "cpu quantity"
+            };
             help = format!("`{digits}{unit}` is a {other}, but {wanted} is expected here: {units}");
         }
         self.report(
-            Diagnostic::new(Code::E0308, ctx.file, expr.span, format!("the suffix `{unit}` does not fit {wanted}"))
-                .with_label("unit suffix")
-                .with_help(help),
+            Diagnostic::new(
+                Code::E0308,
+                ctx.file,
+                expr.span,
+                format!("the suffix `{unit}` does not fit {wanted}"),
+            )
+            .with_label("unit suffix")
+            .with_help(help),
         );
         target.unwrap_or(Ty::Unknown)
     }
 
-    fn unary(&mut self, expr: &Expr, op: UnaryOp, operand: &Expr, expected: Option<&Ty>, ctx: Ctx) -> Ty {
+    fn unary(
+        &mut self,
+        expr: &Expr,
+        op: UnaryOp,
+        operand: &Expr,
+        expected: Option<&Ty>,
+        ctx: Ctx,
+    ) -> Ty {
         match op {
             UnaryOp::Not => {
                 self.value(operand, Some(&Ty::Bool), ctx);
                 Ty::Bool
             }
             UnaryOp::Neg | UnaryOp::Plus => {
-                let ty = self.value(operand, expected.filter(|t| t.family() != Family::Other), ctx);
+                let ty = self.value(
+                    operand,
+                    expected.filter(|t| t.family() != Family::Other),
+                    ctx,
+                );
                 match ty.family() {
                     Family::Number | Family::Duration | Family::Cpu | Family::Memory => {
                         if op == UnaryOp::Neg && ty == Ty::Ratio {
@@ -794,9 +1000,14 @@ impl Checker<'_, '_> {
                     _ if ty == Ty::Unknown => ty,
                     _ => {
                         self.report(
-                            Diagnostic::new(Code::E0301, ctx.file, expr.span, format!("`{}` needs a number, found `{ty}`", op.symbol()))
-                                .with_label(format!("this is `{ty}`"))
-                                .with_help("signs apply to numbers and durations"),
+                            Diagnostic::new(
+                                Code::E0301,
+                                ctx.file,
+                                expr.span,
+                                format!("`{}` needs a number, found `{ty}`", op.symbol()),
+                            )
+                            .with_label(format!("this is `{ty}`"))
+                            .with_help("signs apply to numbers and durations"),
                         );
                         Ty::Unknown
                     }
@@ -805,7 +1016,15 @@ impl Checker<'_, '_> {
         }
     }
 
-    fn binary(&mut self, expr: &Expr, op: BinaryOp, lhs: &Expr, rhs: &Expr, expected: Option<&Ty>, ctx: Ctx) -> Ty {
+    fn binary(
+        &mut self,
+        expr: &Expr,
+        op: BinaryOp,
+        lhs: &Expr,
+        rhs: &Expr,
+        expected: Option<&Ty>,
+        ctx: Ctx,
+    ) -> Ty {
         if matches!(op, BinaryOp::And | BinaryOp::Or) {
             self.value(lhs, Some(&Ty::Bool), ctx);
             self.value(rhs, Some(&Ty::Bool), ctx);
@@ -819,29 +1038,52 @@ impl Checker<'_, '_> {
             let a = self.typed(lhs, literal_expectation(&b, op), ctx);
             (a, b)
         } else {
-            let hint = if op.is_arithmetic() { expected.filter(|t| t.family() != Family::Other) } else { None };
+            let hint = if op.is_arithmetic() {
+                expected.filter(|t| t.family() != Family::Other)
+            } else {
+                None
+            };
             let a = self.typed(lhs, hint, ctx);
             let b = self.typed(rhs, literal_expectation(&a, op), ctx);
             (a, b)
         };
         if a == Ty::Unknown || b == Ty::Unknown {
-            return if op.is_comparison() { Ty::Bool } else { Ty::Unknown };
+            return if op.is_comparison() {
+                Ty::Bool
+            } else {
+                Ty::Unknown
+            };
         }
         if op.is_arithmetic() {
             return self.arithmetic(expr, op, lhs, rhs, &a, &b, ctx);
         }
         // Comparison.
         let (fa, fb) = (a.family(), b.family());
-        if fa == Family::Artifact || fb == Family::Artifact || fa == Family::Other || fb == Family::Other {
-            let (bad, ty) = if fa == Family::Artifact || fa == Family::Other { (lhs, &a) } else { (rhs, &b) };
+        if fa == Family::Artifact
+            || fb == Family::Artifact
+            || fa == Family::Other
+            || fb == Family::Other
+        {
+            let (bad, ty) = if fa == Family::Artifact || fa == Family::Other {
+                (lhs, &a)
+            } else {
+                (rhs, &b)
+            };
             self.report(
-                Diagnostic::new(Code::E0301, ctx.file, bad.span, format!("a `{ty}` cannot be compared"))
-                    .with_label(format!("this is `{ty}`"))
-                    .with_help(match ty {
-                        Ty::Model(_) => "compare one of the model's metrics, e.g. `.accuracy`".to_string(),
-                        Ty::Batch => "compare the batch's size: `.size`".to_string(),
-                        _ => "compare numbers, durations, quantities, strings or bools".to_string(),
-                    }),
+                Diagnostic::new(
+                    Code::E0301,
+                    ctx.file,
+                    bad.span,
+                    format!("a `{ty}` cannot be compared"),
+                )
+                .with_label(format!("this is `{ty}`"))
+                .with_help(match ty {
+                    Ty::Model(_) => {
+                        "compare one of the model's metrics, e.g. `.accuracy`".to_string()
+                    }
+                    Ty::Batch => "compare the batch's size: `.size`".to_string(),
+                    _ => "compare numbers, durations, quantities, strings or bools".to_string(),
+                }),
             );
             return Ty::Bool;
         }
@@ -852,55 +1094,94 @@ impl Checker<'_, '_> {
                 "compare values of the same unit"
             };
             // Point at the side that is most likely wrong: a literal missing its unit.
-            let (bad, bad_ty, other, other_ty) =
-                if is_literal(lhs) && !is_literal(rhs) { (lhs, &a, rhs, &b) } else { (rhs, &b, lhs, &a) };
+            let (bad, bad_ty, other, other_ty) = if is_literal(lhs) && !is_literal(rhs) {
+                (lhs, &a, rhs, &b)
+            } else {
+                (rhs, &b, lhs, &a)
+            };
             self.report(
-                Diagnostic::new(Code::E0303, ctx.file, bad.span, format!("cannot compare `{a}` with `{b}`"))
-                    .with_label(format!("this is `{bad_ty}`, compared with a `{other_ty}`"))
-                    .with_secondary(ctx.file, other.span, format!("this is `{other_ty}`"))
-                    .with_help(help),
+                Diagnostic::new(
+                    Code::E0303,
+                    ctx.file,
+                    bad.span,
+                    format!("cannot compare `{a}` with `{b}`"),
+                )
+                .with_label(format!("this is `{bad_ty}`, compared with a `{other_ty}`"))
+                .with_secondary(ctx.file, other.span, format!("this is `{other_ty}`"))
+                .with_help(help),
             );
             return Ty::Bool;
         }
-        if matches!(fa, Family::Text | Family::Truth) && !matches!(op, BinaryOp::Eq | BinaryOp::Ne) {
+        if matches!(fa, Family::Text | Family::Truth) && !matches!(op, BinaryOp::Eq | BinaryOp::Ne)
+        {
             self.report(
-                Diagnostic::new(Code::E0301, ctx.file, expr.span, format!("`{}` does not order `{a}` values", op.symbol()))
-                    .with_label("not ordered")
-                    .with_help("use `==` or `!=`"),
+                Diagnostic::new(
+                    Code::E0301,
+                    ctx.file,
+                    expr.span,
+                    format!("`{}` does not order `{a}` values", op.symbol()),
+                )
+                .with_label("not ordered")
+                .with_help("use `==` or `!=`"),
             );
         }
         Ty::Bool
     }
 
     #[allow(clippy::too_many_arguments)]
-    fn arithmetic(&mut self, expr: &Expr, op: BinaryOp, lhs: &Expr, rhs: &Expr, a: &Ty, b: &Ty, ctx: Ctx) -> Ty {
+    fn arithmetic(
+        &mut self,
+        expr: &Expr,
+        op: BinaryOp,
+        lhs: &Expr,
+        rhs: &Expr,
+        a: &Ty,
+        b: &Ty,
+        ctx: Ctx,
+    ) -> Ty {
         for (side, ty) in [(lhs, a), (rhs, b)] {
-            if ty.is_artifact() || matches!(ty, Ty::Service(_) | Ty::Workflow(_) | Ty::Detector | Ty::LabelSource) {
+            if ty.is_artifact()
+                || matches!(
+                    ty,
+                    Ty::Service(_) | Ty::Workflow(_) | Ty::Detector | Ty::LabelSource
+                )
+            {
                 self.report(
-                    Diagnostic::new(Code::E0304, ctx.file, side.span, format!("arithmetic on a `{ty}`"))
-                        .with_label(format!("`{}` cannot apply to this `{ty}`", op.symbol()))
-                        .with_help(match ty {
-                            Ty::Model(_) => "use one of the model's metrics, e.g. `.accuracy`",
-                            Ty::Batch => "use the batch's size: `.size`",
-                            _ => "artifacts are files and datasets, not numbers",
-                        }),
+                    Diagnostic::new(
+                        Code::E0304,
+                        ctx.file,
+                        side.span,
+                        format!("arithmetic on a `{ty}`"),
+                    )
+                    .with_label(format!("`{}` cannot apply to this `{ty}`", op.symbol()))
+                    .with_help(match ty {
+                        Ty::Model(_) => "use one of the model's metrics, e.g. `.accuracy`",
+                        Ty::Batch => "use the batch's size: `.size`",
+                        _ => "artifacts are files and datasets, not numbers",
+                    }),
                 );
                 return Ty::Unknown;
             }
         }
         let (fa, fb) = (a.family(), b.family());
         let result = match (fa, fb, op) {
-            (Family::Number, Family::Number, _) => Some(if *a == Ty::Int && *b == Ty::Int && op != BinaryOp::Div {
-                Ty::Int
-            } else {
-                Ty::Float
-            }),
-            (Family::Duration, Family::Duration, BinaryOp::Add | BinaryOp::Sub) => Some(Ty::Duration),
+            (Family::Number, Family::Number, _) => {
+                Some(if *a == Ty::Int && *b == Ty::Int && op != BinaryOp::Div {
+                    Ty::Int
+                } else {
+                    Ty::Float
+                })
+            }
+            (Family::Duration, Family::Duration, BinaryOp::Add | BinaryOp::Sub) => {
+                Some(Ty::Duration)
+            }
             (Family::Duration, Family::Number, BinaryOp::Mul | BinaryOp::Div) => Some(Ty::Duration),
             (Family::Number, Family::Duration, BinaryOp::Mul) => Some(Ty::Duration),
             (Family::Cpu, Family::Cpu, BinaryOp::Add | BinaryOp::Sub) => Some(Ty::Cpu),
             (Family::Memory, Family::Memory, BinaryOp::Add | BinaryOp::Sub) => Some(Ty::Memory),
-            (Family::Cpu | Family::Memory, Family::Number, BinaryOp::Mul | BinaryOp::Div) => Some(a.clone()),
+            (Family::Cpu | Family::Memory, Family::Number, BinaryOp::Mul | BinaryOp::Div) => {
+                Some(a.clone())
+            }
             _ => None,
         };
         result.unwrap_or_else(|| {
@@ -917,7 +1198,11 @@ impl Checker<'_, '_> {
 /// The expectation a literal on one side of `op` takes from the other side's type.
 fn literal_expectation(other: &Ty, op: BinaryOp) -> Option<&Ty> {
     match other.family() {
-        Family::Duration | Family::Cpu | Family::Memory if op.is_comparison() || matches!(op, BinaryOp::Add | BinaryOp::Sub) => Some(other),
+        Family::Duration | Family::Cpu | Family::Memory
+            if op.is_comparison() || matches!(op, BinaryOp::Add | BinaryOp::Sub) =>
+        {
+            Some(other)
+        }
         Family::Number if op.is_comparison() => Some(other),
         _ => None,
     }
@@ -947,6 +1232,10 @@ fn signature_params(names: &[String]) -> String {
     if names.is_empty() {
         "none".to_string()
     } else {
-        names.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ")
+        names
+            .iter()
+            .map(|n| format!("`{n}`"))
+            .collect::<Vec<_>>()
+            .join(", ")
     }
 }

@@ -13,7 +13,9 @@ impl Checker<'_, '_> {
         let p = self.p;
         for w in &p.workflows {
             for param in w.node.ast.params() {
-                let Some(&def) = w.params.get(&param.name.name) else { continue };
+                let Some(&def) = w.params.get(&param.name.name) else {
+                    continue;
+                };
                 if !self.used.contains(&def) && self.symbols.def(def).full_span == param.span {
                     self.report(
                         Diagnostic::new(Code::W0001, w.node.file, param.name.span, format!("param `{}` is never used", param.name.name))
@@ -27,25 +29,40 @@ impl Checker<'_, '_> {
             }
             // Outputs of steps that others depend on are intermediate results: one nobody
             // consumes is probably a mistake. Outputs of the last steps are the results.
-            let deps = self.dependencies.get(&w.node.def).cloned().unwrap_or_default();
+            let deps = self
+                .dependencies
+                .get(&w.node.def)
+                .cloned()
+                .unwrap_or_default();
             let producers: HashSet<_> = deps.iter().map(|d| d.from).collect();
             for &step in &w.steps {
                 if !producers.contains(&step) {
                     continue;
                 }
-                let Some(step_node) = p.steps.get(&step) else { continue };
+                let Some(step_node) = p.steps.get(&step) else {
+                    continue;
+                };
                 for port in self.ports_of(step) {
-                    if port.sort != PortSort::Output || self.used_ports.contains(&(step, port.name.clone())) {
+                    if port.sort != PortSort::Output
+                        || self.used_ports.contains(&(step, port.name.clone()))
+                    {
                         continue;
                     }
                     let def = self.symbols.def(port.def);
-                    let at = if def.name_at.file == step_node.node.file { def.name_at.span } else { step_node.node.ast.name.span };
+                    let at = if def.name_at.file == step_node.node.file {
+                        def.name_at.span
+                    } else {
+                        step_node.node.ast.name.span
+                    };
                     self.report(
                         Diagnostic::new(
                             Code::W0002,
                             step_node.node.file,
                             at,
-                            format!("output `{}` of step `{}` is never used", port.name, step_node.node.ast.name.name),
+                            format!(
+                                "output `{}` of step `{}` is never used",
+                                port.name, step_node.node.ast.name.name
+                            ),
                         )
                         .with_label("nothing consumes it")
                         .with_help("bind an input or a service to it, or remove the output"),
@@ -59,31 +76,48 @@ impl Checker<'_, '_> {
         let mut files: Vec<_> = p.imports.keys().copied().collect();
         files.sort();
         for file in files {
-            let mut declarations: Vec<(crate::span::Span, Vec<&crate::resolve::collect::Import>)> = Vec::new();
+            let mut declarations: Vec<(crate::span::Span, Vec<&crate::resolve::collect::Import>)> =
+                Vec::new();
             for import in &p.imports[&file] {
-                match declarations.iter_mut().find(|(span, _)| *span == import.use_span) {
+                match declarations
+                    .iter_mut()
+                    .find(|(span, _)| *span == import.use_span)
+                {
                     Some((_, items)) => items.push(import),
                     None => declarations.push((import.use_span, vec![import])),
                 }
             }
             for (use_span, items) in declarations {
-                if items.iter().any(|i| self.used_imports.contains(&(file, i.span.start))) {
+                if items
+                    .iter()
+                    .any(|i| self.used_imports.contains(&(file, i.span.start)))
+                {
                     continue;
                 }
                 let names: Vec<String> = items.iter().map(|i| format!("`{}`", i.name)).collect();
                 self.report(
-                    Diagnostic::new(Code::W0003, file, use_span, format!("{} imported but never used", names.join(", ")))
-                        .with_label("unused import")
-                        .with_help("remove this `use`"),
+                    Diagnostic::new(
+                        Code::W0003,
+                        file,
+                        use_span,
+                        format!("{} imported but never used", names.join(", ")),
+                    )
+                    .with_label("unused import")
+                    .with_help("remove this `use`"),
                 );
             }
         }
         for agent in &p.agents {
             if !self.used.contains(&agent.def) {
                 self.report(
-                    Diagnostic::new(Code::W0004, agent.file, agent.ast.name.span, format!("agent `{}` is never used", agent.ast.name.name))
-                        .with_label("no trigger or policy refers to it")
-                        .with_help("use its sensors or actions in a trigger or policy, or remove it"),
+                    Diagnostic::new(
+                        Code::W0004,
+                        agent.file,
+                        agent.ast.name.span,
+                        format!("agent `{}` is never used", agent.ast.name.name),
+                    )
+                    .with_label("no trigger or policy refers to it")
+                    .with_help("use its sensors or actions in a trigger or policy, or remove it"),
                 );
             }
         }
@@ -96,18 +130,31 @@ impl Checker<'_, '_> {
         if let Some(limit) = &policy.rate_limit {
             if number_value(&limit.count) == Some(0.0) {
                 self.report(
-                    Diagnostic::new(Code::W0005, file, limit.span, format!("policy `{}` may fire 0 times", policy.name.name))
-                        .with_label("`max 0` never lets it fire")
-                        .with_help("raise the limit, or remove the policy"),
+                    Diagnostic::new(
+                        Code::W0005,
+                        file,
+                        limit.span,
+                        format!("policy `{}` may fire 0 times", policy.name.name),
+                    )
+                    .with_label("`max 0` never lets it fire")
+                    .with_help("raise the limit, or remove the policy"),
                 );
                 return;
             }
         }
         if self.never_holds(&policy.when, Ctx::top(file)) {
             self.report(
-                Diagnostic::new(Code::W0005, file, policy.when.span, format!("the condition of policy `{}` can never hold", policy.name.name))
-                    .with_label("always false")
-                    .with_help("its actions can never run: fix the condition or remove the policy"),
+                Diagnostic::new(
+                    Code::W0005,
+                    file,
+                    policy.when.span,
+                    format!(
+                        "the condition of policy `{}` can never hold",
+                        policy.name.name
+                    ),
+                )
+                .with_label("always false")
+                .with_help("its actions can never run: fix the condition or remove the policy"),
             );
         }
     }
@@ -118,11 +165,21 @@ impl Checker<'_, '_> {
         match &cond.kind {
             ExprKind::Bool(b) => !b,
             ExprKind::Paren(inner) => self.never_holds(inner, ctx),
-            ExprKind::Binary { op: BinaryOp::And, lhs, rhs } => self.never_holds(lhs, ctx) || self.never_holds(rhs, ctx),
-            ExprKind::Binary { op: BinaryOp::Or, lhs, rhs } => self.never_holds(lhs, ctx) && self.never_holds(rhs, ctx),
+            ExprKind::Binary {
+                op: BinaryOp::And,
+                lhs,
+                rhs,
+            } => self.never_holds(lhs, ctx) || self.never_holds(rhs, ctx),
+            ExprKind::Binary {
+                op: BinaryOp::Or,
+                lhs,
+                rhs,
+            } => self.never_holds(lhs, ctx) && self.never_holds(rhs, ctx),
             ExprKind::Binary { op, lhs, rhs } if op.is_comparison() => {
-                let lhs_ratio = number_value(lhs).is_none() && self.type_silently(lhs, ctx) == Ty::Ratio;
-                let rhs_ratio = number_value(rhs).is_none() && self.type_silently(rhs, ctx) == Ty::Ratio;
+                let lhs_ratio =
+                    number_value(lhs).is_none() && self.type_silently(lhs, ctx) == Ty::Ratio;
+                let rhs_ratio =
+                    number_value(rhs).is_none() && self.type_silently(rhs, ctx) == Ty::Ratio;
                 let (op, c) = match (lhs_ratio, rhs_ratio, number_value(lhs), number_value(rhs)) {
                     (true, false, _, Some(c)) => (*op, c),
                     (false, true, Some(c), _) => (flip(*op), c),

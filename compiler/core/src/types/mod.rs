@@ -20,8 +20,8 @@ use crate::resolve::Program;
 use crate::span::FileId;
 use crate::symbols::{DefId, DefKind, Symbols};
 use crate::syntax::ast::*;
-use std::collections::{BTreeMap, HashMap, HashSet};
 pub use decls::{Dependency, DependencyCause};
+use std::collections::{BTreeMap, HashMap, HashSet};
 pub use ty::Ty;
 
 /// One port of a step, after merging the std step's signature with the user's declarations.
@@ -79,7 +79,13 @@ pub(crate) struct Ctx<'c> {
 
 impl Ctx<'_> {
     fn top(file: FileId) -> Ctx<'static> {
-        Ctx { file, workflow: None, step: None, locals: None, position: Position::Value }
+        Ctx {
+            file,
+            workflow: None,
+            step: None,
+            locals: None,
+            position: Position::Value,
+        }
     }
 }
 
@@ -156,9 +162,14 @@ impl<'a> Checker<'a, '_> {
                 [elem] => Ty::List(Box::new(self.resolve_type_depth(elem, file, depth + 1))),
                 _ => {
                     self.report(
-                        Diagnostic::new(Code::E0311, file, ty.span, "`list` needs exactly one element type")
-                            .with_label("write `list<T>`")
-                            .with_help("for example `list<string>`"),
+                        Diagnostic::new(
+                            Code::E0311,
+                            file,
+                            ty.span,
+                            "`list` needs exactly one element type",
+                        )
+                        .with_label("write `list<T>`")
+                        .with_help("for example `list<string>`"),
                     );
                     Ty::Unknown
                 }
@@ -167,9 +178,14 @@ impl<'a> Checker<'a, '_> {
         if let Some(builtin) = Ty::builtin(name) {
             if !ty.args.is_empty() {
                 self.report(
-                    Diagnostic::new(Code::E0311, file, ty.span, format!("`{name}` takes no type arguments"))
-                        .with_label("unexpected `<…>`")
-                        .with_help(format!("write `{name}`")),
+                    Diagnostic::new(
+                        Code::E0311,
+                        file,
+                        ty.span,
+                        format!("`{name}` takes no type arguments"),
+                    )
+                    .with_label("unexpected `<…>`")
+                    .with_help(format!("write `{name}`")),
                 );
             }
             return builtin;
@@ -180,9 +196,14 @@ impl<'a> Checker<'a, '_> {
             if let Some(alias) = self.p.aliases.get(&def) {
                 if depth > 16 {
                     self.report(
-                        Diagnostic::new(Code::E0311, file, ty.span, format!("type alias `{name}` refers to itself"))
-                            .with_label("recursive alias")
-                            .with_help("an alias must end in a built-in type"),
+                        Diagnostic::new(
+                            Code::E0311,
+                            file,
+                            ty.span,
+                            format!("type alias `{name}` refers to itself"),
+                        )
+                        .with_label("recursive alias")
+                        .with_help("an alias must end in a built-in type"),
                     );
                     return Ty::Unknown;
                 }
@@ -190,15 +211,26 @@ impl<'a> Checker<'a, '_> {
                 return self.resolve_type_depth(alias_ty, alias_file, depth + 1);
             }
             self.report(
-                Diagnostic::new(Code::E0311, file, ty.name.span, format!("`{name}` is an agent kind, not a type"))
-                    .with_label("agent kinds are instantiated with `agent NAME: KIND { … }`")
-                    .with_help("configs of an agent kind take value types such as `Service` or `int`"),
+                Diagnostic::new(
+                    Code::E0311,
+                    file,
+                    ty.name.span,
+                    format!("`{name}` is an agent kind, not a type"),
+                )
+                .with_label("agent kinds are instantiated with `agent NAME: KIND { … }`")
+                .with_help("configs of an agent kind take value types such as `Service` or `int`"),
             );
             return Ty::Unknown;
         }
         let mut candidates: Vec<&str> = crate::resolve::BUILTIN_TYPES.to_vec();
         candidates.extend(self.p.aliases.values().map(|a| a.ast.name.name.as_str()));
-        let mut d = Diagnostic::new(Code::E0311, file, ty.name.span, format!("unknown type `{name}`")).with_label("not a type");
+        let mut d = Diagnostic::new(
+            Code::E0311,
+            file,
+            ty.name.span,
+            format!("unknown type `{name}`"),
+        )
+        .with_label("not a type");
         if let Some(best) = crate::resolve::suggest::closest(name, candidates) {
             d = d
                 .with_help(format!("did you mean `{best}`?"))
@@ -232,7 +264,9 @@ impl<'a> Checker<'a, '_> {
         }
         for kind in p.kinds.values() {
             for member in &kind.node.ast.members {
-                let Some(&def) = kind.members.get(&member.name().name) else { continue };
+                let Some(&def) = kind.members.get(&member.name().name) else {
+                    continue;
+                };
                 if self.symbols.def(def).full_span != member_span(member) {
                     continue; // a duplicate member; the first one is kept
                 }
@@ -295,18 +329,33 @@ impl<'a> Checker<'a, '_> {
     /// the call happens with the step).
     fn uses_target(&self, step: &Step, file: FileId) -> Option<DefId> {
         let field = step.field("uses")?;
-        let ExprKind::Call { callee, .. } = &field.value.kind else { return None };
+        let ExprKind::Call { callee, .. } = &field.value.kind else {
+            return None;
+        };
         let path = callee.as_path()?;
         let def = match path.as_slice() {
-            [name] => self
-                .p
-                .values
-                .get(&name.name)
-                .copied()
-                .or_else(|| self.p.imports.get(&file)?.iter().find(|i| i.name == name.name).map(|i| i.def)),
+            [name] => self.p.values.get(&name.name).copied().or_else(|| {
+                self.p
+                    .imports
+                    .get(&file)?
+                    .iter()
+                    .find(|i| i.name == name.name)
+                    .map(|i| i.def)
+            }),
             [module, item] => {
-                let import = self.p.imports.get(&file)?.iter().find(|i| i.name == module.name)?;
-                self.p.modules.values().find(|(def, _)| *def == import.def)?.1.get(&item.name).copied()
+                let import = self
+                    .p
+                    .imports
+                    .get(&file)?
+                    .iter()
+                    .find(|i| i.name == module.name)?;
+                self.p
+                    .modules
+                    .values()
+                    .find(|(def, _)| *def == import.def)?
+                    .1
+                    .get(&item.name)
+                    .copied()
             }
             _ => None,
         }?;
@@ -330,8 +379,14 @@ impl<'a> Checker<'a, '_> {
                         for member in &decl.members {
                             if let StepMember::Port(port) = member {
                                 if let Some(&def) = ext.ports.get(&port.name.name) {
-                                    let ty = self.def_types.get(&def).cloned().unwrap_or(Ty::Unknown);
-                                    ports.push(PortInfo { name: port.name.name.clone(), sort: port.sort, ty, def });
+                                    let ty =
+                                        self.def_types.get(&def).cloned().unwrap_or(Ty::Unknown);
+                                    ports.push(PortInfo {
+                                        name: port.name.name.clone(),
+                                        sort: port.sort,
+                                        ty,
+                                        def,
+                                    });
                                 }
                             }
                         }
@@ -339,15 +394,23 @@ impl<'a> Checker<'a, '_> {
                 }
             }
             for member in &step.node.ast.members {
-                let StepMember::Port(port) = member else { continue };
-                let Some(&def) = step.ports.get(&port.name.name) else { continue };
+                let StepMember::Port(port) = member else {
+                    continue;
+                };
+                let Some(&def) = step.ports.get(&port.name.name) else {
+                    continue;
+                };
                 if self.symbols.def(def).full_span != port.span {
                     continue;
                 }
                 let ty = self.def_types.get(&def).cloned().unwrap_or(Ty::Unknown);
                 if let Some(existing) = ports.iter_mut().find(|x| x.name == port.name.name) {
-                    let target_name = target.map(|t| self.symbols.def(t).name.clone()).unwrap_or_default();
-                    if existing.sort != port.sort || !(ty.fits(&existing.ty) && existing.ty.fits(&ty)) {
+                    let target_name = target
+                        .map(|t| self.symbols.def(t).name.clone())
+                        .unwrap_or_default();
+                    if existing.sort != port.sort
+                        || !(ty.fits(&existing.ty) && existing.ty.fits(&ty))
+                    {
                         let d = Diagnostic::new(
                             Code::E0310,
                             file,
@@ -384,7 +447,12 @@ impl<'a> Checker<'a, '_> {
                         continue;
                     }
                 }
-                ports.push(PortInfo { name: port.name.name.clone(), sort: port.sort, ty, def });
+                ports.push(PortInfo {
+                    name: port.name.name.clone(),
+                    sort: port.sort,
+                    ty,
+                    def,
+                });
             }
             // A std port that the user re-declared keeps the std port's type.
             self.step_ports.insert(step.node.def, ports);
@@ -395,8 +463,12 @@ impl<'a> Checker<'a, '_> {
     /// without reporting (the service check reports).
     fn find_service_models(&mut self) {
         for service in &self.p.services {
-            let Some(field) = service.ast.field("model") else { continue };
-            let Some(path) = field.value.as_path() else { continue };
+            let Some(field) = service.ast.field("model") else {
+                continue;
+            };
+            let Some(path) = field.value.as_path() else {
+                continue;
+            };
             if let [workflow, step, _output] = path.as_slice() {
                 let step = self
                     .p
@@ -447,9 +519,11 @@ impl<'a> Checker<'a, '_> {
     fn workflow_model_step(&self, workflow: DefId) -> Option<DefId> {
         let w = self.p.workflow(workflow)?;
         w.steps.iter().rev().copied().find(|s| {
-            self.step_ports
-                .get(s)
-                .is_some_and(|ports| ports.iter().any(|p| p.sort == PortSort::Output && matches!(p.ty, Ty::Model(_))))
+            self.step_ports.get(s).is_some_and(|ports| {
+                ports
+                    .iter()
+                    .any(|p| p.sort == PortSort::Output && matches!(p.ty, Ty::Model(_)))
+            })
         })
     }
 

@@ -23,7 +23,13 @@ impl Checker<'_, '_> {
         let p = self.p;
         let mut runtime_name: Option<(String, FileId, Span)> = None;
         if let Some(app) = p.app {
-            if self.check_name(app.file, &app.ast.name, "", Rule::Label, "the app (prefix of the runtime's objects)") {
+            if self.check_name(
+                app.file,
+                &app.ast.name,
+                "",
+                Rule::Label,
+                "the app (prefix of the runtime's objects)",
+            ) {
                 let name = format!("{}-runtime", values::kube_name(&app.ast.name.name));
                 runtime_name = Some((name, app.file, app.ast.name.span));
             }
@@ -32,40 +38,98 @@ impl Checker<'_, '_> {
         let mut seen = HashMap::new();
         for w in &p.workflows {
             let ident = &w.node.ast.name;
-            if self.check_name(w.node.file, ident, "", Rule::Label, "a workflow (its WorkflowTemplate)") {
-                self.collide(&mut seen, w.node.file, ident, values::kube_name(&ident.name), "WorkflowTemplate");
+            if self.check_name(
+                w.node.file,
+                ident,
+                "",
+                Rule::Label,
+                "a workflow (its WorkflowTemplate)",
+            ) {
+                self.collide(
+                    &mut seen,
+                    w.node.file,
+                    ident,
+                    values::kube_name(&ident.name),
+                    "WorkflowTemplate",
+                );
             }
             // Steps → Argo templates within the workflow.
             let mut steps = HashMap::new();
             for step in w.node.ast.steps() {
-                if self.check_name(w.node.file, &step.name, "", Rule::Label, "a step (its Argo template)") {
-                    self.collide(&mut steps, w.node.file, &step.name, values::kube_name(&step.name.name), "Argo template");
+                if self.check_name(
+                    w.node.file,
+                    &step.name,
+                    "",
+                    Rule::Label,
+                    "a step (its Argo template)",
+                ) {
+                    self.collide(
+                        &mut steps,
+                        w.node.file,
+                        &step.name,
+                        values::kube_name(&step.name.name),
+                        "Argo template",
+                    );
                 }
             }
         }
         // Services → Deployment, Service, HPA, PDB; the runtime is a Deployment and Service too.
         let mut services = HashMap::new();
         if let Some((name, file, span)) = &runtime_name {
-            services.insert(name.clone(), (*file, *span, "the runtime's Deployment".to_string()));
+            services.insert(
+                name.clone(),
+                (*file, *span, "the runtime's Deployment".to_string()),
+            );
         }
         for s in &p.services {
-            if self.check_name(s.file, &s.ast.name, "", Rule::Label1035, "a service (its Deployment and Service)") {
-                self.collide(&mut services, s.file, &s.ast.name, values::kube_name(&s.ast.name.name), "Deployment");
+            if self.check_name(
+                s.file,
+                &s.ast.name,
+                "",
+                Rule::Label1035,
+                "a service (its Deployment and Service)",
+            ) {
+                self.collide(
+                    &mut services,
+                    s.file,
+                    &s.ast.name,
+                    values::kube_name(&s.ast.name.name),
+                    "Deployment",
+                );
             }
         }
         // Schedule triggers → CronWorkflows.
         let mut crons = HashMap::new();
         for t in &p.triggers {
             if matches!(t.ast.source, TriggerSource::Schedule(_))
-                && self.check_name(t.file, &t.ast.name, "", Rule::Label, "a schedule trigger (its CronWorkflow)")
+                && self.check_name(
+                    t.file,
+                    &t.ast.name,
+                    "",
+                    Rule::Label,
+                    "a schedule trigger (its CronWorkflow)",
+                )
             {
-                self.collide(&mut crons, t.file, &t.ast.name, values::kube_name(&t.ast.name.name), "CronWorkflow");
+                self.collide(
+                    &mut crons,
+                    t.file,
+                    &t.ast.name,
+                    values::kube_name(&t.ast.name.name),
+                    "CronWorkflow",
+                );
             }
         }
     }
 
     /// Reports an invalid generated name; returns whether it is valid.
-    fn check_name(&mut self, file: FileId, ident: &Ident, prefix: &str, rule: Rule, what: &str) -> bool {
+    fn check_name(
+        &mut self,
+        file: FileId,
+        ident: &Ident,
+        prefix: &str,
+        rule: Rule,
+        what: &str,
+    ) -> bool {
         let name = format!("{prefix}{}", values::kube_name(&ident.name));
         let result = match rule {
             Rule::Label => values::check_dns_label(&name),
@@ -85,7 +149,12 @@ impl Checker<'_, '_> {
                 .with_label(format!("names {what}"))
                 .with_help("Kubernetes names are lowercase letters, digits and `-`, start and end with a letter or digit, at most 63 characters");
                 if !fixed_ident.is_empty() && fixed_ident != ident.name && fixed.len() <= 63 {
-                    d = d.with_suggestion(format!("rename to `{fixed_ident}`"), file, ident.span, fixed_ident);
+                    d = d.with_suggestion(
+                        format!("rename to `{fixed_ident}`"),
+                        file,
+                        ident.span,
+                        fixed_ident,
+                    );
                 }
                 self.report(d);
                 false
@@ -110,7 +179,10 @@ impl Checker<'_, '_> {
                     Code::E0602,
                     file,
                     ident.span,
-                    format!("`{}` and `{first_name}` both become the {object} `{name}`", ident.name),
+                    format!(
+                        "`{}` and `{first_name}` both become the {object} `{name}`",
+                        ident.name
+                    ),
                 )
                 .with_label("second declaration with this Kubernetes name")
                 .with_secondary(*first_file, *first_span, format!("`{first_name}` is here"))

@@ -33,7 +33,12 @@ impl Checker<'_, '_> {
         match names.as_slice() {
             ["app", field] => {
                 if !APP_TEMPLATE_FIELDS.contains(field) {
-                    self.unresolved(path[1], "`app` has no field", APP_TEMPLATE_FIELDS.iter().map(|s| s.to_string()).collect(), ctx);
+                    self.unresolved(
+                        path[1],
+                        "`app` has no field",
+                        APP_TEMPLATE_FIELDS.iter().map(|s| s.to_string()).collect(),
+                        ctx,
+                    );
                 } else if let Some(app) = self.p.app {
                     self.symbols.refer(ctx.file, path[0].span, app.def);
                 }
@@ -43,8 +48,16 @@ impl Checker<'_, '_> {
                     self.outside_step(expr, ctx);
                     return;
                 };
-                let sort = if *head == "inputs" { PortSort::Input } else { PortSort::Output };
-                let ports: Vec<_> = self.ports_of(step).into_iter().filter(|p| p.sort == sort).collect();
+                let sort = if *head == "inputs" {
+                    PortSort::Input
+                } else {
+                    PortSort::Output
+                };
+                let ports: Vec<_> = self
+                    .ports_of(step)
+                    .into_iter()
+                    .filter(|p| p.sort == sort)
+                    .collect();
                 match ports.iter().find(|p| p.name == *port) {
                     Some(p) => {
                         self.symbols.refer(ctx.file, path[1].span, p.def);
@@ -53,9 +66,13 @@ impl Checker<'_, '_> {
                         }
                     }
                     None => {
-                        let (what, keyword) =
-                            if sort == PortSort::Input { ("the step has no input", "input") } else { ("the step has no output", "output") };
-                        let candidates: Vec<String> = ports.iter().map(|p| p.name.clone()).collect();
+                        let (what, keyword) = if sort == PortSort::Input {
+                            ("the step has no input", "input")
+                        } else {
+                            ("the step has no output", "output")
+                        };
+                        let candidates: Vec<String> =
+                            ports.iter().map(|p| p.name.clone()).collect();
                         if candidates.is_empty() {
                             let step_name = self.symbols.def(step).name.clone();
                             self.report(
@@ -78,7 +95,11 @@ impl Checker<'_, '_> {
                     return;
                 };
                 let _ = step;
-                let params = ctx.workflow.and_then(|w| self.p.workflow(w)).map(|w| w.params.clone()).unwrap_or_default();
+                let params = ctx
+                    .workflow
+                    .and_then(|w| self.p.workflow(w))
+                    .map(|w| w.params.clone())
+                    .unwrap_or_default();
                 match params.get(*name) {
                     Some(&param) => {
                         self.symbols.refer(ctx.file, path[0].span, param);
@@ -87,7 +108,9 @@ impl Checker<'_, '_> {
                     None => {
                         // A misspelt param is still meant as that param: do not also call it
                         // unused.
-                        if let Some(best) = suggest::closest(name, params.keys().map(String::as_str)) {
+                        if let Some(best) =
+                            suggest::closest(name, params.keys().map(String::as_str))
+                        {
                             if let Some(&param) = params.get(best) {
                                 self.used.insert(param);
                             }
@@ -121,7 +144,13 @@ impl Checker<'_, '_> {
     }
 
     fn unresolved(&mut self, ident: &Ident, what: &str, candidates: Vec<String>, ctx: Ctx) {
-        let mut d = Diagnostic::new(Code::E0501, ctx.file, ident.span, format!("{what} `{}`", ident.name)).with_label("does not resolve");
+        let mut d = Diagnostic::new(
+            Code::E0501,
+            ctx.file,
+            ident.span,
+            format!("{what} `{}`", ident.name),
+        )
+        .with_label("does not resolve");
         if let Some(best) = suggest::closest(&ident.name, candidates.iter().map(String::as_str)) {
             d = d
                 .with_help(format!("did you mean `{best}`?"))

@@ -122,7 +122,10 @@ impl Ty {
 
     /// Whether a step may output this type (`Batch` is runtime-only).
     pub fn is_step_output(&self) -> bool {
-        matches!(self, Ty::Dataset | Ty::Model(_) | Ty::File | Ty::Dir | Ty::Unknown)
+        matches!(
+            self,
+            Ty::Dataset | Ty::Model(_) | Ty::File | Ty::Dir | Ty::Unknown
+        )
     }
 
     /// Whether this is `int`, `float` or `ratio`.
