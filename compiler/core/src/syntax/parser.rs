@@ -72,6 +72,13 @@ impl Parse {
 
 /// Parses one `.sflow` file. Never panics and never fails; runs in time linear in the text.
 pub fn parse(file: FileId, text: &str) -> Parse {
+    parse_with(file, text, true)
+}
+
+/// [`parse`], where `by_members` says whether a workflow may be parsed a run of members at a
+/// time (see `Parser::parse_workflow_by_members`); without, each is parsed whole, as tests
+/// compare.
+fn parse_with(file: FileId, text: &str, by_members: bool) -> Parse {
     let toks = comments::lex(text);
     let code: Vec<Tok> = toks.iter().filter(|t| !t.is_comment()).copied().collect();
     let has_docs = toks.iter().any(|t| {
@@ -89,6 +96,7 @@ pub fn parse(file: FileId, text: &str) -> Parse {
         toks: &toks,
         code: &code,
         has_docs,
+        by_members,
         diags: Vec::new(),
         offset: 0,
         too_deep: false,
@@ -146,6 +154,8 @@ struct Parser<'s> {
     code: &'s [Tok],
     /// Whether the file has any doc comment (when not, no declaration looks for one).
     has_docs: bool,
+    /// Whether a workflow may be parsed a run of members at a time.
+    by_members: bool,
     diags: Vec<Diagnostic>,
     /// Where the text pest is currently looking at starts in the file.
     offset: usize,
@@ -253,7 +263,7 @@ impl<'s> Parser<'s> {
                 None
             };
         }
-        if word == "workflow" {
+        if word == "workflow" && self.by_members {
             if let Some(workflow) = self.parse_workflow_by_members(chunk) {
                 return Some(workflow);
             }
@@ -1741,7 +1751,12 @@ impl<'s> Parser<'s> {
         let text = pair.as_str();
         let span = self.span_of(pair);
         let (numeric, suffix, is_float) = split_number(text);
-        let value = numeric.parse::<f64>().unwrap_or(0.0);
+        // Most numbers are a few digits: read those as an integer, which is exact and much
+        // cheaper than parsing a float.
+        let value = match numeric.parse::<u64>() {
+            Ok(n) if numeric.len() <= 15 => n as f64,
+            _ => numeric.parse::<f64>().unwrap_or(0.0),
+        };
         if suffix.is_empty() {
             if is_float {
                 if !value.is_finite() {
@@ -1850,7 +1865,8 @@ impl<'s> Parser<'s> {
                 }
                 i += len;
             } else if let Some(after_open) = rest.strip_prefix("{{") {
-                let Some(close) = after_open.find("}}") else {
+                let close = after_open.as_bytes().windows(2).position(|w| w == b"}}");
+                let Some(close) = close else {
                     self.diag(
                         Code::E0001,
                         Span::new(base + i, base + i + 2),
@@ -1882,11 +1898,9 @@ impl<'s> Parser<'s> {
                 text_start = i;
             } else {
                 // Plain text, up to the next `\` or `{` (this one may be a lone `{`).
-                let Some(c) = rest.chars().next() else { break };
-                let first = c.len_utf8();
-                let len = rest[first..]
-                    .find(['\\', '{'])
-                    .map_or(rest.len(), |k| first + k);
+                // (Both are ASCII, so a byte search finds them on character boundaries.)
+                let len = rest.bytes().skip(1).position(|b| b == b'\\' || b == b'{');
+                let len = len.map_or(rest.len(), |k| k + 1);
                 text.push_str(&rest[..len]);
                 i += len;
             }
@@ -3410,6 +3424,37 @@ mod tests {
             "comparison operators cannot be chained"
         );
         assert_eq!(parse.file.items.len(), 1);
+    }
+
+    /// A workflow parsed a run of members at a time gives what parsing it whole gives: the
+    /// same tree, spans, doc comments and diagnostics (E0002 and E0003 come from conversion).
+    #[test]
+    fn workflows_by_members_equal_whole_workflows() {
+        let mut big = String::from("/// The app.\napp a {}\n/// The workflow.\nworkflow w {\n");
+        for i in 0..100usize {
+            big.push_str(&format!(
+                "  /// Step {i}.\n  step s{i} {{ image = \"x:{{{{inputs.d}}}}\"; input d: T = s{}.o\n    output o: T, retry 2 backoff 1s }}\n  param p{i}: int = {i} in 1..8\n",
+                i.saturating_sub(1)
+            ));
+        }
+        big.push_str("  step param { x = 99999999999999999999 }\n}\n");
+        let mnist = include_str!("../../../../examples/mnist/mnist.sflow");
+        for text in [
+            big.as_str(),
+            mnist,
+            "workflow w {}",
+            "workflow w { ; step s {} ; }",
+        ] {
+            let fast = parse_with(FileId(0), text, true);
+            let whole = parse_with(FileId(0), text, false);
+            assert_eq!(fast, whole, "{text}");
+        }
+        let fast = parse_with(FileId(0), &big, true);
+        assert_eq!(fast.diagnostics.len(), 2, "{:#?}", fast.diagnostics);
+        match fast.file.items.get(1) {
+            Some(Item::Workflow(w)) => assert_eq!(w.members.len(), 201),
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]
