@@ -554,15 +554,7 @@ impl<'a> Collector<'a, '_> {
                 }
                 Item::Workflow(workflow) => self.collect_workflow(file, workflow),
                 Item::Service(service) => {
-                    let def = self.define(
-                        DefKind::Service,
-                        file,
-                        &service.name,
-                        service.span,
-                        doc_text(&service.doc),
-                        None,
-                    );
-                    self.bind_value(file, &service.name, def);
+                    let def = self.define_value(DefKind::Service, file, item);
                     self.program.services.push(Node {
                         file,
                         def,
@@ -570,15 +562,7 @@ impl<'a> Collector<'a, '_> {
                     });
                 }
                 Item::Agent(agent) => {
-                    let def = self.define(
-                        DefKind::Agent,
-                        file,
-                        &agent.name,
-                        agent.span,
-                        doc_text(&agent.doc),
-                        None,
-                    );
-                    self.bind_value(file, &agent.name, def);
+                    let def = self.define_value(DefKind::Agent, file, item);
                     self.program.agents.push(Node {
                         file,
                         def,
@@ -590,15 +574,7 @@ impl<'a> Collector<'a, '_> {
                     self.bind_type(file, &kind.name, def);
                 }
                 Item::Trigger(trigger) => {
-                    let def = self.define(
-                        DefKind::Trigger,
-                        file,
-                        &trigger.name,
-                        trigger.span,
-                        doc_text(&trigger.doc),
-                        None,
-                    );
-                    self.bind_value(file, &trigger.name, def);
+                    let def = self.define_value(DefKind::Trigger, file, item);
                     self.program.triggers.push(Node {
                         file,
                         def,
@@ -606,15 +582,7 @@ impl<'a> Collector<'a, '_> {
                     });
                 }
                 Item::Policy(policy) => {
-                    let def = self.define(
-                        DefKind::Policy,
-                        file,
-                        &policy.name,
-                        policy.span,
-                        doc_text(&policy.doc),
-                        None,
-                    );
-                    self.bind_value(file, &policy.name, def);
+                    let def = self.define_value(DefKind::Policy, file, item);
                     self.program.policies.push(Node {
                         file,
                         def,
@@ -632,6 +600,24 @@ impl<'a> Collector<'a, '_> {
                 }
             }
         }
+    }
+
+    /// Defines a top-level item of the value namespace and binds its name.
+    fn define_value(&mut self, kind: DefKind, file: FileId, item: &Item) -> DefId {
+        let name = item.name().cloned().unwrap_or(Ident {
+            name: String::new(),
+            span: item.span(),
+        });
+        let def = self.define(
+            kind,
+            file,
+            &name,
+            item.span(),
+            item.doc().map(|d| d.text.clone()),
+            None,
+        );
+        self.bind_value(file, &name, def);
+        def
     }
 
     fn bind_value(&mut self, file: FileId, name: &Ident, def: DefId) {
