@@ -2,7 +2,8 @@
 # Runs every test of the project, as CI does:
 #   1. sets up the CPU libtorch the ML crate links (scripts/setup-libtorch.sh; cached);
 #   2. `cargo test --workspace`: unit tests, golden cases, snapshots, property tests, the
-#      end-to-end runtime tests, the language-server protocol tests;
+#      end-to-end runtime tests, the language-server protocol tests; then the runtime's tests
+#      again with its `ml` feature (the ML loop);
 #   3. validates the manifests of every example with real third-party validators
 #      (kubernetes-validate, Argo's schema, checkov; .ci/validate-manifests.sh);
 #   4. builds and tests the VS Code extension (editors/vscode/build.sh).
@@ -14,6 +15,10 @@ cd "$root"
 eval "$(scripts/setup-libtorch.sh --env)"
 
 cargo test --workspace --locked
+
+# The runtime's ML loop (std.torch steps, serving, Checker, Improver) is behind a feature so that
+# the runtime builds without libtorch; its tests run here, with it.
+cargo test -p sflow-runtime --features ml --locked
 
 .ci/validate-manifests.sh
 

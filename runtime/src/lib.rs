@@ -16,6 +16,7 @@
 //! | [`api`] | the control API (axum, bearer token) |
 //! | [`store`] | the embedded SQLite store and its migrations |
 //! | [`report`] | the store as JSON for the CLI and the API |
+//! | `ml` (feature `ml`) | the ML loop: std.torch steps, serving, Tracker, Checker, Improver |
 
 pub mod agents;
 pub mod api;
@@ -26,6 +27,8 @@ pub mod engine;
 pub mod error;
 pub mod eval;
 pub mod executor;
+#[cfg(feature = "ml")]
+pub mod ml;
 pub mod policy;
 pub mod program;
 pub mod progress;
