@@ -1,7 +1,8 @@
 //! `sflowc`, the sflow compiler's command line.
 //!
 //! Modules, one concern each:
-//! - [`commands`]: one file per subcommand (`check`, `graph`, `explain`);
+//! - [`commands`]: one file per subcommand (`check`, `graph`, `explain`, …; `apply` and
+//!   `delete` talk to a cluster through the `sflow-kube` crate);
 //! - [`render`]: diagnostics as miette reports (humans) or JSON (tools);
 //! - [`loader`]: the disk [`SourceLoader`](sflow_compiler::sources::SourceLoader) that supplies
 //!   imported files to the I/O-free core.
@@ -47,6 +48,11 @@ enum Command {
     Build(commands::build::BuildArgs),
     /// Print the JSON Schema of the plan.
     Schema(commands::build::SchemaArgs),
+    /// Build a program and apply it to a cluster (server-side apply; prunes removed
+    /// declarations; waits for rollouts). `--dry-run` shows the changes without making them.
+    Apply(commands::cluster::ApplyArgs),
+    /// Delete from a cluster what `sflowc apply` created for a program.
+    Delete(commands::cluster::DeleteArgs),
 }
 
 /// How a command ended, as the process exit status.
@@ -109,6 +115,8 @@ fn main() -> ExitCode {
         Command::Lsp(args) => commands::lsp::run(&args),
         Command::Build(args) => commands::build::run(&args),
         Command::Schema(args) => commands::build::schema(&args),
+        Command::Apply(args) => commands::cluster::apply(&args),
+        Command::Delete(args) => commands::cluster::delete(&args),
     };
     match result {
         Ok(status) => status.into(),

@@ -76,6 +76,16 @@ impl Style {
     }
 }
 
+/// Renders an error that is not about the program's text (a cluster error of `apply`) as a
+/// miette report: its code, message and help.
+pub fn error_report(error: &dyn miette::Diagnostic, style: Style) -> String {
+    let mut out = String::new();
+    if style.handler().render_report(&mut out, error).is_err() {
+        out = format!("error: {error}\n");
+    }
+    out
+}
+
 /// Renders every diagnostic of a program as miette reports, one after another.
 pub fn human(diagnostics: &[Diagnostic], sources: &Sources, style: Style) -> String {
     let handler = style.handler();

@@ -66,10 +66,14 @@ fn read_templates(dir: &Path) -> Result<Vec<UserTemplate>, CliError> {
         .collect()
 }
 
-/// Runs `sflowc build`. A program with errors is not built: its diagnostics are printed as
-/// `check` prints them and the status is 1. Warnings are printed and the build goes on.
-pub fn run(args: &BuildArgs) -> Result<Status, CliError> {
-    let (name, analysis) = load(&args.file)?;
+/// Checks, lowers and emits the program at `file` in memory, as `sflowc build` does (also used
+/// by `apply` and `delete`). Diagnostics and warnings go to stderr; `Ok(None)` means the program
+/// has errors (already reported): the status is 1.
+pub fn build_in_memory(
+    file: &Path,
+    templates: Option<&Path>,
+) -> Result<Option<(String, sflow_emit::Build)>, CliError> {
+    let (name, analysis) = load(file)?;
     let mut stderr = std::io::stderr().lock();
     if !analysis.diagnostics.is_empty() {
         stderr.write_all(
@@ -82,17 +86,17 @@ pub fn run(args: &BuildArgs) -> Result<Status, CliError> {
         )?;
         if analysis.has_errors() {
             writeln!(stderr, "{}", render::summary(&name, &analysis.diagnostics))?;
-            return Ok(Status::Failure);
+            return Ok(None);
         }
     }
     let plan = match lower(&analysis) {
         Ok(plan) => plan,
         Err(e) => {
             writeln!(stderr, "error: {e}")?;
-            return Ok(Status::Failure);
+            return Ok(None);
         }
     };
-    let templates = match &args.templates {
+    let templates = match templates {
         Some(dir) => read_templates(dir)?,
         None => Vec::new(),
     };
@@ -100,12 +104,21 @@ pub fn run(args: &BuildArgs) -> Result<Status, CliError> {
         Ok(build) => build,
         Err(e) => {
             writeln!(stderr, "error: {name}: {e}")?;
-            return Ok(Status::Failure);
+            return Ok(None);
         }
     };
     for warning in &build.warnings {
         writeln!(stderr, "warning: {warning}")?;
     }
+    Ok(Some((name, build)))
+}
+
+/// Runs `sflowc build`. A program with errors is not built: its diagnostics are printed as
+/// `check` prints them and the status is 1. Warnings are printed and the build goes on.
+pub fn run(args: &BuildArgs) -> Result<Status, CliError> {
+    let Some((name, build)) = build_in_memory(&args.file, args.templates.as_deref())? else {
+        return Ok(Status::Failure);
+    };
     if args.out.as_os_str() == "-" {
         std::io::stdout()
             .lock()
@@ -114,7 +127,7 @@ pub fn run(args: &BuildArgs) -> Result<Status, CliError> {
     }
     let report = write_dir(&args.out, &build)?;
     writeln!(
-        stderr,
+        std::io::stderr().lock(),
         "built {name}: {} objects in {} ({} written, {} unchanged, {} removed)",
         build.manifests.len(),
         args.out.display(),

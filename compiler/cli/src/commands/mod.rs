@@ -2,6 +2,7 @@
 
 pub mod build;
 pub mod check;
+pub mod cluster;
 pub mod explain;
 pub mod fmt;
 pub mod graph;
