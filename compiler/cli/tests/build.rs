@@ -175,3 +175,36 @@ fn schema_prints_the_committed_plan_schema() {
         std::fs::read_to_string(root().join("docs/plan.schema.json")).unwrap()
     );
 }
+
+#[test]
+fn a_zero_duration_in_a_condition_is_lowered_as_a_duration() {
+    // `0ms` once fell back to the integer 0 (its duration parse refuses zero), so a condition
+    // `latency.p95 > 0ms` compared a duration with an int and could never hold.
+    let dir = scratch("zero-duration");
+    std::fs::create_dir_all(&dir).unwrap();
+    let src = std::fs::read_to_string(root().join("examples/mnist/mnist.sflow"))
+        .unwrap()
+        .replace("p95 > 50ms for 1m", "p95 > 0ms for 1m");
+    let file = dir.join("zero.sflow");
+    std::fs::write(&file, src).unwrap();
+    let out_dir = dir.join("out");
+    let out = sflowc(&[
+        "build",
+        file.to_str().unwrap(),
+        "-o",
+        out_dir.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let plan: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out_dir.join("plan.json")).unwrap()).unwrap();
+    let policy = plan["policies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "scale_out")
+        .unwrap();
+    assert_eq!(
+        policy["when"]["rhs"]["value"],
+        serde_json::json!({"type": "duration", "ms": 0})
+    );
+}

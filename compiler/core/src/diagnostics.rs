@@ -222,6 +222,7 @@ codes! {
     E0704 = "E0704", Error, "invalid namespace";
     E0705 = "E0705", Error, "value must be positive";
     E0706 = "E0706", Error, "value out of range";
+    E0707 = "E0707", Error, "invalid tracking URI";
     W0001 = "W0001", Warning, "unused param";
     W0002 = "W0002", Warning, "unused output";
     W0003 = "W0003", Warning, "unused import";

@@ -39,6 +39,11 @@ pub const MODULES: &[StdModule] = &[
         text: include_str!("../../../stdlib/labels.sflow"),
     },
     StdModule {
+        name: "tracking",
+        path: "<std>/tracking.sflow",
+        text: include_str!("../../../stdlib/tracking.sflow"),
+    },
+    StdModule {
         name: "torch",
         path: "<std>/torch.sflow",
         text: include_str!("../../../stdlib/torch.sflow"),

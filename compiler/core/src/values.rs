@@ -1423,6 +1423,49 @@ fn suggest_unit(unit: &str, kind: QuantityKind) -> Option<&'static str> {
     }
 }
 
+// ───────────────────────────────────────── URLs ─────────────────────────────────────────
+
+/// Checks a tracking server's base URL (`app { tracking = mlflow("…") }`): `http://` or
+/// `https://`, a host, an optional port in 1..65535, an optional path; no spaces, query or
+/// fragment (the runtime appends MLflow's REST paths to it). The error says what is wrong.
+pub fn check_http_url(url: &str) -> Result<(), String> {
+    let rest = url
+        .strip_prefix("http://")
+        .or_else(|| url.strip_prefix("https://"))
+        .ok_or_else(|| "it must start with `http://` or `https://`".to_string())?;
+    if let Some(c) = url.chars().find(|c| c.is_whitespace() || c.is_control()) {
+        return Err(format!("it contains {c:?}"));
+    }
+    if url.contains(['?', '#']) {
+        return Err("it has a query or fragment; write the base URL only".into());
+    }
+    let authority = rest.split('/').next().unwrap_or("");
+    if authority.contains('@') {
+        return Err("credentials do not belong in the URL; set MLFLOW_TRACKING_TOKEN (or MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD) for the runtime".into());
+    }
+    let (host, port) = if let Some(v6) = authority.strip_prefix('[') {
+        match v6.split_once(']') {
+            Some((h, p)) => (h, p.strip_prefix(':')),
+            None => return Err("an IPv6 host needs its closing `]`".into()),
+        }
+    } else {
+        match authority.rsplit_once(':') {
+            Some((h, p)) => (h, Some(p)),
+            None => (authority, None),
+        }
+    };
+    if host.is_empty() {
+        return Err("it names no host".into());
+    }
+    if let Some(port) = port {
+        match port.parse::<u32>() {
+            Ok(1..=65535) => {}
+            _ => return Err(format!("`{port}` is not a port (1 to 65535)")),
+        }
+    }
+    Ok(())
+}
+
 /// Parses a duration literal, split into its number (`"250"`, `"1.5"`) and unit (`"ms"`, `"s"`,
 /// `"m"`, `"h"`, `"d"`). Durations are whole milliseconds and positive.
 pub fn parse_duration(digits: &str, unit: &str) -> Result<Duration, UnitError> {

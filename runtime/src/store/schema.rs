@@ -175,4 +175,30 @@ CREATE TABLE kv (
   value TEXT NOT NULL
 );
 "#,
+    // 2: MLflow. What steps log through the MLflow REST API the control API serves (metrics
+    // until the attempt ends and the contract checks them; params and tags as sent), and the
+    // mirror's record of what it has sent to each tracking server (its outbox is the store
+    // itself: cursors and this map say how far each server is).
+    r#"
+CREATE TABLE step_logged (
+  id          INTEGER PRIMARY KEY,
+  step_run_id INTEGER NOT NULL REFERENCES step_runs(id),
+  kind        TEXT NOT NULL,            -- metric | param | tag
+  key         TEXT NOT NULL,
+  value       TEXT NOT NULL,            -- metrics: the number as text
+  step        INTEGER NOT NULL DEFAULT 0,
+  ts_ms       INTEGER NOT NULL
+);
+CREATE INDEX step_logged_by_step_run ON step_logged(step_run_id, kind, id);
+
+CREATE TABLE mlflow_map (
+  target     TEXT NOT NULL,             -- the tracking server's URI
+  kind       TEXT NOT NULL,             -- experiment | run | step | model | version | alias
+  local      TEXT NOT NULL,             -- the local id or name
+  remote     TEXT,                      -- MLflow's id; NULL while a create may be in flight
+  state      TEXT NOT NULL DEFAULT '',  -- what was last mirrored (a status, an alias target)
+  updated_ms INTEGER NOT NULL,
+  PRIMARY KEY (target, kind, local)
+);
+"#,
 ];

@@ -174,7 +174,25 @@ impl Lowerer<'_> {
             autoscaler: string("autoscaler")
                 .as_deref()
                 .and_then(Autoscaler::from_name),
+            tracking: field("tracking").and_then(|f| self.tracking(file, &f.value)),
             source: self.source(file, app.name.span),
+        }
+    }
+
+    /// `tracking = mlflow("URI")`, as the plan records it.
+    fn tracking(&self, file: FileId, e: &ast::Expr) -> Option<Tracking> {
+        match self.expr(file, e, Some(&Ty::Tracking)) {
+            Expr::Call { function, args, .. } if function == "std.tracking.mlflow" => {
+                match args.get("uri") {
+                    Some(Expr::Literal {
+                        value: Value::String { value },
+                    }) => Some(Tracking::Mlflow {
+                        uri: value.trim_end_matches('/').to_string(),
+                    }),
+                    _ => None,
+                }
+            }
+            _ => None,
         }
     }
 
@@ -1105,6 +1123,7 @@ pub fn plan_type(ty: &Ty) -> PlanType {
         Ty::Workflow(_) => PlanType::Workflow,
         Ty::Detector => PlanType::Detector,
         Ty::LabelSource => PlanType::LabelSource,
+        Ty::Tracking => PlanType::Tracking,
         Ty::List(t) => PlanType::List(Box::new(plan_type(t))),
         Ty::Range(t) => PlanType::Range(Box::new(plan_type(t))),
         Ty::Record => PlanType::Record,
@@ -1196,11 +1215,12 @@ fn literal_type(e: &ast::Expr) -> Ty {
         ExprKind::Int(_) => Ty::Int,
         ExprKind::Float(_) => Ty::Float,
         ExprKind::Bool(_) => Ty::Bool,
+        // By the unit alone, as the type checker decides: `0ms` is a duration too (zero is
+        // refused where a positive value is needed, by the checker, not by its unit).
         ExprKind::Suffixed { digits, unit, .. } => {
-            if values::parse_duration(digits, unit).is_ok() {
-                Ty::Duration
-            } else {
-                Ty::Memory
+            match values::parse_duration(digits, unit) {
+                Err(e) if e.is_about_unit() => Ty::Memory,
+                _ => Ty::Duration,
             }
         }
         _ => Ty::Unknown,
@@ -1339,19 +1359,32 @@ fn int_value(e: &ast::Expr) -> Option<i64> {
 
 fn duration_ms(e: &ast::Expr) -> Option<u64> {
     match &e.kind {
-        ExprKind::Suffixed { digits, unit, .. } => values::parse_duration(digits, unit)
-            .ok()
-            .map(|d| d.as_millis() as u64),
+        ExprKind::Suffixed { digits, unit, .. } => match values::parse_duration(digits, unit) {
+            Ok(d) => Some(d.as_millis() as u64),
+            // A zero duration is a value a condition may compare with (`latency.p99 > 0ms`).
+            Err(values::UnitError::NotPositive { .. }) => Some(0),
+            Err(_) => None,
+        },
         ExprKind::Paren(inner) => duration_ms(inner),
         _ => None,
     }
 }
 
+/// A quantity's value, zero included: where zero is not allowed the checker has refused the
+/// program before lowering.
+fn zero_allowed(r: Result<u64, values::UnitError>) -> Option<u64> {
+    match r {
+        Ok(v) => Some(v),
+        Err(values::UnitError::NotPositive { .. }) => Some(0),
+        Err(_) => None,
+    }
+}
+
 fn quantity(e: &ast::Expr, ty: &Ty) -> Option<u64> {
     match (&e.kind, ty) {
-        (ExprKind::Suffixed { digits, unit, .. }, Ty::Cpu) => values::parse_cpu(digits, unit).ok(),
+        (ExprKind::Suffixed { digits, unit, .. }, Ty::Cpu) => zero_allowed(values::parse_cpu(digits, unit)),
         (ExprKind::Suffixed { digits, unit, .. }, Ty::Memory) => {
-            values::parse_memory(digits, unit).ok()
+            zero_allowed(values::parse_memory(digits, unit))
         }
         (ExprKind::Int(v), Ty::Cpu) => Some((*v as u64).saturating_mul(1000)),
         (ExprKind::Float(v), Ty::Cpu) => Some((v * 1000.0).round() as u64),

@@ -95,6 +95,10 @@ pub struct AppPlan {
     /// `autoscaler = "hpa" | "keda"`: what scales the services. Absent: `hpa`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub autoscaler: Option<Autoscaler>,
+    /// `tracking = mlflow("http://…")` (`std.tracking`): where the runtime mirrors what it
+    /// records. Absent: nothing is mirrored.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tracking: Option<Tracking>,
     /// Where the app is declared.
     pub source: SourceRef,
 }
@@ -118,6 +122,17 @@ impl Monitoring {
             _ => None,
         }
     }
+}
+
+/// An experiment tracker the runtime mirrors into (`app { tracking = … }`, `std.tracking`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", tag = "kind", deny_unknown_fields)]
+pub enum Tracking {
+    /// `std.tracking.mlflow(uri)`: an MLflow tracking server, through its REST API.
+    Mlflow {
+        /// The server's base URL (`http://host:port`), without a trailing `/`.
+        uri: String,
+    },
 }
 
 /// What scales an app's services (`app { autoscaler = "…" }`).
@@ -191,6 +206,9 @@ pub enum PlanType {
     /// `LabelSource`
     #[serde(rename = "LabelSource")]
     LabelSource,
+    /// `Tracking`
+    #[serde(rename = "Tracking")]
+    Tracking,
     /// `list<T>`
     List(Box<PlanType>),
     /// A range of values.

@@ -30,5 +30,6 @@ pub const BUILTIN_TYPES: &[&str] = &[
     "Workflow",
     "Detector",
     "LabelSource",
+    "Tracking",
     "list",
 ];

@@ -68,6 +68,10 @@ const APP_FIELDS: &[FieldSpec] = &[
         name: "autoscaler",
         required: false,
     },
+    FieldSpec {
+        name: "tracking",
+        required: false,
+    },
 ];
 const STEP_FIELDS: &[FieldSpec] = &[
     FieldSpec {
@@ -307,6 +311,10 @@ impl Checker<'_, '_> {
             self.value(&field.value, Some(&Ty::Memory), ctx);
             self.positive(file, &field.value, "the artifacts volume size");
         }
+        if let Some(field) = fields.get("tracking") {
+            self.value(&field.value, Some(&Ty::Tracking), ctx);
+            self.check_tracking_uri(file, &field.value);
+        }
         for (name, choices) in [
             ("monitoring", crate::lower::plan::Monitoring::NAMES),
             ("autoscaler", crate::lower::plan::Autoscaler::NAMES),
@@ -330,6 +338,35 @@ impl Checker<'_, '_> {
                     }
                 }
             }
+        }
+    }
+
+    /// `tracking = mlflow("URI")`: the URI must be an `http://` or `https://` URL with a host
+    /// (the runtime speaks MLflow's REST API to it).
+    fn check_tracking_uri(&mut self, file: FileId, value: &Expr) {
+        let ExprKind::Call { args, .. } = &value.kind else {
+            return;
+        };
+        let Some(arg) = args.first() else {
+            return;
+        };
+        let ExprKind::Str(s) = &arg.value.kind else {
+            return;
+        };
+        let Some(uri) = s.as_plain() else {
+            return;
+        };
+        if let Err(why) = values::check_http_url(&uri) {
+            self.report(
+                Diagnostic::new(
+                    Code::E0707,
+                    file,
+                    arg.value.span,
+                    format!("`{uri}` is not a tracking server URL: {why}"),
+                )
+                .with_label("not an http(s) URL")
+                .with_help("write the server's base URL, e.g. `mlflow(\"http://127.0.0.1:5000\")`"),
+            );
         }
     }
 

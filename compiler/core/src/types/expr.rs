@@ -1143,7 +1143,11 @@ impl Checker<'_, '_> {
             if ty.is_artifact()
                 || matches!(
                     ty,
-                    Ty::Service(_) | Ty::Workflow(_) | Ty::Detector | Ty::LabelSource
+                    Ty::Service(_)
+                        | Ty::Workflow(_)
+                        | Ty::Detector
+                        | Ty::LabelSource
+                        | Ty::Tracking
                 )
             {
                 self.report(
@@ -1221,6 +1225,7 @@ pub(super) fn kind_help(found: &Ty, expected: &Ty) -> Option<String> {
     Some(match (found, expected) {
         (Ty::Workflow(_), Ty::Service(_)) => "this is a workflow; a service is expected here (declare one with `service NAME { model = … }`)".into(),
         (Ty::Service(_), Ty::Workflow(_)) => "this is a service; a workflow is expected here".into(),
+        (Ty::String, Ty::Tracking) => "call a tracker of `std.tracking` with the URL: `mlflow(\"http://127.0.0.1:5000\")` (and `use std.tracking.mlflow`)".into(),
         (Ty::Dataset, Ty::LabelSource) => "wrap the dataset in a label source: `oracle(…)` or `human_feedback(…)`".into(),
         (Ty::Float, Ty::Ratio) => "a ratio is a float known to lie in [0, 1]: write a literal such as `0.95`".into(),
         (Ty::String, Ty::Int | Ty::Float) => "write the number without quotes".into(),

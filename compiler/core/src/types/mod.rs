@@ -236,7 +236,7 @@ impl<'a> Checker<'a, '_> {
                 .with_help(format!("did you mean `{best}`?"))
                 .with_suggestion(format!("replace with `{best}`"), file, ty.name.span, best);
         } else {
-            d = d.with_help("the types are int, float, ratio, bool, string, duration, cpu, memory, Dataset, Model, File, Dir, Batch, Service, Workflow, Detector, LabelSource and list<T>");
+            d = d.with_help("the types are int, float, ratio, bool, string, duration, cpu, memory, Dataset, Model, File, Dir, Batch, Service, Workflow, Detector, LabelSource, Tracking and list<T>");
         }
         self.report(d);
         Ty::Unknown

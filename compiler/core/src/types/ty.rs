@@ -40,6 +40,8 @@ pub enum Ty {
     Detector,
     /// `LabelSource` (from `std.labels`)
     LabelSource,
+    /// `Tracking`: an experiment tracker (from `std.tracking`)
+    Tracking,
     /// `list<T>`
     List(Box<Ty>),
     /// `a..b`
@@ -97,6 +99,7 @@ impl Ty {
             "Workflow" => Ty::Workflow(None),
             "Detector" => Ty::Detector,
             "LabelSource" => Ty::LabelSource,
+            "Tracking" => Ty::Tracking,
             _ => return None,
         })
     }
@@ -168,6 +171,7 @@ impl fmt::Display for Ty {
             Ty::Workflow(_) => f.write_str("Workflow"),
             Ty::Detector => f.write_str("Detector"),
             Ty::LabelSource => f.write_str("LabelSource"),
+            Ty::Tracking => f.write_str("Tracking"),
             Ty::List(t) => write!(f, "list<{t}>"),
             Ty::Range(t) => write!(f, "range of {t}"),
             Ty::Record => f.write_str("record"),
