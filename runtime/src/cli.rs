@@ -3,7 +3,10 @@
 //! ```text
 //! sflow run FILE.sflow|plan.json [--workflow NAME] [--param k=v]… [--listen ADDR] [--parallelism N]
 //! sflow status | runs [--limit N] | runs show ID | models | decisions [--limit N]   [--format text|json]
-//! sflow step QUALIFIED_NAME [--arg k=v]…      (the process of a std step; started by the runtime)
+//! sflow step QUALIFIED_NAME [--arg k=v]… [--args JSON]   (the process of a std step; started by the runtime)
+//! sflow data FUNCTION [--args JSON] --out PATH  (materializes a std data source as a dataset directory)
+//! sflow serve [--model PATH] [--port PORT] [--listen ADDR] [--replicas N]   (feature `ml`)
+//! sflow runtime --plan PATH   (in a cluster, environment SFLOW_*; feature `kubernetes`)
 //! ```
 //!
 //! Every command takes `--state-dir DIR` (or `SFLOW_STATE_DIR`); `run` defaults to `.sflow/`
@@ -62,6 +65,61 @@ pub enum Command {
     Decisions(DecisionsArgs),
     /// Runs a std step (the runtime starts this for `uses = …` steps).
     Step(StepArgs),
+    /// Materializes a std data source (`std.data.mnist`) as a dataset directory (the init
+    /// container of a data-source input in a cluster).
+    Data(DataArgs),
+    /// Serves one TorchScript model (Open Inference Protocol v2 and /metrics) without a
+    /// runtime; hot-swaps it when the model file changes. Needs the ML feature.
+    Serve(ServeArgs),
+    /// Runs the app in a Kubernetes cluster (the runtime Deployment's command): workflows as
+    /// Argo Workflows, services as Deployments, acting only while holding the leader Lease.
+    /// Needs the Kubernetes feature.
+    Runtime(crate::kube::RuntimeArgs),
+}
+
+/// `sflow serve`
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// The TorchScript model to serve; watched, and hot-swapped when the file changes.
+    /// Without it the server is live but not ready.
+    #[arg(long, env = "SFLOW_MODEL")]
+    pub model: Option<PathBuf>,
+    /// The port to listen on (all interfaces), unless `--listen` is given.
+    #[arg(long, env = "SFLOW_PORT", default_value_t = 8080)]
+    pub port: u16,
+    /// The address to listen on (overrides `--port`), e.g. `127.0.0.1:9000`.
+    #[arg(long)]
+    pub listen: Option<SocketAddr>,
+    /// Worker threads (the replicas of the local backend).
+    #[arg(long, default_value_t = 1)]
+    pub replicas: usize,
+    /// The model's name in the API (`/v2/models/NAME`).
+    #[arg(long, env = "SFLOW_SERVICE", default_value = "model")]
+    pub name: String,
+    /// How often the model file is checked for a new version (`500ms`, `2s`).
+    #[arg(long, default_value = "1s", value_parser = parse_interval)]
+    pub watch_interval: std::time::Duration,
+}
+
+fn parse_interval(s: &str) -> Result<std::time::Duration, String> {
+    let (num, unit) = s
+        .find(|c: char| !c.is_ascii_digit())
+        .map_or((s, "s"), |i| s.split_at(i));
+    let n: u64 = num
+        .parse()
+        .map_err(|_| format!("`{s}` is not a duration like 500ms or 2s"))?;
+    match unit {
+        "ms" => Ok(std::time::Duration::from_millis(n)),
+        "s" => Ok(std::time::Duration::from_secs(n)),
+        _ => Err(format!("`{s}` is not a duration like 500ms or 2s")),
+    }
+    .and_then(|d| {
+        if d.is_zero() {
+            Err("the interval must be more than 0".to_string())
+        } else {
+            Ok(d)
+        }
+    })
 }
 
 /// `sflow run`
@@ -85,6 +143,10 @@ pub struct RunArgs {
     /// Most step processes at once (default: the number of cores).
     #[arg(long, short = 'j')]
     pub parallelism: Option<usize>,
+    /// Serve SERVICE on ADDR (`--serve predictor=127.0.0.1:9000`) instead of a free loopback
+    /// port; repeatable. Needs the ML feature (local serving).
+    #[arg(long = "serve", value_name = "SERVICE=ADDR")]
+    pub serve: Vec<String>,
 }
 
 /// `--format`
@@ -135,9 +197,27 @@ pub struct DecisionsArgs {
 pub struct StepArgs {
     /// The std step, `std.torch.train_classifier`.
     pub name: String,
+    /// The arguments as the plan's expression trees (a JSON object; `param` expressions are
+    /// read from `SFLOW_PARAM_<NAME>`), as the Kubernetes manifests pass them.
+    #[arg(long = "args", value_name = "JSON")]
+    pub args_json: Option<String>,
     /// An argument, `NAME=VALUE`; repeatable.
     #[arg(long = "arg", value_name = "NAME=VALUE")]
     pub args: Vec<String>,
+}
+
+/// `sflow data`
+#[derive(Debug, Args)]
+pub struct DataArgs {
+    /// The data source, `std.data.mnist` (or `mnist`).
+    pub function: String,
+    /// Its arguments as the plan's expression trees (a JSON object; `param` expressions are
+    /// read from `SFLOW_PARAM_<NAME>`).
+    #[arg(long = "args", value_name = "JSON")]
+    pub args_json: Option<String>,
+    /// The dataset directory to write.
+    #[arg(long)]
+    pub out: PathBuf,
 }
 
 /// Runs the command line; returns the exit status.
@@ -151,7 +231,10 @@ pub fn main() -> i32 {
                 .iter()
                 .map(|kv| split_kv(kv).unwrap_or_else(|| (kv.clone(), String::new())))
                 .collect();
-            std_steps::run(&a.name, &args)
+            std_steps::run(&a.name, &args, a.args_json.as_deref())
+        }
+        Command::Data(a) => {
+            crate::executor::data::command(&a.function, a.args_json.as_deref(), &a.out)
         }
         Command::Run(a) => {
             let rt = match tokio::runtime::Builder::new_multi_thread()
@@ -166,7 +249,19 @@ pub fn main() -> i32 {
             };
             rt.block_on(run(a, cli.state_dir))
         }
-        Command::Status(f) => read(cli.state_dir, f.format, report::status),
+        Command::Serve(a) => serve(a),
+        Command::Runtime(a) => crate::kube::main(a, cli.state_dir),
+        Command::Status(f) => {
+            let dir = cli
+                .state_dir
+                .clone()
+                .unwrap_or_else(|| PathBuf::from(".sflow"));
+            read(cli.state_dir, f.format, |s| {
+                let mut v = report::status(s)?;
+                report::add_serving(&mut v, state::read_services(&dir));
+                Ok(v)
+            })
+        }
         Command::Runs(r) => match r.show {
             Some(RunsCommand::Show { id }) => read(cli.state_dir, r.format, |s| report::run(s, id)),
             None => read(cli.state_dir, r.format, |s| report::runs(s, r.limit)),
@@ -216,11 +311,59 @@ async fn run(a: RunArgs, state_dir: Option<PathBuf>) -> i32 {
         eprintln!("error: `--param` sets params of the workflow given with `--workflow`");
         return 2;
     }
+    let mut serve_addrs = BTreeMap::new();
+    for kv in &a.serve {
+        let parsed = split_kv(kv).and_then(|(k, v)| Some((k, v.parse::<SocketAddr>().ok()?)));
+        match parsed {
+            Some((svc, _)) if program.plan.service(&svc).is_none() => {
+                eprintln!(
+                    "error: `--serve {kv}`: the program has no service `{svc}` (its services: {})",
+                    program
+                        .plan
+                        .services
+                        .iter()
+                        .map(|s| s.name.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                );
+                return 2;
+            }
+            Some((svc, addr)) => {
+                serve_addrs.insert(svc, addr);
+            }
+            None => {
+                eprintln!("error: `--serve {kv}`: write SERVICE=ADDR (`predictor=127.0.0.1:9000`)");
+                return 2;
+            }
+        }
+    }
+    if !serve_addrs.is_empty() && !cfg!(feature = "ml") {
+        eprintln!("error: `--serve`: not available in this build: local serving needs the ML feature (build with `--features ml`, docs/ml.md)");
+        return 2;
+    }
     let state_dir = state_dir.unwrap_or_else(|| program.default_state_dir());
     let mut cfg = EngineConfig::new(state_dir.clone());
+    cfg.serve_addrs = serve_addrs;
     cfg.progress = crate::progress::for_terminal();
     if let Some(n) = a.parallelism {
         cfg.parallelism = n.max(1);
+    }
+    // The control API's socket is bound before the engine starts, so that every step (even
+    // one of a run resumed at start) gets MLFLOW_TRACKING_URI pointing at it.
+    let api = if a.no_api {
+        None
+    } else {
+        match bind_api(&state_dir, a.listen).await {
+            Ok(b) => Some(b),
+            Err(e) => {
+                eprintln!("error: control API: {e}");
+                return 2;
+            }
+        }
+    };
+    if let Some(b) = &api {
+        cfg.step_env
+            .extend(crate::mlflow::server::step_env(&b.url, &b.token));
     }
     let engine = match Engine::start(program, cfg).await {
         Ok(e) => e,
@@ -229,13 +372,26 @@ async fn run(a: RunArgs, state_dir: Option<PathBuf>) -> i32 {
             return 2;
         }
     };
-    if !a.no_api {
-        if let Err(e) = start_api(&engine, &state_dir, a.listen).await {
+    if let Some(b) = api {
+        if let Err(e) = start_api(&engine, &state_dir, b).await {
             eprintln!("error: control API: {e}");
             engine.shutdown().await;
             return 2;
         }
     }
+    let mirror = match crate::mlflow::mirror::Mirror::start(
+        engine.store().clone(),
+        std::sync::Arc::new(engine.plan().clone()),
+        engine.shared().clock().clone(),
+        engine.shutdown_signal(),
+    ) {
+        Ok(m) => m,
+        Err(e) => {
+            eprintln!("error: MLflow mirror: {e}");
+            engine.shutdown().await;
+            return 2;
+        }
+    };
     let code = match &a.workflow {
         Some(w) => {
             let id = match engine.run_workflow(w, &params, "cli") {
@@ -280,28 +436,93 @@ async fn run(a: RunArgs, state_dir: Option<PathBuf>) -> i32 {
             0
         }
     };
+    if let (Some(m), true) = (&mirror, a.workflow.is_some() && code != 130) {
+        // Give the mirror a moment to send the run; whatever it could not send stays in the
+        // store and is sent by the next `sflow run` on this state directory.
+        if !m.flush(MIRROR_FLUSH).await {
+            eprintln!("the MLflow mirror has not caught up (is the server up?): the next `sflow run` on this state directory sends the rest");
+        }
+    }
     engine.shutdown().await;
     code
 }
 
-async fn start_api(engine: &Engine, state_dir: &Path, listen: SocketAddr) -> Result<(), Error> {
+/// How long `sflow run --workflow` waits for the MLflow mirror before it exits.
+const MIRROR_FLUSH: std::time::Duration = std::time::Duration::from_secs(15);
+
+/// `sflow serve`: the standalone model server (feature `ml`).
+fn serve(a: ServeArgs) -> i32 {
+    #[cfg(feature = "ml")]
+    {
+        let opts = crate::ml::standalone::Options {
+            model: a.model,
+            listen: a
+                .listen
+                .unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], a.port))),
+            replicas: a.replicas,
+            name: a.name,
+            watch_interval: a.watch_interval,
+        };
+        match tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+        {
+            Ok(rt) => rt.block_on(crate::ml::standalone::run(opts, interrupted())),
+            Err(e) => {
+                eprintln!("error: cannot start the async runtime: {e}");
+                2
+            }
+        }
+    }
+    #[cfg(not(feature = "ml"))]
+    {
+        let _ = a;
+        eprintln!("error: `sflow serve` is not available in this build: it needs the ML feature (build with `--features ml`, docs/ml.md)");
+        2
+    }
+}
+
+/// The control API's socket, bound, with its URL and token.
+struct BoundApi {
+    listener: tokio::net::TcpListener,
+    url: String,
+    token: String,
+}
+
+async fn bind_api(state_dir: &Path, listen: SocketAddr) -> Result<BoundApi, Error> {
     if !listen.ip().is_loopback() {
         return Err(Error::Msg(format!(
             "{listen} is not a loopback address: the control API only listens on loopback"
         )));
     }
+    std::fs::create_dir_all(state_dir)
+        .map_err(|e| Error::io(format!("cannot create {}", state_dir.display()), e))?;
     let token = state::token(state_dir)?;
-    let (tx, rx) = tokio::sync::oneshot::channel();
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .map_err(|e| Error::io(format!("cannot listen on {listen}"), e))?;
+    let addr = listener
+        .local_addr()
+        .map_err(|e| Error::io(format!("cannot listen on {listen}"), e))?;
+    Ok(BoundApi {
+        listener,
+        url: format!("http://{addr}"),
+        token,
+    })
+}
+
+async fn start_api(engine: &Engine, state_dir: &Path, bound: BoundApi) -> Result<(), Error> {
+    let BoundApi {
+        listener,
+        url,
+        token,
+    } = bound;
     let e = engine.clone();
     tokio::spawn(async move {
-        if let Err(err) = api::serve(e, token, listen, tx).await {
+        if let Err(err) = api::serve_on(e, token, listener).await {
             tracing::error!("control API: {err}");
         }
     });
-    let addr = rx
-        .await
-        .map_err(|_| Error::Msg(format!("cannot listen on {listen}")))?;
-    let url = format!("http://{addr}");
     state::write_api_info(state_dir, &url)?;
     tracing::info!(url, token = %state_dir.join("token").display(), "control API listening");
     Ok(())
@@ -559,6 +780,16 @@ fn status_text(v: &Json) -> String {
             s(svc, "replicas"),
             cell(svc.get("range"))
         ));
+        if let Some(sv) = svc.get("serving").filter(|v| !v.is_null()) {
+            out.push_str(&format!(
+                "  serving on {} (model {} v{}, {} workers, pid {})\n",
+                s(sv, "url"),
+                s(&sv["model"], "name"),
+                s(&sv["model"], "version"),
+                s(sv, "workers"),
+                s(sv, "pid")
+            ));
+        }
     }
     let signals = v["signals"].as_object().cloned().unwrap_or_default();
     if !signals.is_empty() {

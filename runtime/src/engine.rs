@@ -18,7 +18,9 @@ use crate::clock::{format_utc, Clock, Millis};
 use crate::error::{Error, Result};
 use crate::eval::Scope;
 use crate::executor::local::LocalBackend;
-use crate::executor::{Backend, NewModel, RunContext, RunStatus, ServiceChange};
+use crate::executor::{
+    Backend, BackendHost, NewModel, RunContext, RunStatus, ServiceChange, SignalSink,
+};
 use crate::policy::{PolicyEngine, PolicyState, Scalar, Verdict, VerdictKind};
 use crate::program::Program;
 use crate::progress::Progress;
@@ -51,6 +53,12 @@ pub struct EngineConfig {
     pub backend: Option<Arc<dyn Backend>>,
     /// Extra environment for every step.
     pub step_env: BTreeMap<String, String>,
+    /// Addresses to serve services on when the backend serves them in this process
+    /// (`sflow run --serve SERVICE=ADDR`); others get a free loopback port.
+    pub serve_addrs: BTreeMap<String, std::net::SocketAddr>,
+    /// `schedule` triggers that something else fires (in a cluster, the CronWorkflows the
+    /// manifests make of them): the engine does not run their schedules.
+    pub external_schedules: std::collections::BTreeSet<String>,
 }
 
 impl EngineConfig {
@@ -64,6 +72,8 @@ impl EngineConfig {
             progress: Arc::new(crate::progress::Logs),
             backend: None,
             step_env: BTreeMap::new(),
+            serve_addrs: BTreeMap::new(),
+            external_schedules: std::collections::BTreeSet::new(),
         }
     }
 }
@@ -114,6 +124,33 @@ pub enum Effect {
         /// What happened.
         result: String,
     },
+    /// Set signals (the Checker's and Improver's sensors), with the engine state and events
+    /// that go with them, in the firing's transaction; the board gets them together, so a
+    /// policy never sees one without the others.
+    Signals {
+        /// Signal keys (`checker.drift`) and values, recorded as signals.
+        set: Vec<(String, RtValue)>,
+        /// Engine state (`kv`) written with them.
+        kv: Vec<(String, Json)>,
+        /// Events emitted with them: subject, name, payload.
+        events: Vec<(String, String, Json)>,
+        /// Services whose `model` signal is read again afterwards (their evaluation changed).
+        refresh_services: Vec<String>,
+        /// What happened, for the audit log.
+        result: String,
+        /// Held until the effect is recorded: serializes an agent's actions with their records.
+        hold: Option<Hold>,
+    },
+}
+
+/// Something an action keeps until its effect is recorded (a lock guard), then drops.
+#[derive(Clone)]
+pub struct Hold(pub Arc<dyn std::any::Any + Send + Sync>);
+
+impl std::fmt::Debug for Hold {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Hold")
+    }
 }
 
 /// What happens after a commit.
@@ -140,6 +177,11 @@ enum Msg {
         _busy: BusyGuard,
     },
     Sync(tokio::sync::oneshot::Sender<()>),
+    /// Several base signals set together (one policy evaluation after all of them).
+    Bases {
+        values: Vec<(String, RtValue)>,
+        _busy: BusyGuard,
+    },
 }
 
 /// The state the engine's tasks share.
@@ -188,7 +230,8 @@ pub fn base_of(s: &Signal) -> (String, Vec<String>) {
     }
 }
 
-fn model_value(m: &store::ModelRow) -> RtValue {
+/// The value of a registered model version: its id, name, version, file and metric record.
+pub fn model_value(m: &store::ModelRow) -> RtValue {
     let metrics = match &m.metrics {
         Json::Object(o) => o
             .iter()
@@ -203,6 +246,31 @@ fn model_value(m: &store::ModelRow) -> RtValue {
         path: m.path.clone(),
         metrics,
     }
+}
+
+/// The kv key of a service's latest model evaluation (written by an Improver).
+pub fn evaluation_key(service: &str) -> String {
+    format!("evaluation:{service}")
+}
+
+/// The value of `SERVICE.model`: the served model with its metric record, where the latest
+/// evaluation of the service's models (an Improver's, on its held-out data) overrides the
+/// metrics it measured, so `improver.candidate.accuracy > SERVICE.model.accuracy` compares
+/// figures from the same data. The registry keeps the training metrics.
+fn served_value(c: &rusqlite::Connection, service: &str, m: &store::ModelRow) -> Result<RtValue> {
+    let mut v = model_value(m);
+    if let (Some(eval), RtValue::Model { metrics, .. }) =
+        (store::kv_get(c, &evaluation_key(service))?, &mut v)
+    {
+        if let Some(Json::Object(measured)) =
+            eval.get("models").and_then(|ms| ms.get(m.id.to_string()))
+        {
+            for (k, x) in measured {
+                metrics.insert(k.clone(), value::json_to_value(x));
+            }
+        }
+    }
+    Ok(v)
 }
 
 impl Engine {
@@ -299,8 +367,24 @@ impl Engine {
         // The control loop starts from the restored values (see `ControlLoop::new`).
         let loop_state = ControlLoop::new(shared.clone(), policies, every, &board, now);
         tokio::spawn(loop_state.run(rx));
+        // The backend learns where to report, then gets every service's desired state again
+        // (what it served before a restart comes back from the store).
+        let sink: Arc<dyn SignalSink> = shared.clone();
+        shared.backend.attach(BackendHost {
+            plan: plan.clone(),
+            store: store.clone(),
+            state_dir: cfg.state_dir.clone(),
+            signals: Arc::downgrade(&sink),
+            shutdown: shared.shutdown.subscribe(),
+            serve_addrs: cfg.serve_addrs.clone(),
+        });
+        drop(sink);
+        shared.reapply_services()?;
         for (i, t) in plan.triggers.iter().enumerate() {
             if let TriggerSourcePlan::Schedule { cron } = &t.on {
+                if cfg.external_schedules.contains(&t.name) {
+                    continue;
+                }
                 match sflow_compiler::values::check_cron(cron) {
                     Ok(schedule) => {
                         tokio::spawn(triggers::schedule_loop(shared.clone(), i, schedule));
@@ -471,6 +555,7 @@ impl Engine {
     /// Stops: running steps are killed and their runs left to be resumed by the next start.
     pub async fn shutdown(&self) {
         self.s.shutdown.send_replace(true);
+        self.s.backend.shutdown();
         let _ = tokio::time::timeout(Duration::from_secs(10), self.s.busy.idle()).await;
         // The directory is free for the next runtime.
         if let Ok(mut lock) = self.s.lock.lock() {
@@ -481,6 +566,23 @@ impl Engine {
     /// A receiver that turns `true` when the engine shuts down.
     pub fn shutdown_signal(&self) -> watch::Receiver<bool> {
         self.s.shutdown.subscribe()
+    }
+
+    /// The state directory.
+    pub fn state_dir(&self) -> &std::path::Path {
+        &self.s.cfg.state_dir
+    }
+}
+
+impl SignalSink for Shared {
+    fn set_sensor(&self, agent: &str, sensor: &str, value: &Json) -> Result<RtValue> {
+        Shared::set_sensor(self, agent, sensor, value)
+    }
+    fn set_service_signal(&self, service: &str, path: &str, value: &Json) -> Result<RtValue> {
+        Shared::set_service_signal(self, service, path, value)
+    }
+    fn signal(&self, key: &str) -> Option<RtValue> {
+        self.board.lock().ok()?.get(key).cloned()
     }
 }
 
@@ -525,6 +627,120 @@ impl Shared {
     /// The `production` alias of a service: (model, previous model).
     pub fn alias(&self, service: &str) -> Result<Option<(i64, Option<i64>)>> {
         self.store.with(|c| store::alias(c, service, "production"))
+    }
+
+    /// Hands the backend every service's recorded desired state (on start): the model its
+    /// `production` alias points at, and its replicas.
+    fn reapply_services(self: &Arc<Self>) -> Result<()> {
+        let mut after = After::default();
+        for svc in self.store.with(store::services)? {
+            if self.plan.service(&svc.name).is_none() {
+                continue;
+            }
+            if let Some((id, _)) = self.alias(&svc.name)? {
+                if let Some(m) = self.store.with(|c| store::model(c, id))? {
+                    after.services.push(ServiceChange::Serve {
+                        service: svc.name.clone(),
+                        path: m.path.clone(),
+                        model_id: id,
+                    });
+                }
+            }
+            after.services.push(ServiceChange::Scale {
+                service: svc.name.clone(),
+                replicas: svc.replicas,
+            });
+        }
+        self.after_commit(after);
+        Ok(())
+    }
+
+    /// The state directory.
+    pub fn state_dir(&self) -> &std::path::Path {
+        &self.cfg.state_dir
+    }
+
+    /// The program's directory (data sources' relative paths).
+    pub fn program_dir(&self) -> &std::path::Path {
+        &self.program.dir
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Arc<Store> {
+        &self.store
+    }
+
+    /// The current value of a signal of the board (`checker.picked`, `predictor.model`).
+    pub fn board_value(&self, key: &str) -> Option<RtValue> {
+        self.board.lock().ok()?.get(key).cloned()
+    }
+
+    /// The kv key of a run's extra environment (recorded by [`Shared::start_action_run`]).
+    pub fn run_env_key(run: i64) -> String {
+        format!("run:{run}:env")
+    }
+
+    /// A run's environment: the engine's `step_env`, plus what the action that started it
+    /// recorded (an Improver's `SFLOW_INPUT_LABELLED`), also when the run resumes.
+    fn run_env(&self, run: i64) -> BTreeMap<String, String> {
+        let mut env = self.cfg.step_env.clone();
+        if let Ok(Some(Json::Object(extra))) = self
+            .store
+            .with(|c| store::kv_get(c, &Shared::run_env_key(run)))
+        {
+            for (k, v) in extra {
+                if let Json::String(s) = v {
+                    env.insert(k, s);
+                }
+            }
+        }
+        env
+    }
+
+    /// Starts the run of an agent's action that waits for it (an Improver's retraining): the
+    /// run is recorded with the action's key, so performing the action again after a crash
+    /// finds it instead of starting another; `env` is added to its steps' environment.
+    pub fn start_action_run(
+        self: &Arc<Self>,
+        workflow: &str,
+        origin: &str,
+        action_key: &str,
+        env: &BTreeMap<String, String>,
+    ) -> Result<i64> {
+        let (idx, values, rows) = self.prepare_params(workflow, BTreeMap::new())?;
+        let mut after = After::default();
+        let env_json = serde_json::to_value(env)?;
+        let run_id = self.store.tx(|c| {
+            if let Some(existing) = store::run_by_firing(c, action_key)? {
+                return Ok(existing);
+            }
+            let id =
+                self.insert_run(c, idx, values, &rows, origin, Some(action_key), &mut after)?;
+            store::kv_set(c, &Shared::run_env_key(id), &env_json)?;
+            Ok(id)
+        })?;
+        self.after_commit(after);
+        Ok(run_id)
+    }
+
+    /// Waits until run `id` has finished; `None` if the engine shuts down first.
+    pub async fn wait_run(&self, id: i64) -> Result<Option<RunRow>> {
+        let mut rx = self.runs_finished.subscribe();
+        let mut shutdown = self.shutdown.subscribe();
+        loop {
+            rx.borrow_and_update();
+            let row = self
+                .store
+                .with(|c| store::run(c, id))?
+                .ok_or_else(|| Error::Msg(format!("no run {id}")))?;
+            if row.status != "running" {
+                return Ok(Some(row));
+            }
+            tokio::select! {
+                r = rx.changed() => if r.is_err() { return Ok(None) },
+                _ = shutdown.wait_for(|s| *s) => return Ok(None),
+            }
+        }
     }
 
     /// A service's recorded state.
@@ -577,7 +793,8 @@ impl Shared {
             );
             if let Some((id, _)) = self.alias(&svc.name)? {
                 if let Some(m) = self.store.with(|c| store::model(c, id))? {
-                    board.insert(format!("{}.model", svc.name), model_value(&m));
+                    let v = self.store.with(|c| served_value(c, &svc.name, &m))?;
+                    board.insert(format!("{}.model", svc.name), v);
                 }
             }
         }
@@ -585,6 +802,25 @@ impl Shared {
             b.extend(board.clone());
         }
         Ok(board)
+    }
+
+    /// Sets base signals and hands them to the control loop as one change.
+    fn set_bases(&self, values: Vec<(String, RtValue)>) {
+        if values.len() <= 1 {
+            for (k, v) in values {
+                self.set_base(k, v);
+            }
+            return;
+        }
+        if let Ok(mut b) = self.board.lock() {
+            for (k, v) in &values {
+                b.insert(k.clone(), v.clone());
+            }
+        }
+        let _ = self.tx.send(Msg::Bases {
+            values,
+            _busy: self.busy.enter(),
+        });
     }
 
     /// Sets a base signal and hands it to the control loop.
@@ -824,9 +1060,7 @@ impl Shared {
     }
 
     fn after_commit(self: &Arc<Self>, after: After) {
-        for (k, v) in after.bases {
-            self.set_base(k, v);
-        }
+        self.set_bases(after.bases);
         for l in after.runs {
             self.launch(l);
         }
@@ -881,7 +1115,7 @@ impl Shared {
             params: l.params,
             program_dir: self.program.dir.clone(),
             self_exe: self.cfg.self_exe.clone(),
-            extra_env: self.cfg.step_env.clone(),
+            extra_env: self.run_env(l.run_id),
             resume: l.resume,
             progress: self.cfg.progress.clone(),
             clock: self.clock.clone(),
@@ -942,9 +1176,10 @@ impl Shared {
             };
             store::set_alias(c, &svc.name, "production", m.id, None, self.clock.now_ms())?;
             if let Some(row) = store::model(c, m.id)? {
-                after
-                    .bases
-                    .push((format!("{}.model", svc.name), model_value(&row)));
+                after.bases.push((
+                    format!("{}.model", svc.name),
+                    served_value(c, &svc.name, &row)?,
+                ));
                 after.services.push(ServiceChange::Serve {
                     service: svc.name.clone(),
                     path: row.path.clone(),
@@ -1077,6 +1312,17 @@ impl Shared {
             let last = i + 1 == total;
             let result = match decided {
                 Ok(effect) => self.commit(&f, i, last, &action_key, &described, effect),
+                Err(e) if *self.shutdown.borrow() => {
+                    // Stopped while acting (an Improver waiting for its run or for labels):
+                    // nothing was recorded, so the firing stays pending and the next start
+                    // performs this action again.
+                    tracing::info!(
+                        firing = key,
+                        action = described,
+                        "left pending by the shutdown: {e}"
+                    );
+                    return Ok(());
+                }
                 Err(e) => Err(Error::Msg(e)),
             };
             if let Err(e) = result {
@@ -1157,7 +1403,7 @@ impl Shared {
                     store::set_alias(c, &service, "production", model_id, previous, now)?;
                     let payload = json!({ "model": m.name, "version": m.version, "modelId": model_id, "previousModelId": previous });
                     after.firings.extend(self.emit_event(c, &service, event, &payload)?);
-                    after.bases.push((format!("{service}.model"), model_value(&m)));
+                    after.bases.push((format!("{service}.model"), served_value(c, &service, &m)?));
                     after.services.push(ServiceChange::Serve { service: service.clone(), path: m.path.clone(), model_id });
                     format!("{service} now serves {} v{} ({event})", m.name, m.version)
                 }
@@ -1173,6 +1419,29 @@ impl Shared {
                     format!("published as action event {id} for an external `{agent}`")
                 }
                 Effect::Nothing { result } => result,
+                Effect::Signals { set, kv, events, refresh_services, result, hold } => {
+                    for (k, v) in &kv {
+                        store::kv_set(c, k, v)?;
+                    }
+                    for (k, v) in set {
+                        store::set_signal(c, &k, &serde_json::to_value(&v)?, now)?;
+                        after.bases.push((k, v));
+                    }
+                    for (subject, name, payload) in &events {
+                        after.firings.extend(self.emit_event(c, subject, name, payload)?);
+                    }
+                    for svc in refresh_services {
+                        if let Some((id, _)) = store::alias(c, &svc, "production")? {
+                            if let Some(m) = store::model(c, id)? {
+                                after.bases.push((format!("{svc}.model"), served_value(c, &svc, &m)?));
+                            }
+                        }
+                    }
+                    // Released once the record is written (the commit follows in this
+                    // transaction, before any other action of the agent can write its own).
+                    drop(hold);
+                    result
+                }
             };
             store::insert_decision(c, &f.source, &f.name, Some(&f.key), &f.reads, described, "done", &result, now)?;
             store::advance_firing(c, &f.key, i + 1, if last { "done" } else { "pending" }, now)?;
@@ -1365,6 +1634,19 @@ impl ControlLoop {
                                 self.policies.set(*slot, v.as_ref().map_or(Scalar::Missing, Scalar::from_value), now, &mut out);
                             }
                         }
+                        self.settle(&mut out);
+                    }
+                    Some(Msg::Bases { values, _busy }) => {
+                        let now = self.shared.clock.now_ms();
+                        let mut slots = Vec::new();
+                        for (key, value) in &values {
+                            self.every_triggers(key, value);
+                            for (slot, path) in self.derived.get(key).into_iter().flatten() {
+                                let v = if path.is_empty() { Some(value.clone()) } else { value.project(path) };
+                                slots.push((*slot, v.as_ref().map_or(Scalar::Missing, Scalar::from_value)));
+                            }
+                        }
+                        self.policies.set_many(slots, now, &mut out);
                         self.settle(&mut out);
                     }
                     Some(Msg::Sync(reply)) => {

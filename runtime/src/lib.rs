@@ -16,6 +16,8 @@
 //! | [`api`] | the control API (axum, bearer token) |
 //! | [`store`] | the embedded SQLite store and its migrations |
 //! | [`report`] | the store as JSON for the CLI and the API |
+//! | [`mlflow`] | MLflow: the mirror into a tracking server, the REST subset steps log to |
+//! | [`kube`] | `sflow runtime`: the runtime in a cluster (Argo Workflows, Deployments, a Lease; feature `kubernetes`) |
 //! | `ml` (feature `ml`) | the ML loop: std.torch steps, serving, Tracker, Checker, Improver |
 
 pub mod agents;
@@ -27,8 +29,10 @@ pub mod engine;
 pub mod error;
 pub mod eval;
 pub mod executor;
+pub mod kube;
 #[cfg(feature = "ml")]
 pub mod ml;
+pub mod mlflow;
 pub mod policy;
 pub mod program;
 pub mod progress;

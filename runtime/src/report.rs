@@ -15,6 +15,27 @@ fn time(ms: Option<i64>) -> Json {
     ms.map_or(Json::Null, |t| Json::from(format_utc(t)))
 }
 
+/// Adds to a [`status`] document where each service is served locally (`serving`: url,
+/// model, replicas, workers, pid), from `services.json` (see `state::read_services`).
+pub fn add_serving(status: &mut Json, services: Option<Json>) {
+    let Some(Json::Object(serving)) = services else {
+        return;
+    };
+    for svc in status
+        .get_mut("services")
+        .and_then(Json::as_array_mut)
+        .into_iter()
+        .flatten()
+    {
+        let name = svc.get("name").and_then(Json::as_str).map(str::to_owned);
+        if let (Some(name), Json::Object(o)) = (name, svc) {
+            if let Some(sv) = serving.get(&name) {
+                o.insert("serving".into(), sv.clone());
+            }
+        }
+    }
+}
+
 /// Runs, newest first.
 pub fn runs(store: &Store, limit: i64) -> Result<Json> {
     let rows = store.with(|c| store::runs(c, limit))?;

@@ -1,6 +1,7 @@
 //! The state directory: `store.db` (the store), `runs/` (run directories), `token` (the
 //! control API's bearer token, 0600), `api.json` (where the control API of the running
-//! runtime listens), and `lock` (held by the running runtime: one runtime per directory).
+//! runtime listens), `services.json` (where it serves each service locally, ML build), and
+//! `lock` (held by the running runtime: one runtime per directory).
 
 use crate::error::{Error, Result};
 use std::io::Write;
@@ -60,6 +61,16 @@ pub fn token(dir: &Path) -> Result<String> {
 /// Where the store is.
 pub fn store_path(dir: &Path) -> PathBuf {
     dir.join("store.db")
+}
+
+/// Where the running runtime records the services it serves locally (`services.json`).
+pub fn services_path(dir: &Path) -> PathBuf {
+    dir.join("services.json")
+}
+
+/// What `services.json` says (service → url, model, replicas), if a runtime wrote it.
+pub fn read_services(dir: &Path) -> Option<serde_json::Value> {
+    serde_json::from_slice(&std::fs::read(services_path(dir)).ok()?).ok()
 }
 
 /// Records where the control API listens.

@@ -241,6 +241,7 @@ pub fn type_name(ty: &PlanType) -> String {
         PlanType::Workflow => "Workflow".into(),
         PlanType::Detector => "Detector".into(),
         PlanType::LabelSource => "LabelSource".into(),
+        PlanType::Tracking => "Tracking".into(),
         PlanType::List(t) => format!("list<{}>", type_name(t)),
         PlanType::Range(t) => format!("range<{}>", type_name(t)),
         PlanType::Record => "record".into(),

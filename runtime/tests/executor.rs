@@ -492,6 +492,8 @@ workflow w {
     );
 }
 
+// Without the ML feature only (the ML build runs these actions: tests/ml_loop.rs).
+#[cfg(not(feature = "ml"))]
 #[test]
 fn std_torch_steps_say_they_need_the_ml_feature() {
     let p = Prog::new(

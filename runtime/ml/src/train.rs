@@ -77,6 +77,11 @@ pub struct TrainConfig {
     pub holdout: f64,
     /// The number of classes (10); every label must be below it.
     pub classes: usize,
+    /// The least share of each epoch the extra labelled samples make up (0.2): they are
+    /// repeated as needed. A few hundred newly labelled samples of a drifted input would
+    /// otherwise weigh nothing against tens of thousands of original ones, and the retrained
+    /// model would not learn the new distribution.
+    pub extra_share: f64,
 }
 
 impl TrainConfig {
@@ -90,6 +95,7 @@ impl TrainConfig {
             seed: 0,
             holdout: 0.1,
             classes: 10,
+            extra_share: 0.2,
         }
     }
 
@@ -246,6 +252,19 @@ fn check_labels(data: &Dataset, classes: usize, what: &str) -> Result<()> {
     Ok(())
 }
 
+/// `train` followed by `extra` repeated as often as needed (at most 100 times) for it to make
+/// up at least `share` of the result.
+fn with_replayed(train: &Dataset, extra: &Dataset, share: f64) -> Result<Dataset> {
+    let share = share.clamp(0.0, 0.95);
+    let wanted = share / (1.0 - share) * train.len() as f64;
+    let reps = ((wanted / extra.len().max(1) as f64).ceil() as usize).clamp(1, 100);
+    let mut out = train.concat(extra)?;
+    for _ in 1..reps {
+        out = out.concat(extra)?;
+    }
+    Ok(out)
+}
+
 /// `std.torch.train_classifier`: trains `cfg.arch` on `data` (minus a held-out split) plus
 /// every image of `extra` (the Improver's newly labelled samples; never held out), saves the
 /// model as TorchScript at `out`, and reports its accuracy on the held-out split.
@@ -277,7 +296,7 @@ pub fn train_classifier_with(
     let (train, holdout) = data.split(cfg.holdout, cfg.seed)?;
     let extra_size = extra.map_or(0, Dataset::len);
     let train = match extra {
-        Some(x) if !x.is_empty() => train.concat(x)?,
+        Some(x) if !x.is_empty() => with_replayed(&train, x, cfg.extra_share)?,
         _ => train,
     };
     if train.is_empty() {
@@ -426,4 +445,28 @@ pub fn evaluate(model: &Classifier, data: &Dataset) -> Result<EvalReport> {
 pub fn evaluate_file(model: &Path, data: &Dataset) -> Result<EvalReport> {
     let m = Classifier::load_with_shape(model, data.rows(), data.cols())?;
     evaluate(&m, data)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn images(n: usize, label: u8) -> Result<Dataset> {
+        Dataset::from_u8(&vec![label; n * 4], 2, 2, Some(vec![label; n]))
+    }
+
+    #[test]
+    fn extra_samples_are_replayed_up_to_their_share() -> Result<()> {
+        let train = images(800, 0)?;
+        let extra = images(10, 1)?;
+        let mixed = with_replayed(&train, &extra, 0.2)?;
+        // 0.2 / 0.8 × 800 = 200 extra images wanted: 20 repetitions of 10.
+        assert_eq!(mixed.len(), 1000);
+        let ones = mixed.labels().map_or(0, |l| l.iter().filter(|&&x| x == 1).count());
+        assert_eq!(ones, 200);
+        // Many extra samples are not repeated; a tiny set is repeated at most 100 times.
+        assert_eq!(with_replayed(&train, &images(400, 1)?, 0.2)?.len(), 1200);
+        assert_eq!(with_replayed(&train, &images(1, 1)?, 0.2)?.len(), 900);
+        Ok(())
+    }
 }

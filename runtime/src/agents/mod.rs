@@ -3,8 +3,11 @@
 //! - `Planner` (built in): `replace` moves the service's `production` alias to the model and
 //!   tells the backend to serve it, `rollback` moves it back, `scale` sets the desired replicas
 //!   within the service's range. Each emits its event (`SERVICE.model.replaced`, …).
-//! - `Checker`, `Improver` (built in): their actions need the ML feature; this build reports
-//!   them as not available (the firing fails with that message, recorded in the audit log).
+//! - `Checker`, `Improver` (built in): with the ML feature, `check` runs the drift detector
+//!   ([`crate::ml::checker`]) and `improve` labels, retrains and evaluates
+//!   ([`crate::ml::improver`]); their results are sensor values recorded with the firing
+//!   ([`Effect::Signals`]). Without the feature (and for `Improver.tune`, not implemented)
+//!   the firing fails with "not available", recorded in the audit log.
 //! - user-declared kinds: an action bound `-> run WORKFLOW with {…}` starts the workflow (the
 //!   action's parameters are in scope in `with`), one bound `-> webhook "URL"` POSTs its
 //!   arguments as JSON with an `Idempotency-Key` header, and an unbound one is published on
@@ -22,14 +25,18 @@ use std::collections::BTreeMap;
 
 /// The message for built-in actions this build cannot perform.
 pub fn not_available(kind: &str, action: &str) -> String {
-    format!("not available in this build: `{kind}.{action}` needs the ML feature (drift detectors, labelling and retraining with tch; issue 5)")
+    if cfg!(feature = "ml") {
+        format!("not available in this build: `{kind}.{action}` is not implemented yet")
+    } else {
+        format!("not available in this build: `{kind}.{action}` needs the ML feature (drift detectors, labelling and retraining with tch; issue 5)")
+    }
 }
 
 /// Decides what calling `agent.action(args)` does; a webhook binding is performed here
 /// (before the effect is recorded), everything else is returned as an effect that the engine
 /// records atomically with the firing.
 pub async fn call(
-    shared: &Shared,
+    shared: &std::sync::Arc<Shared>,
     agent: &str,
     action: &str,
     args: &BTreeMap<String, Expr>,
@@ -70,6 +77,14 @@ pub async fn call(
             ("Planner", "replace") => replace(shared, &values),
             ("Planner", "rollback") => rollback(shared, &values),
             ("Planner", "scale") => scale(shared, &values),
+            #[cfg(feature = "ml")]
+            ("Checker", "check") => {
+                crate::ml::checker::check(shared, agent, &values, action_key).await
+            }
+            #[cfg(feature = "ml")]
+            ("Improver", "improve") => {
+                crate::ml::improver::improve(shared, agent, &values, action_key).await
+            }
             (k, a) => Err(not_available(k, a)),
         };
     }

@@ -16,6 +16,7 @@
 //! | `PUT /v1/agents/AGENT/sensors/SENSOR` (JSON value) | sets a sensor |
 //! | `GET /v1/agents/AGENT/actions?after=ID` | actions published for an external implementation |
 //! | `PUT /v1/services/SERVICE/signals/SIGNAL` (JSON value) | sets `latency.p95`, `requests`, `errors` |
+//! | `GET/POST /api/2.0/mlflow/…` | the MLflow REST subset steps log to (`crate::mlflow::server`) |
 //! | `POST /PATH` | a `webhook "/PATH"` trigger (an `Idempotency-Key` header makes retries fire once) |
 
 use crate::engine::Engine;
@@ -65,6 +66,16 @@ pub async fn serve(
     let listener = tokio::net::TcpListener::bind(addr).await?;
     let local = listener.local_addr()?;
     let _ = bound.send(local);
+    serve_on(engine, token, listener).await
+}
+
+/// Serves the control API on a socket bound beforehand (so that its address could be given
+/// to the engine's steps as `MLFLOW_TRACKING_URI`) until the engine shuts down.
+pub async fn serve_on(
+    engine: Engine,
+    token: String,
+    listener: tokio::net::TcpListener,
+) -> std::io::Result<()> {
     let mut shutdown = engine.shutdown_signal();
     let app = router(engine, token);
     axum::serve(listener, app)
@@ -93,6 +104,10 @@ pub fn router(engine: Engine, token: String) -> Router {
         .route(
             "/v1/services/{service}/signals/{signal}",
             put(set_service_signal),
+        )
+        .nest_service(
+            "/api/2.0/mlflow",
+            crate::mlflow::server::router(state.engine.clone()),
         )
         .fallback(webhook)
         .layer(middleware::from_fn_with_state(state.clone(), auth))
@@ -132,6 +147,7 @@ struct Page {
 
 async fn status(State(st): State<AppState>) -> ApiResult {
     let mut v = report::status(st.engine.store()).map_err(internal)?;
+    report::add_serving(&mut v, crate::state::read_services(st.engine.state_dir()));
     if let Value::Object(o) = &mut v {
         o.insert(
             "live".into(),

@@ -4,7 +4,7 @@
 use crate::eval::app_field;
 use crate::value::{check_metric, RtValue};
 use serde_json::Value as Json;
-use sflow_compiler::lower::plan::{AppPlan, Expr, PlanType, PortPlan, TemplatePart};
+use sflow_compiler::lower::plan::{AppPlan, PlanType, PortPlan, TemplatePart};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -60,34 +60,6 @@ pub fn is_dir_type(ty: &PlanType) -> bool {
     matches!(ty, PlanType::Dataset | PlanType::Dir)
 }
 
-/// The path of a data source input (`std.data.files(path)`, `std.data.mnist(split, path)`),
-/// relative to the program's directory.
-pub fn data_source_path(
-    function: &str,
-    args: &BTreeMap<String, Expr>,
-    program_dir: &Path,
-) -> Result<PathBuf, String> {
-    let string_arg = |name: &str| match args.get(name) {
-        Some(Expr::Literal {
-            value: sflow_compiler::lower::plan::Value::String { value },
-        }) => Some(value.clone()),
-        _ => None,
-    };
-    match function {
-        "std.data.files" | "std.data.mnist" => {
-            let path =
-                string_arg("path").ok_or_else(|| format!("`{function}` needs a literal `path`"))?;
-            let p = Path::new(&path);
-            Ok(if p.is_absolute() {
-                p.to_path_buf()
-            } else {
-                program_dir.join(p)
-            })
-        }
-        other => Err(format!("unknown data source `{other}`")),
-    }
-}
-
 /// Reads `$SFLOW_METRICS`: one JSON object, or JSON lines (one object per line, a series
 /// whose last value of each key is the step's value). A missing or empty file reports
 /// nothing. Returns every point as (key, value, seq).
@@ -102,10 +74,17 @@ pub fn read_metrics_file(path: &Path) -> Result<Vec<(String, Json, i64)>, String
             ))
         }
     };
+    parse_metrics(&text)
+}
+
+/// Parses a metrics report (the text of `$SFLOW_METRICS`, or the `sflow-metrics` output
+/// parameter of an Argo step): one JSON object, or JSON lines. Returns every point as (key,
+/// value, seq).
+pub fn parse_metrics(text: &str) -> Result<Vec<(String, Json, i64)>, String> {
     if text.trim().is_empty() {
         return Ok(Vec::new());
     }
-    let objects: Vec<Json> = match serde_json::from_str::<Json>(&text) {
+    let objects: Vec<Json> = match serde_json::from_str::<Json>(text) {
         Ok(v) => vec![v],
         Err(_) => text
             .lines()

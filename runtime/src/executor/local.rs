@@ -13,11 +13,16 @@
 //!
 //! Steps run with the program's directory as working directory (where the user's scripts
 //! are, as the image's working directory holds them in a cluster).
+//!
+//! Services: built with the `ml` feature, the local backend serves each service in this
+//! process ([`crate::ml::serving::LocalServing`], created when the engine attaches):
+//! `apply_service` brings the service to the desired state the store records (its
+//! `production` model, its replicas as worker threads). Without the feature it does nothing.
 
 use super::contract::{self, Paths};
 use super::digest;
 use super::process::{self, ProcessEnd, ProcessSpec};
-use super::{Backend, NewModel, RunContext, RunOutcome, RunStatus, ServiceChange};
+use super::{Backend, BackendHost, NewModel, RunContext, RunOutcome, RunStatus, ServiceChange};
 use crate::clock::BoxFuture;
 use crate::error::{IoContext, Result};
 use crate::eval::{self, Params};
@@ -36,6 +41,9 @@ use tokio::task::JoinSet;
 #[derive(Debug)]
 pub struct LocalBackend {
     permits: Arc<Semaphore>,
+    /// The services served in this process (set by [`Backend::attach`]).
+    #[cfg(feature = "ml")]
+    serving: std::sync::OnceLock<Arc<crate::ml::serving::LocalServing>>,
 }
 
 impl LocalBackend {
@@ -43,7 +51,15 @@ impl LocalBackend {
     pub fn new(parallelism: usize) -> LocalBackend {
         LocalBackend {
             permits: Arc::new(Semaphore::new(parallelism.max(1))),
+            #[cfg(feature = "ml")]
+            serving: std::sync::OnceLock::new(),
         }
+    }
+
+    /// The services served in this process, once the engine has attached (feature `ml`).
+    #[cfg(feature = "ml")]
+    pub fn serving(&self) -> Option<&Arc<crate::ml::serving::LocalServing>> {
+        self.serving.get()
     }
 }
 
@@ -75,10 +91,32 @@ impl Backend for LocalBackend {
         Ok(())
     }
 
-    fn apply_service(&self, _change: ServiceChange) -> BoxFuture<'static, Result<()>> {
-        // Locally the desired state is what the store records; the serving issue's local
-        // replicas read it.
+    fn apply_service(&self, change: ServiceChange) -> BoxFuture<'static, Result<()>> {
+        #[cfg(feature = "ml")]
+        if let Some(serving) = self.serving.get().cloned() {
+            return Box::pin(async move { serving.apply(change).await });
+        }
+        // Without serving, the desired state stays what the store records.
+        let _ = change;
         Box::pin(async { Ok(()) })
+    }
+
+    fn attach(&self, host: BackendHost) {
+        #[cfg(feature = "ml")]
+        {
+            let _ = self
+                .serving
+                .set(crate::ml::serving::LocalServing::new(host));
+        }
+        #[cfg(not(feature = "ml"))]
+        let _ = host;
+    }
+
+    fn shutdown(&self) {
+        #[cfg(feature = "ml")]
+        if let Some(serving) = self.serving.get() {
+            serving.stop();
+        }
     }
 }
 
@@ -418,7 +456,15 @@ fn resolve_inputs(
                     )
                 })?,
             InputSource::Data { function, args } => {
-                let path = contract::data_source_path(function, args, &ctx.program_dir)
+                // `mnist(split)` gives exactly the split: materialized (linked) once per run
+                // and input at RUN/.inputs/STEP/INPUT (no step can be named `.inputs`).
+                let scope = Params {
+                    params: &ctx.params,
+                    app: Some(&ctx.plan.app),
+                };
+                let dest = super::data::input_dir(&ctx.run_dir, &step.name, &input.name);
+                let path = super::data::DataSource::from_exprs(function, args, &scope)
+                    .and_then(|src| src.materialize_local(&ctx.program_dir, &dest))
                     .map_err(|e| format!("input `{}`: {e}", input.name))?;
                 Art { path, sha256: None }
             }
@@ -537,6 +583,10 @@ async fn step_inner(ctx: &RunContext, permits: &Semaphore, job: Job) -> Result<S
         ctx.run_dir.to_string_lossy().into_owned(),
     );
     env.extend(ctx.extra_env.clone());
+    // The Improver's labelled samples are for steps with a `Dataset` input (language §9.1).
+    if !step.inputs.iter().any(|i| i.ty == PlanType::Dataset) {
+        env.remove("SFLOW_INPUT_LABELLED");
+    }
     env.extend(step.env.clone());
 
     // The cache.
@@ -561,10 +611,15 @@ async fn step_inner(ctx: &RunContext, permits: &Semaphore, job: Job) -> Result<S
             .iter()
             .map(|(k, v)| (k, v.to_param_text()))
             .collect();
-        let key_doc = json!({
+        let mut key_doc = json!({
             "v": 1, "run": identity, "env": step.env, "params": params, "inputs": input_digests,
             "outputs": step.outputs.iter().map(|o| format!("{}:{:?}", o.name, o.ty)).collect::<Vec<_>>(),
         });
+        // An Improver's labelled samples are an input too (each set is a new, unchanging
+        // directory, so its path names its content).
+        if let Some(labelled) = env.get("SFLOW_INPUT_LABELLED") {
+            key_doc["labelled"] = json!(labelled);
+        }
         Some(digest::sha256_hex(key_doc.to_string().as_bytes()))
     } else {
         None
@@ -619,6 +674,13 @@ async fn step_inner(ctx: &RunContext, permits: &Semaphore, job: Job) -> Result<S
         let sr_id = ctx
             .store
             .with(|c| store::insert_step_run(c, &rec, ctx.clock.now_ms()))?;
+        // MLflow clients in the step log into this attempt through the control API (unless
+        // the step points MLFLOW_TRACKING_URI elsewhere itself).
+        if ctx.extra_env.contains_key("MLFLOW_TRACKING_URI")
+            && !step.env.contains_key("MLFLOW_TRACKING_URI")
+        {
+            env.insert("MLFLOW_RUN_ID".into(), crate::mlflow::server::run_id(sr_id));
+        }
 
         let end = {
             let spec = ProcessSpec {
@@ -761,7 +823,13 @@ async fn finish_success(
             ));
         }
     }
-    let points = contract::read_metrics_file(metrics_path)?;
+    let mut points = contract::read_metrics_file(metrics_path)?;
+    // What the step logged through the MLflow API follows the file's points.
+    let next_seq = points.iter().map(|p| p.2 + 1).max().unwrap_or(0);
+    points.extend(
+        crate::mlflow::server::logged_points(&ctx.store, sr_id, &step.metrics, next_seq)
+            .map_err(|e| e.to_string())?,
+    );
     let checked = match contract::check_metrics(&step.metrics, &points) {
         Ok(c) => c,
         Err(e) => {

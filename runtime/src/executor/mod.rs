@@ -4,6 +4,7 @@
 //! Kubernetes backend (creating Argo `Workflow`s) implements the same trait.
 
 pub mod contract;
+pub mod data;
 pub mod digest;
 pub mod local;
 pub mod process;
@@ -129,6 +130,50 @@ pub trait Backend: Send + Sync {
     fn run_workflow(&self, ctx: RunContext) -> BoxFuture<'static, RunOutcome>;
     /// Stops whatever is left of an interrupted run's attempts (on start, before resuming).
     fn reap_interrupted(&self, store: &Store, run: &RunRow) -> Result<()>;
-    /// Applies a change to a service (the local backend records it; serving makes it real).
+    /// Applies a change to a service: on the local backend built with the `ml` feature, it
+    /// serves the service's current model with its desired replicas (the store holds the
+    /// desired state; the change says which service to bring to it).
     fn apply_service(&self, change: ServiceChange) -> BoxFuture<'static, Result<()>>;
+    /// Called once by the engine when it has started, before it re-applies each service's
+    /// desired state: what the backend needs to run services and report what it measures of
+    /// them. The default ignores it.
+    fn attach(&self, _host: BackendHost) {}
+    /// Called when the engine shuts down (after telling its tasks to stop), before it
+    /// returns: a backend that serves in this process stops and says so. The default does
+    /// nothing.
+    fn shutdown(&self) {}
+}
+
+/// What the engine hands a backend once it has started ([`Backend::attach`]).
+#[derive(Clone)]
+pub struct BackendHost {
+    /// The plan.
+    pub plan: Arc<Plan>,
+    /// The store (the services' desired state: `production` aliases, replicas).
+    pub store: Arc<Store>,
+    /// The state directory.
+    pub state_dir: PathBuf,
+    /// Where measured signals go (the engine; weak, so a backend never keeps it alive).
+    pub signals: std::sync::Weak<dyn SignalSink>,
+    /// Becomes `true` when the engine shuts down.
+    pub shutdown: watch::Receiver<bool>,
+    /// Addresses to serve services on (`sflow run --serve SERVICE=ADDR`), for backends that
+    /// serve them in this process; the others get a free loopback port.
+    pub serve_addrs: BTreeMap<String, std::net::SocketAddr>,
+}
+
+/// Receives what a backend measures: agents' sensors and service signals, checked and
+/// recorded exactly as the control API's `PUT …/sensors/…` and `PUT …/signals/…` do.
+pub trait SignalSink: Send + Sync {
+    /// Sets an agent's sensor (plain JSON, checked against the sensor's type).
+    fn set_sensor(&self, agent: &str, sensor: &str, value: &serde_json::Value) -> Result<RtValue>;
+    /// Sets a service signal (`latency.p95`, `requests`, `errors`, …).
+    fn set_service_signal(
+        &self,
+        service: &str,
+        path: &str,
+        value: &serde_json::Value,
+    ) -> Result<RtValue>;
+    /// The current value of a signal of the board (`tracker.new_samples`).
+    fn signal(&self, key: &str) -> Option<RtValue>;
 }

@@ -3,8 +3,26 @@
 //! | module | job |
 //! | --- | --- |
 //! | [`batch`] | the on-disk format of a `Batch` value (samples the Tracker hands on) |
+//! | [`serving`] | local serving of services (OIP v2 servers, hot swap, workers, measured signals) |
+//! | [`tracker`] | the request log of a served service → the Tracker's sensors and batches |
+//! | [`standalone`] | `sflow serve`: one model, served alone (the Kubernetes services' server) |
+//! | [`steps`] | the bodies of the `std.torch` steps (`sflow step std.torch.*`) |
+//! | [`reference`] | which model a service serves, and the data it was trained on (the Checker's reference) |
+//! | [`checker`] | `Checker.check(batch)`: the drift detector, fitted once per served model |
+//! | [`labels`] | the Improver's label sources: `oracle(dataset)`, `human_feedback(dir)` |
+//! | [`improver`] | `Improver.improve(data)`: label, hold out, retrain, evaluate candidate vs served |
+//! | [`support`] | what those share: agent configs, libtorch threads, batch directories |
 //!
 //! Everything here is reached from the engine through narrow entry points, so that a build
 //! without the feature keeps the same engine and reports ML actions as not available.
 
 pub mod batch;
+pub mod checker;
+pub mod improver;
+pub mod labels;
+pub mod reference;
+pub mod serving;
+pub mod standalone;
+pub mod steps;
+pub mod support;
+pub mod tracker;

@@ -300,6 +300,30 @@ impl PolicyEngine {
         }
     }
 
+    /// Sets several slots, then evaluates each policy that reads one of them once: values
+    /// that change together (an Improver's candidate and the served model's evaluation) are
+    /// never seen half-updated.
+    pub fn set_many(&mut self, values: Vec<(u32, Scalar)>, now: Millis, out: &mut Vec<Verdict>) {
+        let mut touched: Vec<usize> = Vec::new();
+        for (slot, value) in values {
+            let Some(current) = self.slots.get_mut(slot as usize) else {
+                continue;
+            };
+            if *current == value {
+                continue;
+            }
+            *current = value;
+            if let Some(readers) = self.readers.get(slot as usize) {
+                touched.extend(readers.iter().map(|&p| p as usize));
+            }
+        }
+        touched.sort_unstable();
+        touched.dedup();
+        for policy in touched {
+            self.consider(policy, now, out);
+        }
+    }
+
     /// Re-evaluates every policy at `now` (for `for` windows and cooldowns that expire).
     pub fn tick(&mut self, now: Millis, out: &mut Vec<Verdict>) {
         for policy in 0..self.policies.len() {

@@ -20,6 +20,16 @@
 //! {"id": "r1", "inputs": [{"name": "input", "shape": [1, 784], "datatype": "FP32", "data": [0.0, …]}]}
 //! ```
 //!
+//! A request may name the item each image is with the request-level parameter
+//! `sample_keys`, one string per image (a wrong count is a 400); the keys travel with the
+//! images into the request log ([`super::InferenceRecord::sample_keys`]), which is how the
+//! runtime's Tracker tells an `oracle` label source which dataset item a logged image is:
+//!
+//! ```json
+//! {"inputs": [{"name": "input", "shape": [2, 784], "datatype": "UINT8", "data": […]}],
+//!  "parameters": {"sample_keys": ["test:17", "test:4242"]}}
+//! ```
+//!
 //! The answer holds `probabilities` (`FP32`, `[N, classes]`) and `label` (`INT64`, `[N]`),
 //! or those named in the request's `outputs`. Errors are `{"error": "…"}` with 400
 //! (malformed), 404 (unknown model or version), 413 (too large), 503 (not ready, overloaded)
@@ -233,6 +243,8 @@ struct InferRequest {
     inputs: Vec<InputTensor>,
     #[serde(default)]
     outputs: Option<Vec<RequestedOutput>>,
+    #[serde(default)]
+    parameters: Option<serde_json::Map<String, Value>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -333,8 +345,9 @@ async fn run_infer(
             engine.config().max_request_images
         )));
     }
+    let keys = sample_keys(req.parameters.as_ref(), n)?;
     let pixels = decode_data(&input.data, &input.datatype, &input.name, n * rows * cols)?;
-    let pred = engine.infer(req.id.clone(), pixels, n).await?;
+    let pred = engine.infer_keyed(req.id.clone(), keys, pixels, n).await?;
     let mut outputs = Vec::new();
     for w in &want {
         if w == "probabilities" {
@@ -362,6 +375,36 @@ async fn run_infer(
         obj.insert("id".into(), Value::String(id));
     }
     Ok((Json(body).into_response(), n))
+}
+
+/// The request-level `parameters.sample_keys`: absent, or exactly one string per image.
+fn sample_keys(
+    parameters: Option<&serde_json::Map<String, Value>>,
+    n: usize,
+) -> Result<Option<Vec<String>>, ServeError> {
+    let Some(v) = parameters.and_then(|p| p.get("sample_keys")) else {
+        return Ok(None);
+    };
+    let bad = |what: &str| {
+        ServeError::BadRequest(format!(
+            "parameters.sample_keys must be an array of {n} strings, one per image; {what}"
+        ))
+    };
+    let Value::Array(items) = v else {
+        return Err(bad("it is not an array"));
+    };
+    if items.len() != n {
+        return Err(bad(&format!("it has {} entries", items.len())));
+    }
+    items
+        .iter()
+        .enumerate()
+        .map(|(i, k)| match k {
+            Value::String(s) => Ok(s.clone()),
+            _ => Err(bad(&format!("entry {i} is not a string"))),
+        })
+        .collect::<Result<Vec<_>, _>>()
+        .map(Some)
 }
 
 /// The number of images a request shape describes (see the module documentation).
@@ -475,6 +518,21 @@ mod tests {
         assert!(images_in_shape(&[2, 3, 28, 28], 28, 28).is_err());
         assert!(images_in_shape(&[-1, 784], 28, 28).is_err());
         assert!(images_in_shape(&[], 28, 28).is_err());
+    }
+
+    #[test]
+    fn keys() {
+        let p = |v: Value| v.as_object().cloned();
+        assert_eq!(sample_keys(None, 2).ok(), Some(None));
+        assert_eq!(sample_keys(p(json!({})).as_ref(), 2).ok(), Some(None));
+        assert_eq!(
+            sample_keys(p(json!({"sample_keys": ["a", "b"]})).as_ref(), 2).ok(),
+            Some(Some(vec!["a".to_owned(), "b".to_owned()]))
+        );
+        let short = sample_keys(p(json!({"sample_keys": ["a"]})).as_ref(), 2);
+        assert!(matches!(short, Err(ServeError::BadRequest(m)) if m.contains("1 entries")));
+        assert!(sample_keys(p(json!({"sample_keys": "a"})).as_ref(), 1).is_err());
+        assert!(sample_keys(p(json!({"sample_keys": [1]})).as_ref(), 1).is_err());
     }
 
     #[test]

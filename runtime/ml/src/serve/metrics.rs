@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, VecDeque};
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::Mutex;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
@@ -13,8 +13,10 @@ const LATENCY_BUCKETS: [f64; 14] = [
     0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0,
 ];
 const BATCH_BUCKETS: [f64; 10] = [1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0];
-/// Latencies kept for exact recent quantiles.
-const WINDOW: usize = 4096;
+/// Requests kept for exact recent quantiles (and the time windows of [`Metrics::window`]).
+const WINDOW: usize = 16384;
+/// The quantiles of [`Metrics::latency`] are over at most this many of the latest requests.
+const LATEST: usize = 4096;
 
 #[derive(Debug)]
 struct Histogram {
@@ -91,8 +93,28 @@ pub struct Metrics {
     workers: AtomicU64,
     swaps: AtomicU64,
     log_dropped: AtomicU64,
-    recent: Mutex<VecDeque<f64>>,
+    recent: Mutex<VecDeque<Recent>>,
     model: Mutex<(String, String)>,
+}
+
+/// One request as the windows see it.
+#[derive(Debug, Clone, Copy)]
+struct Recent {
+    at: Instant,
+    latency: f64,
+    server_error: bool,
+}
+
+/// What the requests of a recent time window say: the service signals the runtime measures
+/// (`latency.p50/p95/p99`, `errors`).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct WindowSummary {
+    /// Requests answered in the window (any status).
+    pub requests: usize,
+    /// Of which failed with a 5xx status.
+    pub server_errors: usize,
+    /// Their latency quantiles (zeros when the window holds no request).
+    pub latency: LatencySummary,
 }
 
 impl Default for Metrics {
@@ -124,7 +146,7 @@ impl Metrics {
     pub fn request_ok(&self, images: usize, latency: Duration) {
         self.requests.fetch_add(1, Ordering::Relaxed);
         self.images.fetch_add(images as u64, Ordering::Relaxed);
-        self.observe_latency(latency);
+        self.observe_latency(latency, false);
     }
 
     /// Records a failed inference request with its HTTP status.
@@ -136,17 +158,21 @@ impl Metrics {
             .unwrap_or_else(|p| p.into_inner())
             .entry(status)
             .or_insert(0) += 1;
-        self.observe_latency(latency);
+        self.observe_latency(latency, status >= 500);
     }
 
-    fn observe_latency(&self, latency: Duration) {
+    fn observe_latency(&self, latency: Duration, server_error: bool) {
         let s = latency.as_secs_f64();
         self.latency.observe(s);
         let mut w = self.recent.lock().unwrap_or_else(|p| p.into_inner());
         if w.len() == WINDOW {
             w.pop_front();
         }
-        w.push_back(s);
+        w.push_back(Recent {
+            at: Instant::now(),
+            latency: s,
+            server_error,
+        });
     }
 
     pub(crate) fn batch(&self, images: usize, took: Duration) {
@@ -202,26 +228,38 @@ impl Metrics {
 
     /// Quantiles of the latest 4096 request latencies.
     pub fn latency(&self) -> LatencySummary {
-        let mut v: Vec<f64> = self
-            .recent
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .iter()
-            .copied()
-            .collect();
-        v.sort_by(f64::total_cmp);
-        let q = |p: f64| -> f64 {
-            if v.is_empty() {
-                return 0.0;
-            }
-            let i = ((v.len() as f64 * p).ceil() as usize).clamp(1, v.len()) - 1;
-            v[i]
+        let v: Vec<f64> = {
+            let w = self.recent.lock().unwrap_or_else(|p| p.into_inner());
+            w.iter()
+                .skip(w.len().saturating_sub(LATEST))
+                .map(|r| r.latency)
+                .collect()
         };
-        LatencySummary {
-            samples: v.len(),
-            p50: q(0.50),
-            p95: q(0.95),
-            p99: q(0.99),
+        quantiles(v)
+    }
+
+    /// The requests answered in the last `window` (at most the latest 16,384): how many,
+    /// how many failed with a 5xx status, and their latency quantiles.
+    pub fn window(&self, window: Duration) -> WindowSummary {
+        let now = Instant::now();
+        let (v, server_errors) = {
+            let w = self.recent.lock().unwrap_or_else(|p| p.into_inner());
+            let recent = w
+                .iter()
+                .rev()
+                .take_while(|r| now.saturating_duration_since(r.at) <= window);
+            let mut v = Vec::new();
+            let mut errors = 0;
+            for r in recent {
+                v.push(r.latency);
+                errors += usize::from(r.server_error);
+            }
+            (v, errors)
+        };
+        WindowSummary {
+            requests: v.len(),
+            server_errors,
+            latency: quantiles(v),
         }
     }
 
@@ -326,5 +364,46 @@ impl Metrics {
             self.log_dropped.load(Ordering::Relaxed)
         );
         out
+    }
+}
+
+/// Nearest-rank quantiles of `v` (zeros when empty).
+fn quantiles(mut v: Vec<f64>) -> LatencySummary {
+    v.sort_by(f64::total_cmp);
+    let q = |p: f64| -> f64 {
+        if v.is_empty() {
+            return 0.0;
+        }
+        let i = ((v.len() as f64 * p).ceil() as usize).clamp(1, v.len()) - 1;
+        v[i]
+    };
+    LatencySummary {
+        samples: v.len(),
+        p50: q(0.50),
+        p95: q(0.95),
+        p99: q(0.99),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_window_counts_recent_requests_and_their_quantiles() {
+        let m = Metrics::new();
+        for ms in 1..=100u64 {
+            m.request_ok(1, Duration::from_millis(ms));
+        }
+        m.request_error(503, Duration::from_millis(1));
+        m.request_error(400, Duration::from_millis(1));
+        let w = m.window(Duration::from_secs(30));
+        assert_eq!(w.requests, 102);
+        assert_eq!(w.server_errors, 1);
+        assert!((w.latency.p95 - 0.095).abs() < 1e-9, "{w:?}");
+        std::thread::sleep(Duration::from_millis(30));
+        let empty = m.window(Duration::from_millis(10));
+        assert_eq!(empty.requests, 0);
+        assert_eq!(empty.latency.p99, 0.0);
     }
 }

@@ -22,7 +22,7 @@ use arc_swap::ArcSwapOption;
 use serde::{Deserialize, Serialize};
 use tch::Tensor;
 
-pub use metrics::{LatencySummary, Metrics};
+pub use metrics::{LatencySummary, Metrics, WindowSummary};
 
 use crate::data::Dataset;
 use crate::error::Result;
@@ -58,6 +58,10 @@ impl ServedModel {
 pub struct InferenceRecord {
     /// The request's `id`, if it had one.
     pub id: Option<String>,
+    /// The request's `parameters.sample_keys`, if it had them: one key per image, naming
+    /// the item each image is (how an `oracle` label source finds its label).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sample_keys: Option<Vec<String>>,
     /// Model name and version that answered.
     pub model: String,
     /// The version.
@@ -246,6 +250,7 @@ pub struct Prediction {
 
 struct Job {
     id: Option<String>,
+    keys: Option<Vec<String>>,
     inputs: Vec<f32>,
     n: usize,
     enqueued: Instant,
@@ -432,7 +437,18 @@ impl Engine {
         inputs: Vec<f32>,
         n: usize,
     ) -> std::result::Result<Prediction, ServeError> {
-        let rx = self.enqueue(id, inputs, n)?;
+        self.infer_keyed(id, None, inputs, n).await
+    }
+
+    /// [`Engine::infer`] with one key per image (`sample_keys`), handed to the request log.
+    pub async fn infer_keyed(
+        &self,
+        id: Option<String>,
+        keys: Option<Vec<String>>,
+        inputs: Vec<f32>,
+        n: usize,
+    ) -> std::result::Result<Prediction, ServeError> {
+        let rx = self.enqueue(id, keys, inputs, n)?;
         match rx.await {
             Ok(r) => r,
             Err(_) => Err(ServeError::Internal(
@@ -448,7 +464,7 @@ impl Engine {
         inputs: Vec<f32>,
         n: usize,
     ) -> std::result::Result<Prediction, ServeError> {
-        let rx = self.enqueue(id, inputs, n)?;
+        let rx = self.enqueue(id, None, inputs, n)?;
         rx.blocking_recv().unwrap_or_else(|_| {
             Err(ServeError::Internal(
                 "the worker dropped the request".into(),
@@ -459,6 +475,7 @@ impl Engine {
     fn enqueue(
         &self,
         id: Option<String>,
+        keys: Option<Vec<String>>,
         inputs: Vec<f32>,
         n: usize,
     ) -> std::result::Result<
@@ -483,6 +500,14 @@ impl Engine {
                 n * rows * cols
             )));
         }
+        if let Some(k) = &keys {
+            if k.len() != n {
+                return Err(ServeError::BadRequest(format!(
+                    "{} sample keys for {n} images: give one key per image",
+                    k.len()
+                )));
+            }
+        }
         if let Some(bad) = inputs.iter().find(|v| !v.is_finite()) {
             return Err(ServeError::BadRequest(format!(
                 "input holds a non-finite value ({bad})"
@@ -491,6 +516,7 @@ impl Engine {
         let (tx, rx) = tokio::sync::oneshot::channel();
         let job = Job {
             id,
+            keys,
             inputs,
             n,
             enqueued: Instant::now(),
@@ -634,6 +660,7 @@ impl WorkerCtx {
                             .collect();
                         let rec = InferenceRecord {
                             id: j.id.clone(),
+                            sample_keys: j.keys,
                             model: model.name.clone(),
                             version: model.version.clone(),
                             timestamp_ms: SystemTime::now()
