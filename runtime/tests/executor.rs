@@ -303,6 +303,83 @@ workflow features {
     );
 }
 
+/// The program of `templated_env_values_are_substituted_like_run_and_keyed`, with `PREFIX` in
+/// front of the templated `OTHER` value.
+fn env_program(prefix: &str) -> String {
+    r#"
+app envs { namespace = "envs" }
+workflow w {
+  param epochs: int = 3
+  step load {
+    image = "python:3.12-slim"
+    run = "echo payload > {{outputs.raw}}"
+    output raw: File
+  }
+  step consume {
+    image = "python:3.12-slim"
+    run = "echo ran >> executions.txt; echo \"{\\\"n\\\": $OTHER}\" > $SFLOW_METRICS; cat \"$IN\" > \"$OUT\"; echo \"$KEY $OTHER $MIXED\" >> seen.txt"
+    input raw: File = load.raw
+    output copy: File
+    metric n: int
+    env = { KEY = "literal", OTHER = "PREFIX{{epochs}}", IN = "{{inputs.raw}}", OUT = "{{outputs.copy}}", MIXED = "{{app.name}}/{{epochs}}" }
+    cache = true
+  }
+}
+"#
+    .replace("PREFIX", prefix)
+}
+
+#[test]
+fn templated_env_values_are_substituted_like_run_and_keyed() {
+    let p = Prog::new(&env_program(""));
+    assert!(p.run(&["--workflow", "w", "--no-api"]).status.success());
+    let first = p.read_json(&["runs", "show", "1"]);
+    assert_eq!(final_status(&first, "consume"), "succeeded");
+    // `{{epochs}}` reached the step: as its metric, and next to the constant value.
+    assert!(
+        first["metrics"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|m| m["name"] == "n" && m["value"] == 3),
+        "metrics: {}",
+        first["metrics"]
+    );
+    assert_eq!(p.read("seen.txt").trim(), "literal 3 envs/3");
+    // `{{inputs.raw}}` and `{{outputs.copy}}` were real paths: the output holds the input.
+    let copy = first["artifacts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["step"] == "consume")
+        .unwrap();
+    assert_eq!(
+        std::fs::read_to_string(copy["path"].as_str().unwrap())
+            .unwrap()
+            .trim(),
+        "payload"
+    );
+    // A param given on the command line is substituted too.
+    assert!(p
+        .run(&["--workflow", "w", "--param", "epochs=7", "--no-api"])
+        .status
+        .success());
+    assert_eq!(lines(&p.path("seen.txt")), 2);
+    assert!(p.read("seen.txt").ends_with("literal 7 envs/7\n"));
+    // Same program, same params: cached (run paths differ, the key does not).
+    assert!(p.run(&["--workflow", "w", "--no-api"]).status.success());
+    let third = p.read_json(&["runs", "show", "3"]);
+    assert_eq!(final_status(&third, "consume"), "cached");
+    assert_eq!(lines(&p.path("executions.txt")), 2);
+    // Only the templated env value changes (not `run`, params or inputs): a new key.
+    p.write("app.sflow", &env_program("1"));
+    assert!(p.run(&["--workflow", "w", "--no-api"]).status.success());
+    let fourth = p.read_json(&["runs", "show", "4"]);
+    assert_eq!(final_status(&fourth, "consume"), "succeeded");
+    assert_eq!(lines(&p.path("executions.txt")), 3);
+    assert!(p.read("seen.txt").ends_with("literal 13 envs/3\n"));
+}
+
 #[test]
 fn a_failing_branch_fails_its_dependants_but_not_its_siblings() {
     let p = Prog::new(

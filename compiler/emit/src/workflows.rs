@@ -335,6 +335,12 @@ fn step_env(ctx: &Context<'_>, w: &WorkflowPlan, s: &StepPlan, user: bool) -> Ve
     env.insert("HOME".to_string(), conventions::TMP_MOUNT.to_string());
     if user {
         env.extend(s.env.iter().map(|(k, v)| (k.clone(), v.clone())));
+        // Templated values become what `run` would see: Argo parameters and artifact paths.
+        env.extend(
+            s.env_templates
+                .iter()
+                .map(|(k, parts)| (k.clone(), render_command(ctx, s, parts))),
+        );
     }
     env.insert("SFLOW_APP".to_string(), ctx.plan.app.name.clone());
     env.insert("SFLOW_WORKFLOW".to_string(), w.name.clone());
@@ -612,12 +618,16 @@ fn json_args(args: &BTreeMap<String, Expr>) -> String {
 /// the paths of the inputs, which name the runs that produced them). Argo evaluates the
 /// expression; the result is a hex digest, a valid cache key.
 pub fn cache_key(s: &StepPlan, inputs: &[Parameter]) -> String {
-    let fingerprint = serde_json::json!({
+    let mut fingerprint = serde_json::json!({
         "run": s.run,
         "inputs": s.inputs,
         "outputs": s.outputs,
         "env": s.env,
     });
+    // Only when present, so the keys of steps without templated env stay as they were.
+    if !s.env_templates.is_empty() {
+        fingerprint["envTemplates"] = serde_json::json!(s.env_templates);
+    }
     let digest = hex(&Sha256::digest(fingerprint.to_string().as_bytes()));
     let mut key = format!(
         "{{{{=sprig.sha256sum('{}'",

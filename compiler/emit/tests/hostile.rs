@@ -96,6 +96,17 @@ fn hostile_plan_strings_stay_single_values() {
             .unwrap();
         report.env.insert("HOSTILE".to_string(), s.to_string());
         report.env.insert(format!("K{i}: {s}"), "v".to_string());
+        report.env_templates.insert(
+            "HOSTILE_T".to_string(),
+            vec![
+                TemplatePart::Text {
+                    text: s.to_string(),
+                },
+                TemplatePart::Param {
+                    name: "epochs".to_string(),
+                },
+            ],
+        );
         if let StepRun::Command { image, command } = &mut report.run {
             *image = format!("img:{s}");
             command.push(TemplatePart::Text {
@@ -118,6 +129,10 @@ fn hostile_plan_strings_stay_single_values() {
         assert_eq!(c["image"].as_str(), Some(format!("img:{s}").as_str()));
         assert_eq!(env_value(c, "HOSTILE"), *s);
         assert_eq!(env_value(c, &format!("K{i}: {s}")), "v");
+        assert_eq!(
+            env_value(c, "HOSTILE_T"),
+            format!("{s}{{{{inputs.parameters.epochs}}}}")
+        );
         let script = c["args"][0].as_str().unwrap();
         assert!(
             script.contains(&format!("{}{s}\n) || exit $?", "/outputs/card")),

@@ -588,6 +588,15 @@ async fn step_inner(ctx: &RunContext, permits: &Semaphore, job: Job) -> Result<S
         env.remove("SFLOW_INPUT_LABELLED");
     }
     env.extend(step.env.clone());
+    // Templated `env` values are substituted exactly like `run`; the cache key sees them with
+    // placeholder paths (paths differ between runs; the inputs' digests are keyed anyway).
+    let mut keyed_env = step.env.clone();
+    for (k, parts) in &step.env_templates {
+        let sub =
+            |mode| contract::substitute(parts, &ctx.params, &inputs, &outputs, &plan.app, mode);
+        env.insert(k.clone(), sub(Paths::Real));
+        keyed_env.insert(k.clone(), sub(Paths::Placeholders));
+    }
 
     // The cache.
     let cache_key = if step.cache {
@@ -612,7 +621,7 @@ async fn step_inner(ctx: &RunContext, permits: &Semaphore, job: Job) -> Result<S
             .map(|(k, v)| (k, v.to_param_text()))
             .collect();
         let mut key_doc = json!({
-            "v": 1, "run": identity, "env": step.env, "params": params, "inputs": input_digests,
+            "v": 1, "run": identity, "env": keyed_env, "params": params, "inputs": input_digests,
             "outputs": step.outputs.iter().map(|o| format!("{}:{:?}", o.name, o.ty)).collect::<Vec<_>>(),
         });
         // An Improver's labelled samples are an input too (each set is a new, unchanging
@@ -678,6 +687,7 @@ async fn step_inner(ctx: &RunContext, permits: &Semaphore, job: Job) -> Result<S
         // the step points MLFLOW_TRACKING_URI elsewhere itself).
         if ctx.extra_env.contains_key("MLFLOW_TRACKING_URI")
             && !step.env.contains_key("MLFLOW_TRACKING_URI")
+            && !step.env_templates.contains_key("MLFLOW_TRACKING_URI")
         {
             env.insert("MLFLOW_RUN_ID".into(), crate::mlflow::server::run_id(sr_id));
         }

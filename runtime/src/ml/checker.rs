@@ -78,9 +78,11 @@ pub async fn check(
         .transpose()?;
     let batch_path = match batch.as_ref() {
         Some(RtValue::Batch { path: Some(p), .. }) => PathBuf::from(p),
-        Some(RtValue::Batch { path: None, size }) => return Err(format!(
+        Some(RtValue::Batch { path: None, size }) => {
+            return Err(format!(
             "the batch ({size} samples) has no directory: a Checker needs the samples themselves"
-        )),
+        ))
+        }
         _ => return Err("the `batch` argument is not a batch".into()),
     };
     let spec = detector_spec(shared, agent)?;

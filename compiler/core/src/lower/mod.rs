@@ -349,16 +349,19 @@ impl Lowerer<'_> {
                 _ => {}
             }
         }
-        let env = step
-            .field("env")
-            .map(|f| match &f.value.kind {
-                ExprKind::Record(entries) => entries
-                    .iter()
-                    .filter_map(|e| app_string(&e.value, app).map(|v| (e.name.name.clone(), v)))
-                    .collect(),
-                _ => BTreeMap::new(),
-            })
-            .unwrap_or_default();
+        // `env` values: constants (and `{{app.*}}`, known now) go to `env`; values with
+        // run-time templates are split like `run` and substituted by whoever runs the step.
+        let mut env = BTreeMap::new();
+        let mut env_templates = BTreeMap::new();
+        if let Some(ExprKind::Record(entries)) = step.field("env").map(|f| &f.value.kind) {
+            for e in entries {
+                if let Some(v) = app_string(&e.value, app) {
+                    env.insert(e.name.name.clone(), v);
+                } else if matches!(e.value.kind, ExprKind::Str(_)) {
+                    env_templates.insert(e.name.name.clone(), self.template(file, &e.value));
+                }
+            }
+        }
         StepPlan {
             name: step.name.name.clone(),
             kube_name: values::kube_name(&step.name.name),
@@ -375,6 +378,7 @@ impl Lowerer<'_> {
                 .field("cache")
                 .is_some_and(|f| matches!(f.value.kind, ExprKind::Bool(true))),
             env,
+            env_templates,
             source: self.source(file, step.name.span),
         }
     }
@@ -1217,12 +1221,10 @@ fn literal_type(e: &ast::Expr) -> Ty {
         ExprKind::Bool(_) => Ty::Bool,
         // By the unit alone, as the type checker decides: `0ms` is a duration too (zero is
         // refused where a positive value is needed, by the checker, not by its unit).
-        ExprKind::Suffixed { digits, unit, .. } => {
-            match values::parse_duration(digits, unit) {
-                Err(e) if e.is_about_unit() => Ty::Memory,
-                _ => Ty::Duration,
-            }
-        }
+        ExprKind::Suffixed { digits, unit, .. } => match values::parse_duration(digits, unit) {
+            Err(e) if e.is_about_unit() => Ty::Memory,
+            _ => Ty::Duration,
+        },
         _ => Ty::Unknown,
     }
 }
@@ -1382,7 +1384,9 @@ fn zero_allowed(r: Result<u64, values::UnitError>) -> Option<u64> {
 
 fn quantity(e: &ast::Expr, ty: &Ty) -> Option<u64> {
     match (&e.kind, ty) {
-        (ExprKind::Suffixed { digits, unit, .. }, Ty::Cpu) => zero_allowed(values::parse_cpu(digits, unit)),
+        (ExprKind::Suffixed { digits, unit, .. }, Ty::Cpu) => {
+            zero_allowed(values::parse_cpu(digits, unit))
+        }
         (ExprKind::Suffixed { digits, unit, .. }, Ty::Memory) => {
             zero_allowed(values::parse_memory(digits, unit))
         }

@@ -382,8 +382,15 @@ pub struct StepPlan {
     pub timeout_ms: Option<u64>,
     /// Whether results may be reused when command, params and inputs are unchanged.
     pub cache: bool,
-    /// Extra environment.
+    /// Extra environment: the `env` values that are constants (`{{app.*}}` is resolved at
+    /// compile time, so it lands here too).
     pub env: BTreeMap<String, String>,
+    /// Extra environment whose values have run-time templates (`{{param}}`,
+    /// `{{inputs.NAME}}`, `{{outputs.NAME}}`), split at their templates like `run`'s command
+    /// and substituted the same way. Disjoint from `env`; absent from plans without any
+    /// (additive to `sflow.dev/v1alpha1`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub env_templates: BTreeMap<String, Vec<TemplatePart>>,
     /// Where it is declared.
     pub source: SourceRef,
 }
