@@ -9,7 +9,8 @@
 #   4. builds and tests the VS Code extension (editors/vscode/build.sh);
 #   5. runs the MLflow tests against a real MLflow server (scripts/setup-mlflow.sh);
 #   6. runs the Kubernetes stand-in tests (`standin_*`: sflowc apply/delete and `sflow runtime`
-#      against kmock, scripts/setup-kmock.sh) and lints the Dockerfile (scripts/lint-dockerfile.sh).
+#      against kmock, scripts/setup-kmock.sh) and lints the Dockerfile (scripts/lint-dockerfile.sh);
+#   7. runs the MNIST demo in quick mode and checks its report (examples/mnist/check-report).
 # Each part prints its own summary; the script stops at the first failure.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -44,3 +45,9 @@ cargo test -p sflowc --test standin_cli --locked -- --ignored
 cargo test -p sflow-runtime --features kubernetes --locked --lib kube::
 cargo test -p sflow-runtime --features kubernetes --test standin_kube --locked -- --ignored
 scripts/lint-dockerfile.sh
+
+# The main job, checked: the MNIST case study in quick mode (a release build of `sflow` with
+# `ml` and of the demo driver; about two minutes once built), then its report's claims
+# (examples/mnist/check-report: drift seen, a better model served, accuracy regained).
+examples/mnist/run-demo --quick --out target/mnist-demo
+examples/mnist/check-report target/mnist-demo

@@ -46,7 +46,7 @@ struct Args {
     #[arg(long, default_value = "data/mnist")]
     data: PathBuf,
     /// The corruptions of the drifted stream, `name:severity` (severity 1–5), comma-separated.
-    #[arg(long, default_value = "rotate:4,shear:4,zigzag:3,impulse_noise:3")]
+    #[arg(long, default_value = "zigzag:3,impulse_noise:4,fog:3,stripe:2")]
     corruptions: String,
     /// Digits per inference request in the stream.
     #[arg(long, default_value_t = 25)]
