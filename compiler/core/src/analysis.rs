@@ -11,8 +11,9 @@ use crate::resolve::{self, Program};
 use crate::sources::{Origin, SourceLoader, Sources};
 use crate::span::FileId;
 use crate::symbols::Symbols;
-use crate::syntax::{self, Parse};
+use crate::syntax::{self, Parse, ParseCache};
 use crate::types::{self, Facts};
+use std::collections::HashMap;
 
 /// Everything known about one program.
 #[derive(Debug)]
@@ -67,11 +68,54 @@ impl Analysis {
 /// Loads the program rooted at `root_path` (whose text is `root_text`), follows its imports
 /// through `loader`, and checks it.
 pub fn analyze(root_path: &str, root_text: &str, loader: &dyn SourceLoader) -> Analysis {
+    analyze_with(root_path, root_text, loader, &mut |_, id, text| {
+        syntax::parse(id, text)
+    })
+}
+
+/// What a later analysis of the same program can reuse: one [`ParseCache`] per file, so that
+/// an edit re-parses only the declarations and workflow members it touched. The caller owns
+/// it (the language server keeps one per program); the core holds no state of its own.
+#[derive(Debug, Default)]
+pub struct AnalysisCache {
+    files: HashMap<String, ParseCache>,
+}
+
+/// [`analyze`], parsing incrementally with `cache` (and updating it). The result is the same
+/// as [`analyze`]'s for the same files.
+pub fn analyze_incremental(
+    root_path: &str,
+    root_text: &str,
+    loader: &dyn SourceLoader,
+    cache: &mut AnalysisCache,
+) -> Analysis {
+    let files = &mut cache.files;
+    let analysis = analyze_with(root_path, root_text, loader, &mut |path, id, text| {
+        files.entry(path.to_string()).or_default().parse(id, text)
+    });
+    // Files no longer part of the program are forgotten.
+    files.retain(|path, _| analysis.sources.find(path).is_some());
+    analysis
+}
+
+/// [`analyze`], parsing each file with `parse(path, id, text)`.
+fn analyze_with(
+    root_path: &str,
+    root_text: &str,
+    loader: &dyn SourceLoader,
+    parse: &mut dyn FnMut(&str, FileId, &str) -> Parse,
+) -> Analysis {
     let mut sources = Sources::default();
     let root = sources.add(root_path, root_text, Origin::User);
-    let mut parses = vec![syntax::parse(root, root_text)];
+    let mut parses = vec![parse(root_path, root, root_text)];
     let mut diagnostics: Vec<Diagnostic> = parses[0].diagnostics.clone();
-    let prelude = resolve::load::load_program(loader, &mut sources, &mut parses, &mut diagnostics);
+    let prelude = resolve::load::load_program_with(
+        loader,
+        &mut sources,
+        &mut parses,
+        &mut diagnostics,
+        parse,
+    );
 
     let mut symbols = Symbols::default();
     let (facts, workflows) = {

@@ -19,6 +19,7 @@ use lsp_types::notification::{self as notif, Notification as _};
 use lsp_types::request::{self as req, Request as _};
 use lsp_types::*;
 use serde::de::DeserializeOwned;
+use sflow_compiler::analysis::AnalysisCache;
 use std::collections::{BTreeSet, HashMap};
 use std::time::Duration;
 
@@ -39,6 +40,9 @@ pub struct Server {
     generation: u64,
     /// The latest analysis of each program, by root path.
     snapshots: HashMap<String, Snapshot>,
+    /// What the next analysis of each program can reuse (parses of unchanged declarations and
+    /// workflow members), by root path.
+    caches: HashMap<String, AnalysisCache>,
     /// Programs edited since their diagnostics were published.
     dirty: BTreeSet<String>,
     /// The root of each open document (recomputed when documents open, close or are saved).
@@ -76,6 +80,7 @@ pub fn run(connection: &Connection) -> Result<(), String> {
         vfs: Vfs::default(),
         generation: 0,
         snapshots: HashMap::new(),
+        caches: HashMap::new(),
         dirty: BTreeSet::new(),
         roots: HashMap::new(),
         published: HashMap::new(),
@@ -274,7 +279,8 @@ impl Server {
             .get(root)
             .is_some_and(|s| s.generation == self.generation || root.starts_with(STD_VIEW));
         if !fresh {
-            let snapshot = Snapshot::compute(&self.vfs, root, self.generation);
+            let cache = self.caches.entry(root.to_string()).or_default();
+            let snapshot = Snapshot::compute(&self.vfs, root, self.generation, cache);
             if let Some(old) = self.snapshots.insert(root.to_string(), snapshot) {
                 // Freeing a large analysis takes milliseconds: not on the editor's time.
                 std::thread::spawn(move || drop(old));

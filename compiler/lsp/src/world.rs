@@ -3,7 +3,7 @@
 
 use crate::vfs::{self, Vfs};
 use lsp_types::{Location, Position, Range, Url};
-use sflow_compiler::analysis::{analyze, Analysis};
+use sflow_compiler::analysis::{analyze_incremental, Analysis, AnalysisCache};
 use sflow_compiler::sources::{Origin, Source};
 use sflow_compiler::span::{FileId, FileSpan, Span};
 use sflow_compiler::symbols::{Def, DefId};
@@ -20,10 +20,11 @@ pub struct Snapshot {
 }
 
 impl Snapshot {
-    /// Analyzes the program rooted at `root` as the buffers in `vfs` stand.
-    pub fn compute(vfs: &Vfs, root: &str, generation: u64) -> Snapshot {
+    /// Analyzes the program rooted at `root` as the buffers in `vfs` stand, reusing (and
+    /// updating) `cache`, the parses of the program's previous analysis.
+    pub fn compute(vfs: &Vfs, root: &str, generation: u64, cache: &mut AnalysisCache) -> Snapshot {
         let text = vfs.text(root).unwrap_or_default();
-        let analysis = analyze(root, &text, &vfs::Loader(vfs));
+        let analysis = analyze_incremental(root, &text, &vfs::Loader(vfs), cache);
         Snapshot {
             root: root.to_string(),
             analysis,

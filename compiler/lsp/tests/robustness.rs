@@ -57,7 +57,8 @@ fn every_handler(text: &str, positions: &[usize]) {
     let uri: Url = uri_of(path).unwrap();
     let mut vfs = Vfs::default();
     vfs.open(uri.clone(), text.to_string(), 1);
-    let snap = Snapshot::compute(&vfs, path, 1);
+    let mut cache = sflow_compiler::analysis::AnalysisCache::default();
+    let snap = Snapshot::compute(&vfs, path, 1, &mut cache);
     let file = snap.file(path).unwrap();
     let doc = vfs.get(path).unwrap().clone();
     let lines = text.lines().count().max(1) as u32;

@@ -22,7 +22,21 @@ pub fn load_program(
     parses: &mut Vec<Parse>,
     diagnostics: &mut Vec<Diagnostic>,
 ) -> FileId {
-    let prelude = add_std(&stdlib::PRELUDE, sources, parses, diagnostics);
+    load_program_with(loader, sources, parses, diagnostics, &mut |_, id, text| {
+        syntax::parse(id, text)
+    })
+}
+
+/// [`load_program`], parsing each file with `parse(path, id, text)` (the language server's
+/// incremental parse caches; the result must be [`syntax::parse`]'s).
+pub fn load_program_with(
+    loader: &dyn SourceLoader,
+    sources: &mut Sources,
+    parses: &mut Vec<Parse>,
+    diagnostics: &mut Vec<Diagnostic>,
+    parse: &mut dyn FnMut(&str, FileId, &str) -> Parse,
+) -> FileId {
+    let prelude = add_std(&stdlib::PRELUDE, sources, parses, diagnostics, parse);
     let mut next = 0;
     while next < sources.files.len() {
         let file = FileId(next as u32);
@@ -57,7 +71,8 @@ pub fn load_program(
                         Ok(loaded) => {
                             if sources.find(&loaded.path).is_none() {
                                 let id = sources.add(loaded.path, loaded.text, Origin::User);
-                                let parse = syntax::parse(id, &sources.get(id).text);
+                                let source = sources.get(id);
+                                let parse = parse(&source.path, id, &source.text);
                                 diagnostics.extend(parse.diagnostics.iter().cloned());
                                 parses.push(parse);
                             }
@@ -77,7 +92,7 @@ pub fn load_program(
                 UseTarget::Path { path, .. } => {
                     if let Some(module) = path.get(1).and_then(|m| stdlib::module(&m.name)) {
                         if path.first().is_some_and(|s| s.name == "std") {
-                            add_std(module, sources, parses, diagnostics);
+                            add_std(module, sources, parses, diagnostics, parse);
                         }
                     }
                 }
@@ -93,6 +108,7 @@ fn add_std(
     sources: &mut Sources,
     parses: &mut Vec<Parse>,
     diagnostics: &mut Vec<Diagnostic>,
+    parse: &mut dyn FnMut(&str, FileId, &str) -> Parse,
 ) -> FileId {
     if let Some(existing) = sources
         .files
@@ -102,7 +118,7 @@ fn add_std(
         return existing.id;
     }
     let id = sources.add(module.path, module.text, Origin::Std(module.name));
-    let parse = syntax::parse(id, module.text);
+    let parse = parse(module.path, id, module.text);
     // The stdlib is ours: a syntax error in it is a bug, surfaced rather than hidden.
     diagnostics.extend(parse.diagnostics.iter().cloned());
     parses.push(parse);

@@ -9,7 +9,10 @@
 
 pub mod ast;
 pub mod comments;
+pub mod incremental;
 pub mod parser;
 mod recovery;
+mod shift;
 
+pub use incremental::ParseCache;
 pub use parser::{parse, Parse};

@@ -23,6 +23,7 @@ use pest::Parser as _;
 
 use super::ast::{self, *};
 use super::comments::{self, CommentKind, Tok, TokKind};
+use super::incremental::Memo;
 use super::recovery::{self, Chunk};
 use crate::diagnostics::{self, Code, Diagnostic};
 use crate::span::{FileId, Span};
@@ -72,13 +73,25 @@ impl Parse {
 
 /// Parses one `.sflow` file. Never panics and never fails; runs in time linear in the text.
 pub fn parse(file: FileId, text: &str) -> Parse {
-    parse_with(file, text, true)
+    parse_with(file, text, true, None)
+}
+
+/// [`parse`], reusing the pieces cached in `memo` whose key did not change and caching the
+/// others (see `super::incremental`). The result is the same as [`parse`]'s.
+pub(crate) fn parse_memo(file: FileId, text: &str, memo: &mut Memo) -> Parse {
+    memo.begin();
+    parse_with(file, text, true, Some(memo))
 }
 
 /// [`parse`], where `by_members` says whether a workflow may be parsed a run of members at a
 /// time (see `Parser::parse_workflow_by_members`); without, each is parsed whole, as tests
 /// compare.
-fn parse_with(file: FileId, text: &str, by_members: bool) -> Parse {
+fn parse_with<'s>(
+    file: FileId,
+    text: &'s str,
+    by_members: bool,
+    memo: Option<&'s mut Memo>,
+) -> Parse {
     let toks = comments::lex(text);
     let code: Vec<Tok> = toks.iter().filter(|t| !t.is_comment()).copied().collect();
     let has_docs = toks.iter().any(|t| {
@@ -100,13 +113,34 @@ fn parse_with(file: FileId, text: &str, by_members: bool) -> Parse {
         diags: Vec::new(),
         offset: 0,
         too_deep: false,
+        memo,
+        by_members_done: false,
     };
     p.report_lexical_errors();
     let mut items = Vec::new();
     for chunk in recovery::split_items(text, &code) {
-        if let Some(item) = p.parse_chunk(&chunk) {
-            items.push(item);
+        let keyed = p
+            .memo
+            .is_some()
+            .then(|| p.piece_key(chunk.toks.start, chunk.span.end()));
+        if let Some((key, origin)) = &keyed {
+            if let Some((item, diags)) = p.memo.as_mut().and_then(|m| m.item(key, *origin)) {
+                p.diags.extend(diags);
+                items.extend(item);
+                continue;
+            }
         }
+        let before = p.diags.len();
+        p.by_members_done = false;
+        let item = p.parse_chunk(&chunk);
+        // A workflow parsed by members has its members cached, which is what matters.
+        if let (Some((key, origin)), false) = (keyed, p.by_members_done) {
+            let diags = p.diags[before..].to_vec();
+            if let Some(memo) = p.memo.as_mut() {
+                memo.put_item(key, origin, item.clone(), diags);
+            }
+        }
+        items.extend(item);
     }
     let mut diags = p.diags;
     diagnostics::sort(&mut diags);
@@ -161,6 +195,10 @@ struct Parser<'s> {
     offset: usize,
     /// Set when a tree would be too deep; the declaration is then dropped.
     too_deep: bool,
+    /// The cache of pieces, when parsing incrementally.
+    memo: Option<&'s mut Memo>,
+    /// Whether the last declaration was a workflow parsed a run of members at a time.
+    by_members_done: bool,
 }
 
 /// Why a conversion gave up: a pair did not have the shape the grammar promises.
@@ -265,6 +303,7 @@ impl<'s> Parser<'s> {
         }
         if word == "workflow" && self.by_members {
             if let Some(workflow) = self.parse_workflow_by_members(chunk) {
+                self.by_members_done = true;
                 return Some(workflow);
             }
         }
@@ -315,33 +354,77 @@ impl<'s> Parser<'s> {
             // Stray text after the body.
             return None;
         }
-        let mut members = Vec::with_capacity(starts.len());
-        for (n, run) in starts.chunks(MEMBERS_PER_RUN).enumerate() {
-            // From the first token of the run to the last token before the next run (or `}`).
-            let next = starts
-                .get((n + 1) * MEMBERS_PER_RUN)
-                .copied()
-                .unwrap_or(close);
-            let (first, last) = (self.code.get(*run.first()?)?, self.code.get(next - 1)?);
-            let span = Span::new(first.span.start(), last.span.end());
-            let src = span.text(self.text);
-            let top = SflowParser::parse(Rule::workflow_members, src)
+        // Where each member ends: at the last token before the next member (or the `}`).
+        let mut ends = Vec::with_capacity(starts.len());
+        for (n, _) in starts.iter().enumerate() {
+            let next = starts.get(n + 1).copied().unwrap_or(close);
+            ends.push(self.code.get(next.checked_sub(1)?)?.span.end());
+        }
+        // Each member's tree and the diagnostics its conversion reported: from the cache, or
+        // parsed below.
+        let mut parsed: Vec<Option<(WorkflowMember, Vec<Diagnostic>)>> =
+            Vec::with_capacity(starts.len());
+        let mut keys: Vec<Option<(String, usize)>> = Vec::with_capacity(starts.len());
+        for (n, &first) in starts.iter().enumerate() {
+            if self.memo.is_some() {
+                let (key, origin) = self.piece_key(first, ends[n]);
+                parsed.push(self.memo.as_mut().and_then(|m| m.member(&key, origin)));
+                keys.push(Some((key, origin)));
+            } else {
+                parsed.push(None);
+                keys.push(None);
+            }
+        }
+        // The others, consecutive ones in runs of at most MEMBERS_PER_RUN, each run one pest
+        // call. Each pair must cover its own member chunk, one pair per chunk.
+        let mut n = 0;
+        while n < starts.len() {
+            if parsed[n].is_some() {
+                n += 1;
+                continue;
+            }
+            let mut m = n;
+            while m < starts.len() && m - n < MEMBERS_PER_RUN && parsed[m].is_none() {
+                m += 1;
+            }
+            let first = self.code.get(starts[n])?;
+            let span = Span::new(first.span.start(), ends[m - 1]);
+            let top = SflowParser::parse(Rule::workflow_members, span.text(self.text))
                 .ok()?
                 .next()?;
             self.offset = span.start();
             self.too_deep = false;
+            let mut k = n;
             for pair in top.into_inner() {
                 if pair.as_rule() == Rule::EOI {
                     continue;
                 }
-                match self.conv_workflow_member(pair) {
-                    Ok(m) => members.push(m),
-                    Err(Internal) => return None,
+                let at = self.span_of(&pair);
+                if k >= m || at.start() != self.code[starts[k]].span.start() || at.end() > ends[k] {
+                    return None;
                 }
+                let before = self.diags.len();
+                let member = self.conv_workflow_member(pair).ok()?;
                 if self.too_deep {
                     return None;
                 }
+                let diags = self.diags.split_off(before);
+                if let (Some((key, origin)), Some(memo)) = (keys[k].take(), self.memo.as_mut()) {
+                    memo.put_member(key, origin, member.clone(), diags.clone());
+                }
+                parsed[k] = Some((member, diags));
+                k += 1;
             }
+            if k != m {
+                return None;
+            }
+            n = m;
+        }
+        let mut members = Vec::with_capacity(starts.len());
+        for piece in parsed {
+            let (member, diags) = piece?;
+            members.push(member);
+            self.diags.extend(diags);
         }
         let start = chunk.span.start();
         Some(Item::Workflow(Workflow {
@@ -368,12 +451,30 @@ impl<'s> Parser<'s> {
             if member.has_lex_error {
                 continue;
             }
+            let keyed = self
+                .memo
+                .is_some()
+                .then(|| self.piece_key(member.toks.start, member.span.end()));
+            if let Some((key, origin)) = &keyed {
+                if let Some((m, diags)) = self.memo.as_mut().and_then(|c| c.member(key, *origin)) {
+                    members.push(m);
+                    self.diags.extend(diags);
+                    continue;
+                }
+            }
+            let diags_before = self.diags.len();
             match self.parse_piece(
                 member,
                 Rule::workflow_member_chunk,
                 Self::conv_workflow_member,
             ) {
-                Ok(Some(m)) => members.push(m),
+                Ok(Some(m)) => {
+                    if let (Some((key, origin)), Some(memo)) = (keyed, self.memo.as_mut()) {
+                        let diags = self.diags[diags_before..].to_vec();
+                        memo.put_member(key, origin, m.clone(), diags);
+                    }
+                    members.push(m);
+                }
                 Ok(None) => {}
                 Err(err) => {
                     let is_step = self.code[member.toks.start].is_word(self.text, "step");
@@ -601,6 +702,44 @@ impl<'s> Parser<'s> {
         let pair = pairs.next().and_then(|p| p.into_inner().next())?;
         let span = Span::new(piece.span.start(), piece.span.start() + prefix.len());
         self.convert_piece(pair, span, conv)
+    }
+
+    /// The cache key of the piece whose first code token is `first` and that ends at byte
+    /// `end`, and where the key's text starts (its origin). What a piece parses to depends on
+    /// its text, on the doc comments right before it (attached to it: `doc_at`), and on whether
+    /// its first token starts a line or column 0 (recovery and messages look at that); the key
+    /// holds all three.
+    fn piece_key(&self, first: usize, end: usize) -> (String, usize) {
+        let tok = self.code[first];
+        let mut origin = tok.span.start();
+        if self.has_docs {
+            let i = self.toks.partition_point(|t| t.span.start() < origin);
+            let mut j = i;
+            while j > 0
+                && matches!(
+                    self.toks[j - 1].kind,
+                    TokKind::Comment {
+                        kind: CommentKind::Doc,
+                        ..
+                    }
+                )
+            {
+                j -= 1;
+            }
+            if j < i {
+                origin = self.toks[j].span.start();
+            }
+        }
+        let text = self.text.get(origin..end).unwrap_or("");
+        let mut key = String::with_capacity(text.len() + 1);
+        key.push(match (tok.line_start, tok.col0) {
+            (false, false) => '0',
+            (true, false) => '1',
+            (false, true) => '2',
+            (true, true) => '3',
+        });
+        key.push_str(text);
+        (key, origin)
     }
 
     fn code_index_at(&self, start: usize, chunk: &Chunk) -> Option<usize> {
@@ -3445,11 +3584,11 @@ mod tests {
             "workflow w {}",
             "workflow w { ; step s {} ; }",
         ] {
-            let fast = parse_with(FileId(0), text, true);
-            let whole = parse_with(FileId(0), text, false);
+            let fast = parse_with(FileId(0), text, true, None);
+            let whole = parse_with(FileId(0), text, false, None);
             assert_eq!(fast, whole, "{text}");
         }
-        let fast = parse_with(FileId(0), &big, true);
+        let fast = parse_with(FileId(0), &big, true, None);
         assert_eq!(fast.diagnostics.len(), 2, "{:#?}", fast.diagnostics);
         match fast.file.items.get(1) {
             Some(Item::Workflow(w)) => assert_eq!(w.members.len(), 201),
