@@ -306,7 +306,7 @@ impl<'a> Collector<'a, '_> {
         file: FileId,
         name: &Ident,
         def: DefId,
-        what: &str,
+        what: impl std::fmt::Display,
     ) {
         if let Some(previous) = spans.get(&name.name) {
             diagnostics.push(
@@ -455,7 +455,7 @@ impl<'a> Collector<'a, '_> {
                 file,
                 member.name(),
                 id,
-                &format!("in agent kind `{}`", kind.name.name),
+                format_args!("in agent kind `{}`", kind.name.name),
             );
             if let KindMember::Action(action) = member {
                 let mut ids = Vec::new();
@@ -745,7 +745,7 @@ impl<'a> Collector<'a, '_> {
                                 file,
                                 &port.name,
                                 id,
-                                &format!("in step `{}`", step.name.name),
+                                format_args!("in step `{}`", step.name.name),
                             );
                         }
                     }
@@ -983,6 +983,14 @@ fn signature_of(kind: DefKind, text: &str) -> String {
         DefKind::ParamSig => first.trim_end_matches(','),
         _ => first,
     };
-    // Alignment padding (`param lr:     float`) is layout, not signature.
-    first.split_whitespace().collect::<Vec<_>>().join(" ")
+    // Alignment padding (`param lr:     float`) is layout, not signature. Written without
+    // an intermediate list: this runs for every declaration on every edit.
+    let mut out = String::with_capacity(first.len());
+    for word in first.split_whitespace() {
+        if !out.is_empty() {
+            out.push(' ');
+        }
+        out.push_str(word);
+    }
+    out
 }

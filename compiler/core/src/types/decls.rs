@@ -11,6 +11,7 @@ use crate::symbols::{DefId, DefKind};
 use crate::syntax::ast::*;
 use crate::values;
 use std::collections::{BTreeMap, HashMap};
+use std::fmt;
 
 /// Why one step depends on another.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -173,7 +174,7 @@ impl Checker<'_, '_> {
         file: FileId,
         fields: impl Iterator<Item = &'f Field>,
         specs: &[FieldSpec],
-        owner: &str,
+        owner: impl fmt::Display,
         owner_span: Span,
         decl_span: Span,
     ) -> BTreeMap<&'f str, &'f Field> {
@@ -596,7 +597,8 @@ impl Checker<'_, '_> {
             return;
         }
         let step = step_node.node.ast;
-        let owner = format!("step `{}`", step.name.name);
+        // Formatted only into a diagnostic: this runs for every step on every edit.
+        let owner = Named("step", &step.name.name);
         let ctx = Ctx {
             file,
             workflow: Some(workflow),
@@ -608,7 +610,7 @@ impl Checker<'_, '_> {
             file,
             step.fields(),
             STEP_FIELDS,
-            &owner,
+            owner,
             step.name.span,
             step.span,
         );
@@ -797,9 +799,9 @@ impl Checker<'_, '_> {
         let params = ext.params.clone();
         let inputs: Vec<(String, Ty, DefId)> = self
             .ports_of(target)
-            .into_iter()
+            .iter()
             .filter(|p| p.sort == PortSort::Input)
-            .map(|p| (p.name, p.ty, p.def))
+            .map(|p| (p.name.clone(), p.ty.clone(), p.def))
             .collect();
         let input_names: Vec<String> = inputs.iter().map(|(n, _, _)| n.clone()).collect();
         let input_args = self.check_args(&uses.value, target, &params, args, &input_names, ctx);
@@ -1040,7 +1042,7 @@ impl Checker<'_, '_> {
                     );
                 }
             } else {
-                self.positive(file, &field.value, &format!("the {name} request"));
+                self.positive(file, &field.value, format_args!("the {name} request"));
             }
         }
     }
@@ -1084,7 +1086,7 @@ impl Checker<'_, '_> {
     }
 
     /// Reports a literal duration or quantity that is zero or negative (E0705).
-    pub(super) fn positive(&mut self, file: FileId, expr: &Expr, what: &str) {
+    pub(super) fn positive(&mut self, file: FileId, expr: &Expr, what: impl fmt::Display) {
         if let Some(value) = self.number(file, expr) {
             if value <= 0.0 {
                 self.report(
@@ -1875,5 +1877,15 @@ fn source_step(c: &Checker<'_, '_>, source: &Expr, ctx: Ctx) -> Option<DefId> {
             workflow.step_names.get(&step.name).copied()
         }
         _ => None,
+    }
+}
+
+/// `KIND `NAME`` (`step `train``) for messages, formatted only when a message is made.
+#[derive(Clone, Copy)]
+struct Named<'n>(&'static str, &'n str);
+
+impl fmt::Display for Named<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} `{}`", self.0, self.1)
     }
 }

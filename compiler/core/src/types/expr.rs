@@ -415,12 +415,16 @@ impl Checker<'_, '_> {
                 }
             }
             Val::Step(step) => {
-                let ports = self.ports_of(step);
-                match ports.iter().find(|p| p.name == name).cloned() {
-                    Some(port) if port.sort != PortSort::Input => {
-                        self.refer(ctx, field, port.def);
-                        self.used_ports.insert((step, port.name.clone()));
-                        Val::Value(port.ty)
+                let found = self
+                    .ports_of(step)
+                    .iter()
+                    .find(|p| p.name == name)
+                    .map(|p| (p.sort, p.def, p.ty.clone()));
+                match found {
+                    Some((sort, def, ty)) if sort != PortSort::Input => {
+                        self.refer(ctx, field, def);
+                        self.used_ports.insert((step, def));
+                        Val::Value(ty)
                     }
                     Some(_) => {
                         self.report(
@@ -431,7 +435,8 @@ impl Checker<'_, '_> {
                         Val::Error
                     }
                     None => {
-                        let names: Vec<String> = ports
+                        let names: Vec<String> = self
+                            .ports_of(step)
                             .iter()
                             .filter(|p| p.sort != PortSort::Input)
                             .map(|p| p.name.clone())
@@ -919,21 +924,24 @@ impl Checker<'_, '_> {
         // are reported where they matter (E0705), not as a unit error.
         let unit_fits =
             |r: Result<(), values::UnitError>| r.map_or_else(|e| !e.is_about_unit(), |_| true);
-        let fits_duration = unit_fits(values::parse_duration(digits, unit).map(|_| ()));
-        let fits_memory = unit_fits(values::parse_memory(digits, unit).map(|_| ()));
-        let fits_cpu = unit_fits(values::parse_cpu(digits, unit).map(|_| ()));
+        let fits_duration = || unit_fits(values::parse_duration(digits, unit).map(|_| ()));
+        let fits_memory = || unit_fits(values::parse_memory(digits, unit).map(|_| ()));
+        let fits_cpu = || unit_fits(values::parse_cpu(digits, unit).map(|_| ()));
+        // Only the expected unit is tried first (every quantity of every step is checked on
+        // every edit); the others only matter for the message.
         let resolved = match &target {
-            Some(Ty::Duration) if fits_duration => Some(Ty::Duration),
-            Some(Ty::Cpu) if fits_cpu => Some(Ty::Cpu),
-            Some(Ty::Memory) if fits_memory => Some(Ty::Memory),
+            Some(Ty::Duration) if fits_duration() => Some(Ty::Duration),
+            Some(Ty::Cpu) if fits_cpu() => Some(Ty::Cpu),
+            Some(Ty::Memory) if fits_memory() => Some(Ty::Memory),
             Some(_) => None,
-            None if fits_duration => Some(Ty::Duration),
-            None if fits_memory => Some(Ty::Memory),
+            None if fits_duration() => Some(Ty::Duration),
+            None if fits_memory() => Some(Ty::Memory),
             None => None,
         };
         if let Some(ty) = resolved {
             return ty;
         }
+        let (fits_duration, fits_memory, fits_cpu) = (fits_duration(), fits_memory(), fits_cpu());
         let (wanted, units) = match &target {
             Some(Ty::Duration) => ("a duration", "`ms`, `s`, `m`, `h` or `d`"),
             Some(Ty::Cpu) => ("a cpu quantity", "`m` (millicores), or no suffix for cores"),

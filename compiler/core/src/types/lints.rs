@@ -5,6 +5,7 @@ use super::decls::number_value;
 use super::ty::Ty;
 use super::{Checker, Ctx};
 use crate::diagnostics::{Code, Diagnostic};
+use crate::symbols::DefId;
 use crate::syntax::ast::*;
 use std::collections::HashSet;
 
@@ -29,12 +30,11 @@ impl Checker<'_, '_> {
             }
             // Outputs of steps that others depend on are intermediate results: one nobody
             // consumes is probably a mistake. Outputs of the last steps are the results.
-            let deps = self
+            let producers: HashSet<_> = self
                 .dependencies
                 .get(&w.node.def)
-                .cloned()
+                .map(|deps| deps.iter().map(|d| d.from).collect())
                 .unwrap_or_default();
-            let producers: HashSet<_> = deps.iter().map(|d| d.from).collect();
             for &step in &w.steps {
                 if !producers.contains(&step) {
                     continue;
@@ -42,13 +42,17 @@ impl Checker<'_, '_> {
                 let Some(step_node) = p.steps.get(&step) else {
                     continue;
                 };
-                for port in self.ports_of(step) {
-                    if port.sort != PortSort::Output
-                        || self.used_ports.contains(&(step, port.name.clone()))
-                    {
-                        continue;
-                    }
-                    let def = self.symbols.def(port.def);
+                let unused: Vec<(DefId, String)> = self
+                    .ports_of(step)
+                    .iter()
+                    .filter(|port| {
+                        port.sort == PortSort::Output
+                            && !self.used_ports.contains(&(step, port.def))
+                    })
+                    .map(|port| (port.def, port.name.clone()))
+                    .collect();
+                for (port_def, port_name) in unused {
+                    let def = self.symbols.def(port_def);
                     let at = if def.name_at.file == step_node.node.file {
                         def.name_at.span
                     } else {
@@ -60,8 +64,8 @@ impl Checker<'_, '_> {
                             step_node.node.file,
                             at,
                             format!(
-                                "output `{}` of step `{}` is never used",
-                                port.name, step_node.node.ast.name.name
+                                "output `{port_name}` of step `{}` is never used",
+                                step_node.node.ast.name.name
                             ),
                         )
                         .with_label("nothing consumes it")

@@ -21,6 +21,7 @@ use crate::span::FileId;
 use crate::symbols::{DefId, DefKind, Symbols};
 use crate::syntax::ast::*;
 pub use decls::{Dependency, DependencyCause};
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap, HashSet};
 pub use ty::Ty;
 
@@ -103,8 +104,9 @@ pub(crate) struct Checker<'a, 's> {
     used: HashSet<DefId>,
     /// `(file, offset of the imported name)` of the imports that were used.
     used_imports: HashSet<(FileId, u32)>,
-    /// Outputs read from outside their step: `(step, output name)`.
-    used_ports: HashSet<(DefId, String)>,
+    /// Outputs read from outside their step: `(step, the output's declaration)` (a std
+    /// step's port declaration is shared by every step that `uses` it, hence the pair).
+    used_ports: HashSet<(DefId, DefId)>,
     /// Dependencies between steps, by workflow.
     dependencies: HashMap<DefId, Vec<decls::Dependency>>,
 }
@@ -483,10 +485,11 @@ impl<'a> Checker<'a, '_> {
         }
     }
 
-    /// The ports of a step (user or std).
-    fn ports_of(&self, step: DefId) -> Vec<PortInfo> {
+    /// The ports of a step (user or std). A user step's are borrowed: this runs for every
+    /// member access and template of every step, on every edit in the language server.
+    fn ports_of(&self, step: DefId) -> Cow<'_, [PortInfo]> {
         if let Some(ports) = self.step_ports.get(&step) {
-            return ports.clone();
+            return Cow::Borrowed(ports);
         }
         // A std step: its own ports.
         self.p
@@ -505,9 +508,10 @@ impl<'a> Checker<'a, '_> {
                         ty: self.def_types.get(&def).cloned().unwrap_or(Ty::Unknown),
                         def,
                     })
-                    .collect()
+                    .collect::<Vec<_>>()
             })
             .unwrap_or_default()
+            .into()
     }
 
     /// The step producing the model a service serves.

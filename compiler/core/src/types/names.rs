@@ -23,13 +23,16 @@ impl Checker<'_, '_> {
         let p = self.p;
         let mut runtime_name: Option<(String, FileId, Span)> = None;
         if let Some(app) = p.app {
-            if self.check_name(
-                app.file,
-                &app.ast.name,
-                "",
-                Rule::Label,
-                "the app (prefix of the runtime's objects)",
-            ) {
+            if self
+                .check_name(
+                    app.file,
+                    &app.ast.name,
+                    "",
+                    Rule::Label,
+                    "the app (prefix of the runtime's objects)",
+                )
+                .is_some()
+            {
                 let name = format!("{}-runtime", values::kube_name(&app.ast.name.name));
                 runtime_name = Some((name, app.file, app.ast.name.span));
             }
@@ -38,38 +41,26 @@ impl Checker<'_, '_> {
         let mut seen = HashMap::new();
         for w in &p.workflows {
             let ident = &w.node.ast.name;
-            if self.check_name(
+            if let Some(name) = self.check_name(
                 w.node.file,
                 ident,
                 "",
                 Rule::Label,
                 "a workflow (its WorkflowTemplate)",
             ) {
-                self.collide(
-                    &mut seen,
-                    w.node.file,
-                    ident,
-                    values::kube_name(&ident.name),
-                    "WorkflowTemplate",
-                );
+                self.collide(&mut seen, w.node.file, ident, name, "WorkflowTemplate");
             }
             // Steps → Argo templates within the workflow.
             let mut steps = HashMap::new();
             for step in w.node.ast.steps() {
-                if self.check_name(
+                if let Some(name) = self.check_name(
                     w.node.file,
                     &step.name,
                     "",
                     Rule::Label,
                     "a step (its Argo template)",
                 ) {
-                    self.collide(
-                        &mut steps,
-                        w.node.file,
-                        &step.name,
-                        values::kube_name(&step.name.name),
-                        "Argo template",
-                    );
+                    self.collide(&mut steps, w.node.file, &step.name, name, "Argo template");
                 }
             }
         }
@@ -82,46 +73,35 @@ impl Checker<'_, '_> {
             );
         }
         for s in &p.services {
-            if self.check_name(
+            if let Some(name) = self.check_name(
                 s.file,
                 &s.ast.name,
                 "",
                 Rule::Label1035,
                 "a service (its Deployment and Service)",
             ) {
-                self.collide(
-                    &mut services,
-                    s.file,
-                    &s.ast.name,
-                    values::kube_name(&s.ast.name.name),
-                    "Deployment",
-                );
+                self.collide(&mut services, s.file, &s.ast.name, name, "Deployment");
             }
         }
         // Schedule triggers → CronWorkflows.
         let mut crons = HashMap::new();
         for t in &p.triggers {
-            if matches!(t.ast.source, TriggerSource::Schedule(_))
-                && self.check_name(
-                    t.file,
-                    &t.ast.name,
-                    "",
-                    Rule::Label,
-                    "a schedule trigger (its CronWorkflow)",
-                )
-            {
-                self.collide(
-                    &mut crons,
-                    t.file,
-                    &t.ast.name,
-                    values::kube_name(&t.ast.name.name),
-                    "CronWorkflow",
-                );
+            if !matches!(t.ast.source, TriggerSource::Schedule(_)) {
+                continue;
+            }
+            if let Some(name) = self.check_name(
+                t.file,
+                &t.ast.name,
+                "",
+                Rule::Label,
+                "a schedule trigger (its CronWorkflow)",
+            ) {
+                self.collide(&mut crons, t.file, &t.ast.name, name, "CronWorkflow");
             }
         }
     }
 
-    /// Reports an invalid generated name; returns whether it is valid.
+    /// Reports an invalid generated name; returns the name when it is valid.
     fn check_name(
         &mut self,
         file: FileId,
@@ -129,14 +109,19 @@ impl Checker<'_, '_> {
         prefix: &str,
         rule: Rule,
         what: &str,
-    ) -> bool {
-        let name = format!("{prefix}{}", values::kube_name(&ident.name));
+    ) -> Option<String> {
+        let kube = values::kube_name(&ident.name);
+        let name = if prefix.is_empty() {
+            kube
+        } else {
+            format!("{prefix}{kube}")
+        };
         let result = match rule {
             Rule::Label => values::check_dns_label(&name),
             Rule::Label1035 => values::check_dns1035_label(&name),
         };
         match result {
-            Ok(()) => true,
+            Ok(()) => Some(name),
             Err(e) => {
                 let fixed = name.trim_matches('-').to_string();
                 let fixed_ident = fixed.replace('-', "_");
@@ -157,7 +142,7 @@ impl Checker<'_, '_> {
                     );
                 }
                 self.report(d);
-                false
+                None
             }
         }
     }

@@ -6,6 +6,7 @@ use super::{Checker, Ctx};
 use crate::diagnostics::{Code, Diagnostic};
 use crate::resolve::suggest;
 use crate::syntax::ast::*;
+use std::collections::BTreeMap;
 
 /// The `app` fields a template may read.
 const APP_TEMPLATE_FIELDS: &[&str] = &["name", "namespace", "registry"];
@@ -29,8 +30,18 @@ impl Checker<'_, '_> {
             );
             return;
         };
-        let names: Vec<&str> = path.iter().map(|i| i.name.as_str()).collect();
-        match names.as_slice() {
+        // The names of a path of one or two parts (the only ones that resolve), without a
+        // list per template; a longer path matches no pattern below.
+        let mut short = [""; 2];
+        for (slot, ident) in short.iter_mut().zip(&path) {
+            *slot = ident.name.as_str();
+        }
+        let names: &[&str] = if path.len() <= 2 {
+            &short[..path.len()]
+        } else {
+            &[]
+        };
+        match names {
             ["app", field] => {
                 if !APP_TEMPLATE_FIELDS.contains(field) {
                     self.unresolved(
@@ -53,16 +64,16 @@ impl Checker<'_, '_> {
                 } else {
                     PortSort::Output
                 };
-                let ports: Vec<_> = self
+                let found = self
                     .ports_of(step)
-                    .into_iter()
-                    .filter(|p| p.sort == sort)
-                    .collect();
-                match ports.iter().find(|p| p.name == *port) {
-                    Some(p) => {
-                        self.symbols.refer(ctx.file, path[1].span, p.def);
+                    .iter()
+                    .find(|p| p.sort == sort && p.name == *port)
+                    .map(|p| p.def);
+                match found {
+                    Some(def) => {
+                        self.symbols.refer(ctx.file, path[1].span, def);
                         if sort == PortSort::Input {
-                            self.used.insert(p.def);
+                            self.used.insert(def);
                         }
                     }
                     None => {
@@ -71,8 +82,12 @@ impl Checker<'_, '_> {
                         } else {
                             ("the step has no output", "output")
                         };
-                        let candidates: Vec<String> =
-                            ports.iter().map(|p| p.name.clone()).collect();
+                        let candidates: Vec<String> = self
+                            .ports_of(step)
+                            .iter()
+                            .filter(|p| p.sort == sort)
+                            .map(|p| p.name.clone())
+                            .collect();
                         if candidates.is_empty() {
                             let step_name = self.symbols.def(step).name.clone();
                             self.report(
@@ -95,11 +110,13 @@ impl Checker<'_, '_> {
                     return;
                 };
                 let _ = step;
+                // `p` outlives the checker's borrow: no copy of the params per template.
+                let p = self.p;
+                let no_params = BTreeMap::new();
                 let params = ctx
                     .workflow
-                    .and_then(|w| self.p.workflow(w))
-                    .map(|w| w.params.clone())
-                    .unwrap_or_default();
+                    .and_then(|w| p.workflow(w))
+                    .map_or(&no_params, |w| &w.params);
                 match params.get(*name) {
                     Some(&param) => {
                         self.symbols.refer(ctx.file, path[0].span, param);
@@ -123,7 +140,7 @@ impl Checker<'_, '_> {
             }
             _ => {
                 self.report(
-                    Diagnostic::new(Code::E0501, ctx.file, expr.span, format!("`{}` does not resolve in a template", names.join(".")))
+                    Diagnostic::new(Code::E0501, ctx.file, expr.span, format!("`{}` does not resolve in a template", path.iter().map(|i| i.name.as_str()).collect::<Vec<_>>().join(".")))
                         .with_label("unknown template")
                         .with_help(if ctx.step.is_some() {
                             "templates are `{{param}}`, `{{inputs.NAME}}`, `{{outputs.NAME}}` or `{{app.FIELD}}`"
