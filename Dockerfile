@@ -54,7 +54,7 @@ RUN cargo build --release --locked -p sflow-runtime --features ml,kubernetes --b
  # The directories the manifests mount volumes on, and the working directory with the MNIST
  # copy that `sflow data std.data.mnist` reads by default (`path = "data/mnist"`, relative to
  # the working directory).
- && mkdir -p /out/artifacts /out/etc/sflow/plan /out/opt/sflow/data \
+ && mkdir -p /out/artifacts/runs /out/artifacts/sflow/ingest /out/etc/sflow/plan /out/opt/sflow/data \
  && cp -r data/mnist /out/opt/sflow/data/mnist
 
 # ---- the image: glibc + libstdc++, no shell, no package manager ------------------------------

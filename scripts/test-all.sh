@@ -44,6 +44,9 @@ cargo test -p sflowc --test standin_cli --locked -- --ignored
 # the binary against the stand-in (Argo played by the test, two replicas, the Role's RBAC).
 cargo test -p sflow-runtime --features kubernetes --locked --lib kube::
 cargo test -p sflow-runtime --features kubernetes --test standin_kube --locked -- --ignored
+# The cluster's ML loop (features `ml` and `kubernetes`, as the image): real `sflow serve` replicas
+# reporting to `sflow runtime` (Tracker, batches, latency → HPA), a CronWorkflow's run recorded.
+cargo test -p sflow-runtime --features ml,kubernetes --test standin_kube_ml --locked -- --ignored
 scripts/lint-dockerfile.sh
 
 # The main job, checked: the MNIST case study in quick mode (a release build of `sflow` with

@@ -99,6 +99,16 @@ pub struct ServeArgs {
     /// How often the model file is checked for a new version (`500ms`, `2s`).
     #[arg(long, default_value = "1s", value_parser = parse_interval)]
     pub watch_interval: std::time::Duration,
+    /// The runtime to report the request log and latency to (a cluster's services get
+    /// `SFLOW_RUNTIME_URL`; docs/kubernetes.md §8). Without it, nothing is reported.
+    #[arg(long, env = "SFLOW_RUNTIME_URL")]
+    pub runtime_url: Option<String>,
+    /// The file holding the runtime's ingest token (`/artifacts/sflow/ingest-token`).
+    #[arg(long, env = "SFLOW_RUNTIME_TOKEN_FILE")]
+    pub runtime_token_file: Option<PathBuf>,
+    /// This replica's name in its reports (a pod's name).
+    #[arg(long, env = "HOSTNAME")]
+    pub replica_id: Option<String>,
 }
 
 fn parse_interval(s: &str) -> Result<std::time::Duration, String> {
@@ -460,8 +470,22 @@ fn serve(a: ServeArgs) -> i32 {
                 .listen
                 .unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], a.port))),
             replicas: a.replicas,
-            name: a.name,
+            name: a.name.clone(),
             watch_interval: a.watch_interval,
+            report: a.runtime_url.filter(|u| !u.is_empty()).map(|url| {
+                crate::ml::report::ReportTo {
+                    url,
+                    token: std::env::var("SFLOW_RUNTIME_TOKEN")
+                        .ok()
+                        .filter(|t| !t.is_empty()),
+                    token_file: a.runtime_token_file,
+                    service: a.name.clone(),
+                    replica: a
+                        .replica_id
+                        .filter(|r| !r.is_empty())
+                        .unwrap_or_else(|| format!("{}-{}", a.name, std::process::id())),
+                }
+            }),
         };
         match tokio::runtime::Builder::new_multi_thread()
             .enable_all()

@@ -19,7 +19,7 @@ use crate::error::{Error, Result};
 use crate::eval::Scope;
 use crate::executor::local::LocalBackend;
 use crate::executor::{
-    Backend, BackendHost, NewModel, RunContext, RunStatus, ServiceChange, SignalSink,
+    Backend, BackendHost, NewModel, Resources, RunContext, RunStatus, ServiceChange, SignalSink,
 };
 use crate::policy::{PolicyEngine, PolicyState, Scalar, Verdict, VerdictKind};
 use crate::program::Program;
@@ -109,6 +109,15 @@ pub enum Effect {
         from: i64,
         /// Replicas wanted.
         replicas: i64,
+    },
+    /// Set the cpu and memory of each of a service's replicas.
+    Resize {
+        /// The service.
+        service: String,
+        /// Its resources before (recorded, or declared), if any.
+        from: Option<Resources>,
+        /// The resources wanted.
+        to: Resources,
     },
     /// Publish an action for an external agent.
     Publish {
@@ -650,6 +659,14 @@ impl Shared {
                 service: svc.name.clone(),
                 replicas: svc.replicas,
             });
+            // Only a recorded resize: declared resources are in the manifests already, and
+            // the local backend reads them when it serves.
+            if let Some(resources) = resized_resources(&self.store, &svc.name)? {
+                after.services.push(ServiceChange::Resize {
+                    service: svc.name.clone(),
+                    resources,
+                });
+            }
         }
         self.after_commit(after);
         Ok(())
@@ -746,6 +763,13 @@ impl Shared {
     /// A service's recorded state.
     pub fn service_row(&self, service: &str) -> Result<Option<store::ServiceRow>> {
         self.store.with(|c| store::service(c, service))
+    }
+
+    /// The resources of one replica of `service`: the latest `resize` (engine state
+    /// `kv service:NAME:resources`), else what the program declares (`resources { … }`),
+    /// else `None`.
+    pub fn service_resources(&self, service: &str) -> Result<Option<Resources>> {
+        desired_resources(&self.store, &self.plan, service)
     }
 
     fn read_signal(&self, s: &Signal) -> Option<RtValue> {
@@ -1414,6 +1438,12 @@ impl Shared {
                     after.services.push(ServiceChange::Scale { service: service.clone(), replicas });
                     format!("{service} scaled from {from} to {replicas} replicas")
                 }
+                Effect::Resize { service, from, to } => {
+                    store::kv_set(c, &resources_key(&service), &serde_json::to_value(to)?)?;
+                    after.firings.extend(self.emit_event(c, &service, "resized", &json!({ "from": from, "to": to }))?);
+                    after.services.push(ServiceChange::Resize { service: service.clone(), resources: to });
+                    format!("{service} resized from {} to {} per replica", from.map_or_else(|| "the defaults".to_string(), |f| f.describe()), to.describe())
+                }
                 Effect::Publish { agent, action, args } => {
                     let id = store::insert_agent_action(c, &agent, &action, &args, Some(action_key), now)?;
                     format!("published as action event {id} for an external `{agent}`")
@@ -1743,4 +1773,31 @@ impl ControlLoop {
             }
         }
     }
+}
+
+/// The resources of one replica of `service` (see [`Shared::service_resources`]).
+pub fn desired_resources(store: &Store, plan: &Plan, service: &str) -> Result<Option<Resources>> {
+    if let Some(r) = resized_resources(store, service)? {
+        return Ok(Some(r));
+    }
+    Ok(plan.service(service).and_then(|s| {
+        let r = Resources {
+            cpu_millis: s.resources.cpu_millis,
+            memory_bytes: s.resources.memory_bytes,
+        };
+        (r != Resources::default()).then_some(r)
+    }))
+}
+
+/// The resources the Planner's latest `resize` of `service` set, if any.
+pub fn resized_resources(store: &Store, service: &str) -> Result<Option<Resources>> {
+    let key = resources_key(service);
+    Ok(store
+        .with(|c| store::kv_get(c, &key))?
+        .and_then(|v| serde_json::from_value::<Resources>(v).ok()))
+}
+
+/// The `kv` key of a service's resources set by the Planner's `resize`.
+pub fn resources_key(service: &str) -> String {
+    format!("service:{service}:resources")
 }

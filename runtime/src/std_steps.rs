@@ -10,8 +10,8 @@
 //! when `SFLOW_OUTPUT_PATHS` is set (in a cluster), each output's path is recorded there;
 //! after it, the metrics in `SFLOW_METRICS` are checked against the std step's declaration.
 //!
-//! The bodies (`std.torch.*`, with tch) are in `ml::steps` and need the ML feature; a build
-//! without it fails these steps with "not available in this build".
+//! The bodies (`std.torch.*`, `std.explain.*`, with tch) are in `ml::steps` and need the ML
+//! feature; a build without it fails these steps with "not available in this build".
 
 use crate::executor::contract::{self, var};
 use crate::executor::data;
@@ -57,6 +57,26 @@ pub const STD_STEPS: &[StdStep] = &[
         name: "std.torch.evaluate",
         what: "evaluates a model with tch",
         params: &[],
+        inputs: &[("model", PlanType::Model), ("data", PlanType::Dataset)],
+        outputs: &[("report", PlanType::File)],
+        metrics: &[("accuracy", PlanType::Ratio)],
+    },
+    StdStep {
+        name: "std.explain.saliency",
+        what: "writes gradient saliency maps of an image classifier with tch",
+        params: &[("samples", PlanType::Int, Some("16"))],
+        inputs: &[("model", PlanType::Model), ("data", PlanType::Dataset)],
+        outputs: &[("maps", PlanType::Dir)],
+        metrics: &[],
+    },
+    StdStep {
+        name: "std.explain.permutation_importance",
+        what: "ranks a tabular classifier's features by permutation importance with tch",
+        params: &[
+            ("label", PlanType::String, Some("label")),
+            ("repeats", PlanType::Int, Some("5")),
+            ("seed", PlanType::Int, Some("0")),
+        ],
         inputs: &[("model", PlanType::Model), ("data", PlanType::Dataset)],
         outputs: &[("report", PlanType::File)],
         metrics: &[("accuracy", PlanType::Ratio)],
@@ -177,7 +197,7 @@ fn body(decl: &StdStep, call: &StepCall) -> Result<(), Failure> {
 #[cfg(not(feature = "ml"))]
 fn body(decl: &StdStep, call: &StepCall) -> Result<(), Failure> {
     Err(Failure::NotAvailable(format!(
-        "not available in this build: std.torch steps need the ML feature (issue 5; build with `--features ml`); \
+        "not available in this build: std.torch and std.explain steps need the ML feature (issue 5; build with `--features ml`); \
          this step {}. Arguments received: {}",
         decl.what,
         call.args

@@ -566,6 +566,100 @@ trigger esc:      webhook "/escalate"            -> pager.escalate("ml-oncall")
     engine.shutdown().await;
 }
 
+/// Latency stays high at the most replicas: `scale_out` has nothing left to do, `grow`
+/// chooses `resize`; the resources are recorded (engine state), `predictor.resized` is
+/// emitted once, and the same resources again do nothing. (The local backend applying it to
+/// its workers: tests/serving.rs, ML build; a Deployment patched: tests/standin_kube.rs.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn latency_high_at_max_replicas_chooses_resize() {
+    let p = Prog::new(
+        r#"
+app sized { namespace = "sized" }
+workflow training {
+  step fit {
+    image = "python:3.12-slim"
+    run = "echo m > {{outputs.model}}"
+    output model: Model
+  }
+}
+service predictor {
+  model = training.fit.model
+  replicas = 1..2
+  resources { cpu = 500m, memory = 1Gi }
+}
+agent planner: Planner { target = predictor }
+policy scale_out {
+  when predictor.latency.p95 > 50ms and predictor.replicas < 2
+  then planner.scale(predictor, +1)
+}
+policy grow {
+  when predictor.latency.p95 > 50ms and predictor.replicas >= 2
+  then planner.resize(predictor, cpu = 2, memory = 4Gi)
+  cooldown 1m
+}
+"#,
+    );
+    let clock = test_clock();
+    let engine = p.engine(clock.clone()).await;
+    let settle = || async {
+        engine.sync().await;
+        engine.wait_idle().await;
+    };
+    let r = engine
+        .run_workflow("training", &Default::default(), "test")
+        .unwrap();
+    assert_eq!(engine.wait_run(r).await.unwrap().status, "succeeded");
+    settle().await;
+    engine
+        .set_service_signal("predictor", "latency.p95", &json!("80ms"))
+        .unwrap();
+    settle().await;
+    let decisions = engine.store().with(|c| store::decisions(c, 100)).unwrap();
+    let done = |name: &str| {
+        decisions
+            .iter()
+            .filter(|d| d.name == name && d.status == "done")
+            .map(|d| d.result.clone())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(done("scale_out").len(), 1, "{decisions:?}");
+    assert_eq!(
+        done("grow"),
+        vec!["predictor resized from cpu 500m, memory 1Gi to cpu 2000m, memory 4Gi per replica"]
+    );
+    let kv = engine
+        .store()
+        .with(|c| store::kv_get(c, "service:predictor:resources"))
+        .unwrap();
+    assert_eq!(
+        kv,
+        Some(json!({"cpuMillis": 2000, "memoryBytes": 4u64 << 30}))
+    );
+    // Still high after the cooldown: the same resources again change nothing.
+    clock.advance(2 * MIN);
+    engine
+        .set_service_signal("predictor", "latency.p95", &json!("90ms"))
+        .unwrap();
+    settle().await;
+    let again = engine.store().with(|c| store::decisions(c, 100)).unwrap();
+    assert!(
+        again
+            .iter()
+            .any(|d| d.name == "grow" && d.result.contains("already has cpu 2000m, memory 4Gi")),
+        "{again:?}"
+    );
+    let resized = engine
+        .store()
+        .with(|c| store::events(c, 0, 100))
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.subject == "predictor" && e.name == "resized")
+        .collect::<Vec<_>>();
+    assert_eq!(resized.len(), 1);
+    assert_eq!(resized[0].payload["from"]["cpuMillis"], 500);
+    engine.shutdown().await;
+}
+
 // Without the ML feature only (the ML build runs these actions: tests/ml_loop.rs).
 #[cfg(not(feature = "ml"))]
 #[test]

@@ -289,6 +289,70 @@ workflow training {{
     Ok(())
 }
 
+/// `uses = saliency(…)`: a workflow trains a classifier on real digits and explains 8 test
+/// digits through `sflow step std.explain.saliency`; the maps lie on the strokes.
+#[test]
+fn std_explain_saliency_runs_as_a_step() -> R {
+    let p = Prog::new(&format!(
+        r#"
+app digits {{ namespace = "digits" }}
+use std.torch.train_classifier
+use std.explain.saliency
+use std.data.{{mnist, files}}
+workflow explained {{
+  step fit {{
+    uses   = train_classifier(arch = "mlp", epochs = 1, lr = 0.001)
+    input  data: Dataset = files(path = "train")
+    output model: Model
+    metric accuracy: ratio
+  }}
+  step why {{
+    uses = saliency(model = fit.model, data = mnist(split = "test", path = "{m}"), samples = 8)
+  }}
+}}
+"#,
+        m = mnist_dir().display()
+    ));
+    write_train_slice(&p.path("train"), 5_000)?;
+    let out = p.run(&["--workflow", "explained", "--no-api", "-j", "1"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let maps = p.state().join("runs/1/why/maps");
+    let index: Value = serde_json::from_str(&std::fs::read_to_string(maps.join("saliency.json"))?)?;
+    let samples = index["samples"].as_array().unwrap();
+    assert_eq!(samples.len(), 8);
+    for (i, s) in samples.iter().enumerate() {
+        for f in ["image", "saliency", "runner_up_saliency"] {
+            assert!(
+                maps.join(s[f].as_str().unwrap()).is_file(),
+                "sample {i}: {f}"
+            );
+        }
+        let focus = &s["ink_focus"];
+        assert!(
+            focus["near_ink"].as_f64().unwrap() > focus["border"].as_f64().unwrap(),
+            "sample {i}: {focus}"
+        );
+    }
+    eprintln!(
+        "std.explain.saliency through a workflow: mean near-ink / border ratio {:.2}",
+        index["mean_ink_focus"].as_f64().unwrap()
+    );
+    // A wrong argument is refused by `sflow step`, naming it.
+    let o = Command::new(sflow_bin())
+        .args(["step", "std.explain.saliency", "--arg", "samples=0"])
+        .env("SFLOW_INPUT_MODEL", p.state().join("runs/1/fit/model"))
+        .env("SFLOW_INPUT_DATA", mnist_dir())
+        .env("SFLOW_OUTPUT_MAPS", p.path("step/maps"))
+        .output()?;
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("samples must be at least 1"));
+    Ok(())
+}
+
 /// The north-star program's `training` workflow trains a real model and registers it, and
 /// its `report` step writes a model card.
 #[test]
@@ -371,6 +435,20 @@ async fn drift_is_detected_and_a_better_model_replaces_the_served_one() -> R {
     eprintln!("drifted check: {d}");
     assert!(d.contains("drifted"), "{d}");
     assert!(engine.signals()["checker.drift"].as_f64().unwrap() > clean_score);
+    // The picked batch carries the served model's saliency maps of its samples.
+    let picked_root = p.state().join("ml/checker/checker/picked");
+    let with_maps: Vec<PathBuf> = std::fs::read_dir(&picked_root)?
+        .flatten()
+        .map(|e| e.path().join("saliency/saliency.json"))
+        .filter(|p| p.is_file())
+        .collect();
+    assert!(
+        !with_maps.is_empty(),
+        "no saliency maps under {}",
+        picked_root.display()
+    );
+    let index: Value = serde_json::from_str(&std::fs::read_to_string(&with_maps[0])?)?;
+    assert!(!index["samples"].as_array().unwrap().is_empty());
     let improve = decision(&engine, "retrain_on_drift").expect("improve ran");
     eprintln!(
         "improve ({:.1}s): {}",
@@ -487,6 +565,16 @@ async fn human_feedback_asks_people_and_resumes_when_labels_appear() -> R {
     assert_eq!(m["samples"].as_array().unwrap().len(), 150);
     let pgm = std::fs::read(req.join("00000.pgm"))?;
     assert!(pgm.starts_with(b"P5\n28 28\n255\n") && pgm.len() == 13 + 784);
+    // Beside each picture, the served model's saliency maps (why it hesitated).
+    let map = std::fs::read(req.join("00149.saliency.pgm"))?;
+    assert!(map.starts_with(b"P5\n28 28\n255\n") && map.len() == 13 + 784);
+    assert!(req.join("00149.runner-up.pgm").is_file());
+    assert_eq!(m["samples"][149]["saliency"], "00149.saliency.pgm");
+    assert!(
+        m["samples"][0]["runnerUp"]["class"].is_u64(),
+        "{}",
+        m["samples"][0]
+    );
     // A restart while it waits: the firing stays pending and waits again.
     engine.shutdown().await;
     let pending = p.store().with(store::pending_firings)?;

@@ -208,6 +208,122 @@ fn free_port() -> TestResult<std::net::SocketAddr> {
     Ok(l.local_addr()?)
 }
 
+const RESIZE_PROGRAM: &str = r#"
+app resizetest { namespace = "resizetest" }
+
+workflow training {
+  param src: string = "none"
+  step fit {
+    image = "busybox:1.36"
+    run = "cp '{{src}}' '{{outputs.model}}'"
+    output model: Model
+  }
+}
+
+service predictor {
+  model = training.fit.model
+  replicas = 1..2
+  resources { cpu = 1, memory = 1Gi }
+}
+
+agent planner: Planner { target = predictor }
+
+policy scale_out {
+  when predictor.latency.p95 > 50ms and predictor.replicas < 2
+  then planner.scale(predictor, +1)
+}
+
+policy grow {
+  when predictor.latency.p95 > 50ms and predictor.replicas >= 2
+  then planner.resize(predictor, cpu = 2, memory = 4Ki)
+}
+"#;
+
+/// Latency stays high once the service is at its most replicas: `scale_out` can do no more,
+/// `grow` resizes, and the local backend applies it — 2 libtorch threads per worker, and
+/// at most 4 KiB × 2 replicas of request pixels waiting (a request of 3 digits, 9,408
+/// bytes, is refused; one of 2 is served). A restarted runtime re-applies the resize.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn latency_high_at_max_replicas_resizes_the_workers() -> TestResult {
+    let (model_a, _) = models()?;
+    let p = Prog::new(RESIZE_PROGRAM);
+    let state = p.state();
+    let engine = start(&p, BTreeMap::new()).await?;
+    let params = BTreeMap::from([("src".to_string(), model_a.display().to_string())]);
+    let id = engine.run_workflow("training", &params, "test")?;
+    assert_eq!(engine.wait_run(id).await?.status, "succeeded");
+    // The declared resources are the workers' limits from the start.
+    let first = wait_for(60, "predictor served with its declared limits", || {
+        services_json(&state).filter(|v| v["predictor"]["limits"]["threadsPerWorker"] == 1)
+    })
+    .await?;
+    assert_eq!(first["predictor"]["limits"]["queueBytes"], 1u64 << 30);
+    let url = first["predictor"]["url"].as_str().ok_or("url")?.to_string();
+
+    // Latency is high: first a replica more, then, at the maximum, more resources.
+    engine.set_service_signal("predictor", "latency.p95", &json!("80ms"))?;
+    let resized = wait_for(30, "2 workers with 2 threads each", || {
+        services_json(&state).filter(|v| {
+            v["predictor"]["workers"] == 2 && v["predictor"]["limits"]["threadsPerWorker"] == 2
+        })
+    })
+    .await?;
+    assert_eq!(resized["predictor"]["limits"]["queueBytes"], 2 * 4096);
+    let decisions = engine.store().with(|c| store::decisions(c, 100))?;
+    let grow = decisions
+        .iter()
+        .find(|d| d.name == "grow")
+        .ok_or("grow fired")?;
+    assert_eq!(grow.status, "done", "{}", grow.result);
+    assert!(
+        grow.result
+            .contains("resized from cpu 1000m, memory 1Gi to cpu 2000m, memory 4Ki"),
+        "{}",
+        grow.result
+    );
+    assert!(decisions
+        .iter()
+        .any(|d| d.name == "scale_out" && d.status == "done"));
+    let events = engine.store().with(|c| store::events(c, 0, 100))?;
+    let ev = events
+        .iter()
+        .find(|e| e.subject == "predictor" && e.name == "resized")
+        .ok_or("predictor.resized")?;
+    eprintln!("resize: {} ({})", grow.result, ev.payload);
+
+    // The memory budget is enforced on the waiting requests.
+    let http = reqwest::Client::new();
+    let test = digits(3)?;
+    let infer = format!("{url}/v2/models/predictor/infer");
+    let r = http
+        .post(&infer)
+        .json(&infer_body(&test, 0, 3, false))
+        .send()
+        .await?;
+    assert_eq!(r.status(), 503);
+    let text = r.text().await?;
+    assert!(text.contains("memory limit allows 8192"), "{text}");
+    let r = http
+        .post(&infer)
+        .json(&infer_body(&test, 0, 2, false))
+        .send()
+        .await?;
+    assert_eq!(r.status(), 200, "{}", r.text().await?);
+
+    // A restarted runtime serves with the resized limits (the store keeps them).
+    engine.shutdown().await;
+    let engine = start(&p, BTreeMap::new()).await?;
+    wait_for(60, "the resize re-applied after a restart", || {
+        services_json(&state).filter(|v| {
+            v["predictor"]["limits"]["threadsPerWorker"] == 2
+                && v["predictor"]["limits"]["queueBytes"] == 2 * 4096
+        })
+    })
+    .await?;
+    engine.shutdown().await;
+    Ok(())
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_service_serves_tracks_swaps_scales_and_comes_back() -> TestResult {
     let (model_a, model_b) = models()?;

@@ -53,6 +53,12 @@ policy hot {
   then planner.scale(predictor, +1)
   cooldown 1h
 }
+
+policy grow {
+  when predictor.latency.p95 > 50ms
+  then planner.resize(predictor, cpu = 2, memory = 4Gi)
+  cooldown 1h
+}
 "#;
 
 /// The token the runtime's kubeconfig carries (the test's own requests carry another), so the
@@ -422,6 +428,30 @@ async fn served_model(client: &::kube::Client) -> TestResult<Option<String>> {
         .and_then(|e| e.value))
 }
 
+/// The service container's cpu and memory, when its requests equal its limits.
+async fn container_resources(client: &::kube::Client) -> TestResult<Option<(String, String)>> {
+    let d: Deployment = Api::namespaced(client.clone(), "loop")
+        .get("predictor")
+        .await?;
+    let r = d
+        .spec
+        .and_then(|s| s.template.spec)
+        .and_then(|p| p.containers.into_iter().next())
+        .and_then(|c| c.resources);
+    let pick =
+        |m: Option<
+            &std::collections::BTreeMap<
+                String,
+                k8s_openapi::apimachinery::pkg::api::resource::Quantity,
+            >,
+        >| { m.and_then(|m| Some((m.get("cpu")?.0.clone(), m.get("memory")?.0.clone()))) };
+    let (req, lim) = match &r {
+        Some(r) => (pick(r.requests.as_ref()), pick(r.limits.as_ref())),
+        None => (None, None),
+    };
+    Ok(if req == lim { req } else { None })
+}
+
 async fn wait_served(client: &::kube::Client, path: &str, rt: &Runtime) -> TestResult {
     let deadline = Instant::now() + Duration::from_secs(20);
     while served_model(client).await?.as_deref() != Some(path) {
@@ -595,6 +625,21 @@ async fn standin_runtime_runs_argo_workflows_serves_scales_and_acts_once_across_
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 
+    // Planner.resize patched the Deployment's container resources (requests = limits).
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let r = container_resources(&client).await?;
+        if r == Some(("2000m".into(), "4Gi".into())) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "resources stayed {r:?}\n{}",
+            a.log()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+
     // A second replica stands by: ready, not leading, no control API.
     let mut b = Runtime::start(&standin, "runtime-b", &plan_path, &artifacts)?;
     b.wait_ready(false, Duration::from_secs(30)).await?;
@@ -655,7 +700,11 @@ async fn standin_runtime_runs_argo_workflows_serves_scales_and_acts_once_across_
             .filter(|d| d["name"] == name && d["status"] == "done")
             .count()
     };
-    assert_eq!((done("better"), done("hot")), (1, 1), "{decisions}");
+    assert_eq!(
+        (done("better"), done("hot"), done("grow")),
+        (1, 1, 1),
+        "{decisions}"
+    );
     let requests = standin.runtime_requests()?;
     let count = |verb: &str, resource: &str| {
         requests
@@ -679,7 +728,8 @@ async fn standin_runtime_runs_argo_workflows_serves_scales_and_acts_once_across_
         "{} watches",
         count("watch", "workflows")
     );
-    assert_eq!(count("patch", "deployments"), 2);
+    // Two model changes and one resize; the restart re-applied both without a patch.
+    assert_eq!(count("patch", "deployments"), 3);
     assert_eq!(count("patch", "horizontalpodautoscalers"), 1);
 
     // RBAC: every request the runtime made is allowed by the Role the build grants it, and

@@ -48,6 +48,11 @@ pub const MODULES: &[StdModule] = &[
         path: "<std>/torch.sflow",
         text: include_str!("../../../stdlib/torch.sflow"),
     },
+    StdModule {
+        name: "explain",
+        path: "<std>/explain.sflow",
+        text: include_str!("../../../stdlib/explain.sflow"),
+    },
 ];
 
 /// The module named `name` (without `std.`), if it exists.

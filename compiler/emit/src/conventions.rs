@@ -56,6 +56,15 @@ pub const RUN_AS_ID: i64 = 65532;
 pub const ARTIFACTS_MOUNT: &str = "/artifacts";
 /// The artifacts of a workflow run: `/artifacts/runs/<Argo workflow name>`.
 pub const RUNS_DIR: &str = "/artifacts/runs";
+/// The runtime's ingest token on the artifacts volume (`sflow runtime` writes it under its
+/// state directory `/artifacts/sflow`): the one credential a service's model server has, which
+/// lets it report requests and latency to the runtime (`POST /v1/services/S/report`) and
+/// nothing else.
+pub const INGEST_TOKEN_FILE: &str = "/artifacts/sflow/ingest/token";
+/// The directory of the ingest token, the one part of the runtime's state a service mounts.
+pub const INGEST_DIR: &str = "/artifacts/sflow/ingest";
+/// [`INGEST_DIR`] relative to the artifacts volume.
+pub const INGEST_SUBPATH: &str = "sflow/ingest";
 /// The writable scratch directory (an `emptyDir`; the root filesystem is read-only).
 pub const TMP_MOUNT: &str = "/tmp";
 /// Where a step's bookkeeping lives: the metrics file and the output-path records.

@@ -177,6 +177,14 @@ pub fn mount(volume: &str, path: &str, read_only: bool) -> VolumeMount {
     }
 }
 
+/// `sub_path` of `volume` mounted at `path` (only that directory of the volume is visible).
+pub fn sub_mount(volume: &str, sub_path: &str, path: &str, read_only: bool) -> VolumeMount {
+    VolumeMount {
+        sub_path: Some(sub_path.to_string()),
+        ..mount(volume, path, read_only)
+    }
+}
+
 /// The `/tmp` mount.
 pub fn tmp_mount() -> VolumeMount {
     mount(TMP_VOLUME, TMP_MOUNT, false)

@@ -97,7 +97,8 @@ pub fn runtime_rules(ctx: &Context<'_>) -> Vec<PolicyRule> {
     }
     if !services.is_empty() {
         // Planner.replace / rollback: sets the served model (the SFLOW_MODEL variable) on the
-        // service's Deployment; reads its status for the `replicas` signal.
+        // service's Deployment; Planner.resize: its container's resources; reads its status
+        // for the `replicas` signal.
         rules.push(rule(
             &["apps"],
             &["deployments"],

@@ -82,6 +82,7 @@ fn container(ctx: &Context<'_>, s: &ServicePlan) -> Container {
             pod::env("HOME", conventions::TMP_MOUNT),
             pod::env("SFLOW_APP", ctx.plan.app.name.clone()),
             pod::env("SFLOW_PORT", port.to_string()),
+            pod::env("SFLOW_RUNTIME_TOKEN_FILE", conventions::INGEST_TOKEN_FILE),
             pod::env(
                 "SFLOW_RUNTIME_URL",
                 format!("http://{}:{RUNTIME_PORT}", names::runtime(&ctx.app)),
@@ -113,8 +114,17 @@ fn container(ctx: &Context<'_>, s: &ServicePlan) -> Container {
             conventions::DEFAULT_SERVICE_MEMORY_BYTES,
         )),
         security_context: Some(pod::container_security_context()),
+        // Only what a model server reads: the runs' artifacts (its model) and the ingest
+        // token. Not the whole volume: the runtime's control-API token and store live there
+        // too, and a model server must not be able to drive the runtime.
         volume_mounts: Some(vec![
-            pod::mount(ARTIFACTS_VOLUME, conventions::ARTIFACTS_MOUNT, true),
+            pod::sub_mount(ARTIFACTS_VOLUME, "runs", conventions::RUNS_DIR, true),
+            pod::sub_mount(
+                ARTIFACTS_VOLUME,
+                conventions::INGEST_SUBPATH,
+                conventions::INGEST_DIR,
+                true,
+            ),
             pod::tmp_mount(),
         ]),
         ..Default::default()

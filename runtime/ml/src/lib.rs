@@ -6,6 +6,8 @@
 //! - [`train`]: `std.torch.train_classifier` (MLP or CNN, TorchScript by tracing, accuracy on
 //!   a held-out split) and `std.torch.evaluate` (accuracy, confusion matrix);
 //! - [`model`]: a loaded TorchScript [`Classifier`];
+//! - [`explain`]: `std.explain` — gradient saliency maps of image classifiers, permutation
+//!   importance of tabular ones (and the CSV format they read);
 //! - [`detectors`]: `std.detectors.ks`, `mmd`, `autoencoder_ood`, `confidence`;
 //! - [`corrupt`]: MNIST-C-style corruptions (the demo's drift), deterministic by seed;
 //! - [`steps`]: the std steps' bodies under the step contract (metrics as JSON lines);
@@ -19,6 +21,7 @@ pub mod corrupt;
 pub mod data;
 pub mod detectors;
 pub mod error;
+pub mod explain;
 pub mod model;
 pub mod rng;
 pub mod serve;

@@ -110,6 +110,38 @@ impl Classifier {
         Ok(tch::no_grad(|| self.module.forward_ts(&[x]))?)
     }
 
+    /// The gradient of each image's `targets[i]` logit with respect to its pixels, `[N, 1,
+    /// rows, cols]` (gradient saliency, [`crate::explain`]). Gradients are computed even when
+    /// the caller is inside `no_grad`; the model's weights are not touched.
+    pub fn logit_gradients(&self, x: &Tensor, targets: &[i64]) -> Result<Tensor> {
+        let n = x.size().first().copied().unwrap_or(0);
+        if usize::try_from(n).ok() != Some(targets.len()) {
+            return Err(MlError::arg(format!(
+                "{} targets for {n} images",
+                targets.len()
+            )));
+        }
+        if let Some(&bad) = targets.iter().find(|&&t| t < 0 || t >= self.classes as i64) {
+            return Err(MlError::arg(format!(
+                "class {bad} is not one of the model's {} classes",
+                self.classes
+            )));
+        }
+        let x = x
+            .f_reshape([n, 1, self.rows as i64, self.cols as i64])?
+            .f_detach()?
+            .set_requires_grad(true);
+        tch::with_grad(|| -> Result<Tensor> {
+            let logits = self.module.forward_ts(&[&x])?;
+            let idx = Tensor::from_slice(targets).f_unsqueeze(1)?;
+            let picked = logits.f_gather(1, &idx, false)?.f_sum(Kind::Float)?;
+            let mut grads = Tensor::f_run_backward(&[&picked], &[&x], false, false)?;
+            grads
+                .pop()
+                .ok_or_else(|| MlError::arg("libtorch returned no gradient"))
+        })
+    }
+
     /// Class probabilities (softmax of the logits) for a batch.
     pub fn probabilities(&self, x: &Tensor) -> Result<Tensor> {
         Ok(self.logits(x)?.f_softmax(-1, Kind::Float)?)

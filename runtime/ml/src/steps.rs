@@ -13,6 +13,8 @@ use serde_json::json;
 
 use crate::data::{files, Dataset};
 use crate::error::{MlError, Result};
+use crate::explain::{self, ImportanceReport, MapsIndex, TabularModel};
+use crate::model::Classifier;
 use crate::train::{evaluate_file, train_classifier_with, EvalReport, TrainConfig, TrainReport};
 
 fn append_line(path: &Path, value: &serde_json::Value) -> Result<()> {
@@ -83,6 +85,47 @@ pub fn evaluate_step(
     std::fs::write(report_out, text).map_err(|e| MlError::io(report_out, e))?;
     if let Some(m) = metrics {
         append_line(m, &json!({"accuracy": report.accuracy}))?;
+    }
+    Ok(report)
+}
+
+/// `std.explain.saliency`: gradient saliency maps of the first `samples` images of `data`
+/// for the classifier in `model`, written to the directory `maps_out`
+/// ([`explain::write_maps`]).
+pub fn saliency_step(
+    model: &Path,
+    data: &Dataset,
+    samples: usize,
+    maps_out: &Path,
+) -> Result<MapsIndex> {
+    if samples == 0 {
+        return Err(MlError::arg("samples must be at least 1"));
+    }
+    let m = Classifier::load_with_shape(model, data.rows(), data.cols())?;
+    let data = data.take(samples);
+    let explanations = explain::saliency(&m, &data)?;
+    explain::write_maps(&data, &explanations, maps_out)
+}
+
+/// `std.explain.permutation_importance`: reads the tabular data (a CSV file, or a directory
+/// with one, [`explain::read_csv`]), ranks its features for the TorchScript `model`, writes
+/// the JSON report to `report_out` and the baseline `accuracy` to `metrics`.
+pub fn permutation_importance_step(
+    model: &Path,
+    data: &Path,
+    label: &str,
+    repeats: usize,
+    seed: u64,
+    report_out: &Path,
+    metrics: Option<&Path>,
+) -> Result<ImportanceReport> {
+    let table = explain::read_csv(data, label)?;
+    let m = TabularModel::load(model, table.features.len())?;
+    let report = explain::permutation_importance(&m, &table, repeats, seed)?;
+    let text = serde_json::to_string_pretty(&report)?;
+    std::fs::write(report_out, text).map_err(|e| MlError::io(report_out, e))?;
+    if let Some(m) = metrics {
+        append_line(m, &json!({"accuracy": report.baseline_accuracy}))?;
     }
     Ok(report)
 }

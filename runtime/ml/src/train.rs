@@ -462,7 +462,9 @@ mod tests {
         let mixed = with_replayed(&train, &extra, 0.2)?;
         // 0.2 / 0.8 × 800 = 200 extra images wanted: 20 repetitions of 10.
         assert_eq!(mixed.len(), 1000);
-        let ones = mixed.labels().map_or(0, |l| l.iter().filter(|&&x| x == 1).count());
+        let ones = mixed
+            .labels()
+            .map_or(0, |l| l.iter().filter(|&&x| x == 1).count());
         assert_eq!(ones, 200);
         // Many extra samples are not repeated; a tiny set is repeated at most 100 times.
         assert_eq!(with_replayed(&train, &images(400, 1)?, 0.2)?.len(), 1200);

@@ -2,7 +2,9 @@
 //!
 //! - `Planner` (built in): `replace` moves the service's `production` alias to the model and
 //!   tells the backend to serve it, `rollback` moves it back, `scale` sets the desired replicas
-//!   within the service's range. Each emits its event (`SERVICE.model.replaced`, …).
+//!   within the service's range, `resize` sets the cpu and memory of each replica (the local
+//!   backend's worker limits, the Deployment's resources in a cluster). Each emits its event
+//!   (`SERVICE.model.replaced`, `SERVICE.scaled`, `SERVICE.resized`, …).
 //! - `Checker`, `Improver` (built in): with the ML feature, `check` runs the drift detector
 //!   ([`crate::ml::checker`]) and `improve` labels, retrains and evaluates
 //!   ([`crate::ml::improver`]); their results are sensor values recorded with the firing
@@ -77,6 +79,7 @@ pub async fn call(
             ("Planner", "replace") => replace(shared, &values),
             ("Planner", "rollback") => rollback(shared, &values),
             ("Planner", "scale") => scale(shared, &values),
+            ("Planner", "resize") => resize(shared, &values),
             #[cfg(feature = "ml")]
             ("Checker", "check") => {
                 crate::ml::checker::check(shared, agent, &values, action_key).await
@@ -240,5 +243,36 @@ fn scale(shared: &Shared, values: &BTreeMap<String, RtValue>) -> Result<Effect, 
         service,
         from: row.replicas,
         replicas: wanted,
+    })
+}
+
+fn resize(shared: &Shared, values: &BTreeMap<String, RtValue>) -> Result<Effect, String> {
+    let service = service_arg(shared, values)?;
+    let cpu_millis = match values.get("cpu") {
+        Some(RtValue::Cpu { millis }) if *millis > 0 => *millis,
+        Some(RtValue::Cpu { .. }) => return Err("the `cpu` argument must be above 0".into()),
+        _ => return Err("the `cpu` argument is not a cpu quantity".into()),
+    };
+    let memory_bytes = match values.get("memory") {
+        Some(RtValue::Memory { bytes }) if *bytes > 0 => *bytes,
+        Some(RtValue::Memory { .. }) => return Err("the `memory` argument must be above 0".into()),
+        _ => return Err("the `memory` argument is not a memory quantity".into()),
+    };
+    let wanted = crate::executor::Resources {
+        cpu_millis: Some(cpu_millis),
+        memory_bytes: Some(memory_bytes),
+    };
+    let current = shared
+        .service_resources(&service)
+        .map_err(|e| e.to_string())?;
+    if current == Some(wanted) {
+        return Ok(Effect::Nothing {
+            result: format!("{service} already has {}", wanted.describe()),
+        });
+    }
+    Ok(Effect::Resize {
+        service,
+        from: current,
+        to: wanted,
     })
 }

@@ -120,6 +120,64 @@ pub enum ServiceChange {
         /// Replicas wanted.
         replicas: i64,
     },
+    /// Give each replica these resources (the Planner's `resize`, or the service's declared
+    /// `resources` re-applied on start).
+    Resize {
+        /// The service.
+        service: String,
+        /// The resources of one replica.
+        resources: Resources,
+    },
+}
+
+impl ServiceChange {
+    /// The service it changes.
+    pub fn service(&self) -> &str {
+        match self {
+            ServiceChange::Serve { service, .. }
+            | ServiceChange::Scale { service, .. }
+            | ServiceChange::Resize { service, .. } => service,
+        }
+    }
+}
+
+/// The cpu and memory of one replica of a service (per pod in a cluster, per worker thread
+/// on the local backend).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Resources {
+    /// Millicores.
+    pub cpu_millis: Option<u64>,
+    /// Bytes.
+    pub memory_bytes: Option<u64>,
+}
+
+impl Resources {
+    /// `cpu 2000m, memory 4294967296 bytes`, for logs and audit results.
+    pub fn describe(&self) -> String {
+        let cpu = self
+            .cpu_millis
+            .map_or_else(|| "-".to_string(), |m| format!("{m}m"));
+        let mem = self
+            .memory_bytes
+            .map_or_else(|| "-".to_string(), crate::executor::format_bytes);
+        format!("cpu {cpu}, memory {mem}")
+    }
+}
+
+/// Bytes in the largest binary unit that divides them (`4Gi`, `512Mi`, `1000`).
+pub fn format_bytes(bytes: u64) -> String {
+    for (unit, size) in [
+        ("Ti", 1u64 << 40),
+        ("Gi", 1 << 30),
+        ("Mi", 1 << 20),
+        ("Ki", 1 << 10),
+    ] {
+        if bytes >= size && bytes % size == 0 {
+            return format!("{}{unit}", bytes / size);
+        }
+    }
+    bytes.to_string()
 }
 
 /// Where runs execute.

@@ -214,6 +214,15 @@ pub fn local_path(reported: &str, artifacts: &Path) -> PathBuf {
     }
 }
 
+/// Where a step pod sees `local`, a path of this process under the artifacts volume's mount
+/// `artifacts` (the inverse of [`local_path`]); other paths are kept.
+pub fn pod_path(local: &Path, artifacts: &Path) -> String {
+    match local.strip_prefix(artifacts) {
+        Ok(rest) => Path::new(ARTIFACTS_MOUNT).join(rest).display().to_string(),
+        Err(_) => local.display().to_string(),
+    }
+}
+
 /// Why a final `Workflow` failed: its message, or the first failed step's.
 pub fn failure(workflow: &Json, nodes: &[Node]) -> String {
     // A step whose every attempt failed (a retried step that then succeeded is not the cause).

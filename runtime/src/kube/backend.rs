@@ -63,6 +63,8 @@ pub struct Stats {
     pub workflows_created: AtomicU64,
     /// `Workflow`s found already there and re-attached to (after a restart).
     pub workflows_attached: AtomicU64,
+    /// `Workflow`s that CronWorkflows started, followed as runs.
+    pub workflows_adopted: AtomicU64,
     /// Errors of the watch streams (each followed by a resumption).
     pub watch_errors: AtomicU64,
     /// Step attempts recorded as finished.
@@ -153,6 +155,9 @@ impl Backend for KubeBackend {
                     model_id,
                 } => inner.serve(&service, &path, model_id).await,
                 ServiceChange::Scale { service, replicas } => inner.scale(&service, replicas).await,
+                ServiceChange::Resize { service, resources } => {
+                    inner.resize(&service, &resources).await
+                }
             }
         })
     }
@@ -201,10 +206,34 @@ impl Inner {
             .store
             .with(|c| store::run(c, ctx.run_id))?
             .ok_or_else(|| Error::Msg(format!("no run {}", ctx.run_id)))?;
-        let name = argo::workflow_name(&wf.kube_name, ctx.run_id, run.created_ms);
+        // A run recorded from a CronWorkflow's Workflow follows that one (schedules.rs).
+        let adopted = match run.firing_key.as_deref().and_then(|k| k.rsplit_once('#')) {
+            Some((firing, _)) => ctx
+                .store
+                .with(|c| store::firing(c, firing))?
+                .and_then(|f| super::schedules::adopted(&f.reads)),
+            None => None,
+        };
+        let name = match &adopted {
+            Some((name, _)) => name.clone(),
+            None => argo::workflow_name(&wf.kube_name, ctx.run_id, run.created_ms),
+        };
         let api = self.workflows();
         let doing = format!("Workflow {}/{name}", self.namespace);
         match api.get_opt(&name).await.map_err(|e| kube_err(&doing, e))? {
+            None if adopted.is_some() => {
+                return Err(Error::Msg(format!(
+                    "{doing}, started by its CronWorkflow, is gone (deleted before the runtime followed it)"
+                )));
+            }
+            Some(_) if adopted.is_some() => {
+                self.stats.workflows_adopted.fetch_add(1, Ordering::Relaxed);
+                tracing::info!(
+                    run = ctx.run_id,
+                    workflow = name,
+                    "following the Argo Workflow a CronWorkflow started"
+                );
+            }
             Some(_) => {
                 self.stats
                     .workflows_attached
@@ -216,10 +245,11 @@ impl Inner {
                 );
             }
             None => {
+                // The samples are on the artifacts volume, where step pods mount it.
                 let labelled = ctx
                     .extra_env
                     .get("SFLOW_INPUT_LABELLED")
-                    .map(String::as_str);
+                    .map(|p| argo::pod_path(std::path::Path::new(p), &self.artifacts));
                 let object: DynamicObject =
                     serde_json::from_value(argo::workflow_object(&Submit {
                         app: &self.app,
@@ -228,7 +258,7 @@ impl Inner {
                         name: &name,
                         run_id: ctx.run_id,
                         params: &ctx.params,
-                        labelled,
+                        labelled: labelled.as_deref(),
                     }))?;
                 match api.create(&PostParams::default(), &object).await {
                     Ok(_) => {
@@ -256,7 +286,11 @@ impl Inner {
                 .unwrap_or_default(),
             stats: &self.stats,
         };
-        let config = watcher::Config::default().labels(&format!("{RUN_LABEL}={name}"));
+        let selector = match &adopted {
+            Some((_, trigger)) => format!("{}={trigger}", sflow_emit::conventions::TRIGGER_LABEL),
+            None => format!("{RUN_LABEL}={name}"),
+        };
+        let config = watcher::Config::default().labels(&selector);
         let stream = watcher::watcher(api, config).default_backoff();
         futures_util::pin_mut!(stream);
         let mut shutdown = ctx.shutdown.clone();
@@ -381,6 +415,64 @@ impl Inner {
     }
 
     /// Moves the autoscaler's floor to `replicas`, within its bounds.
+    /// `Planner.resize`: the Deployment's container gets the resources as requests and
+    /// limits (equal, as the emitted manifests have them); a Deployment that has them already
+    /// is not patched (no rollout).
+    async fn resize(&self, service: &str, resources: &crate::executor::Resources) -> Result<()> {
+        let name = self.kube_name(service)?;
+        let api: ::kube::Api<Deployment> =
+            ::kube::Api::namespaced(self.client.clone(), &self.namespace);
+        let doing = format!("Deployment {}/{name}", self.namespace);
+        let current = api
+            .get(&name)
+            .await
+            .map_err(|e| kube_err(&format!("cannot read {doing}"), e))?;
+        let container = current
+            .spec
+            .as_ref()
+            .and_then(|s| s.template.spec.as_ref())
+            .and_then(|p| p.containers.first().cloned())
+            .ok_or_else(|| Error::Msg(format!("{doing} has no container")))?;
+        let mut amounts = serde_json::Map::new();
+        if let Some(m) = resources.cpu_millis {
+            amounts.insert("cpu".into(), Json::from(format!("{m}m")));
+        }
+        if let Some(b) = resources.memory_bytes {
+            amounts.insert(
+                "memory".into(),
+                Json::from(crate::executor::format_bytes(b)),
+            );
+        }
+        if amounts.is_empty() {
+            return Ok(());
+        }
+        let same = |list: Option<
+            &BTreeMap<String, k8s_openapi::apimachinery::pkg::api::resource::Quantity>,
+        >| {
+            amounts.iter().all(|(k, v)| {
+                list.and_then(|l| l.get(k))
+                    .is_some_and(|q| Some(q.0.as_str()) == v.as_str())
+            })
+        };
+        let have = container.resources.as_ref();
+        if same(have.and_then(|r| r.requests.as_ref()))
+            && same(have.and_then(|r| r.limits.as_ref()))
+        {
+            return Ok(());
+        }
+        let patch = json!({
+            "spec": { "template": { "spec": { "containers": [
+                { "name": container.name, "resources": { "requests": amounts, "limits": amounts } }
+            ] } } }
+        });
+        api.patch(&name, &PatchParams::default(), &Patch::Strategic(&patch))
+            .await
+            .map_err(|e| kube_err(&format!("cannot patch {doing}"), e))?;
+        self.stats.service_patches.fetch_add(1, Ordering::Relaxed);
+        tracing::info!(service, resources = %resources.describe(), "the service's Deployment has new resources");
+        Ok(())
+    }
+
     async fn scale(&self, service: &str, replicas: i64) -> Result<()> {
         let name = self.kube_name(service)?;
         let keda = matches!(self.host()?.plan.app.autoscaler, Some(Autoscaler::Keda));

@@ -65,6 +65,19 @@ pub async fn run(args: RuntimeArgs, state_dir: Option<PathBuf>) -> i32 {
             return 2;
         }
     };
+    // The model servers' token (`STATE/ingest/token`): it allows their reports and nothing
+    // else; their pods read it from the artifacts volume (`SFLOW_RUNTIME_TOKEN_FILE`).
+    let ingest_dir = state_dir.join("ingest");
+    let ingest_token = match std::fs::create_dir_all(&ingest_dir)
+        .map_err(|e| crate::error::Error::io(format!("cannot create {}", ingest_dir.display()), e))
+        .and_then(|()| crate::state::token(&ingest_dir))
+    {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return 2;
+        }
+    };
 
     let stats = Arc::new(Stats::default());
     let port = Port::new(&identity, stats.clone());
@@ -134,6 +147,7 @@ pub async fn run(args: RuntimeArgs, state_dir: Option<PathBuf>) -> i32 {
     let mut cfg = EngineConfig::new(state_dir.clone());
     cfg.backend = Some(Arc::new(backend));
     cfg.external_schedules = cron_workflow_triggers(&plan);
+    let argo_schedules = cfg.external_schedules.clone();
     let program = Program {
         plan,
         path: args.plan.clone(),
@@ -158,6 +172,26 @@ pub async fn run(args: RuntimeArgs, state_dir: Option<PathBuf>) -> i32 {
             }
         }
     };
+    #[cfg(feature = "ml")]
+    {
+        let sink: Arc<dyn crate::executor::SignalSink> = engine.shared().clone();
+        let ingest = crate::ml::ingest::Ingest::start(
+            Arc::new(program.plan.clone()),
+            state_dir.clone(),
+            Arc::downgrade(&sink),
+            engine.shutdown_signal(),
+        );
+        port.receive(ingest, vec![ingest_token.clone(), token.clone()]);
+    }
+    #[cfg(not(feature = "ml"))]
+    let _ = &ingest_token;
+    tokio::spawn(super::schedules::watch(
+        cluster.client.clone(),
+        namespace.clone(),
+        app.clone(),
+        engine.shared().clone(),
+        argo_schedules,
+    ));
     port.lead(crate::api::router(engine.clone(), token));
 
     // Lead until stopped or until the Lease may be lost.

@@ -13,6 +13,7 @@
 //! | `argo` | Argo `Workflow` objects and their nodes (pure functions) |
 //! | `backend` | runs as Argo `Workflow`s (created, watched, recorded); services as Deployments |
 //! | `events` | Kubernetes Events about what the runtime did |
+//! | `schedules` | the runs CronWorkflows start, recorded as the runtime's own (firings, adopted Workflows) |
 //! | `server` | `/livez`, `/readyz`, `/metrics` and the control API while leading |
 //!
 //! Everything but [`args`] needs the `kubernetes` feature; without it `sflow runtime` says so
@@ -31,6 +32,8 @@ pub mod events;
 pub mod lease;
 #[cfg(feature = "kubernetes")]
 pub mod plan;
+#[cfg(feature = "kubernetes")]
+pub mod schedules;
 #[cfg(feature = "kubernetes")]
 pub mod server;
 

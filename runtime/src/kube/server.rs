@@ -5,7 +5,8 @@
 //! | --- | --- |
 //! | `GET /livez` | `ok` while the process runs |
 //! | `GET /readyz` | 200 with `{"ready": true, "leader": BOOL, "identity": …}` once the plan is loaded: a replica waiting for the Lease is ready too (it must be, or a rolling update with `maxUnavailable: 0` could never replace the leader) |
-//! | `GET /metrics` | Prometheus text: leadership, Workflows created and re-attached, watch errors, attempts recorded, service patches |
+//! | `GET /metrics` | Prometheus text: leadership, Workflows created and re-attached, watch errors, attempts recorded, service patches, model servers' reports |
+//! | `POST /v1/services/SERVICE/report` | a model server's report (`crate::ml::report`; feature `ml`): the ingest token or the control API's; 503 on a replica that does not lead |
 //! | anything else | the control API (bearer token) on the leader; 503 on a replica that does not lead |
 
 use super::backend::Stats;
@@ -32,6 +33,9 @@ pub struct Port {
     pub api: RwLock<Option<Router>>,
     /// What the backend did.
     pub stats: Arc<Stats>,
+    /// The receiver of the model servers' reports and the tokens it accepts, while leading.
+    #[cfg(feature = "ml")]
+    pub ingest: RwLock<Option<(Arc<crate::ml::ingest::Ingest>, Vec<String>)>>,
 }
 
 impl Port {
@@ -43,6 +47,8 @@ impl Port {
             acquisitions: AtomicU64::new(0),
             api: RwLock::new(None),
             stats,
+            #[cfg(feature = "ml")]
+            ingest: RwLock::new(None),
         })
     }
 
@@ -61,12 +67,33 @@ impl Port {
         if let Ok(mut slot) = self.api.write() {
             *slot = None;
         }
+        #[cfg(feature = "ml")]
+        if let Ok(mut slot) = self.ingest.write() {
+            *slot = None;
+        }
+    }
+
+    /// Starts taking the model servers' reports, authenticated by one of `tokens` (the
+    /// ingest token, which allows nothing else, and the control API's).
+    #[cfg(feature = "ml")]
+    pub fn receive(&self, ingest: Arc<crate::ml::ingest::Ingest>, tokens: Vec<String>) {
+        if let Ok(mut slot) = self.ingest.write() {
+            *slot = Some((ingest, tokens));
+        }
     }
 }
 
 /// The routes.
 pub fn router(port: Arc<Port>) -> Router {
-    Router::new()
+    let routes = Router::new();
+    #[cfg(feature = "ml")]
+    let routes = routes.route(
+        "/v1/services/{service}/report",
+        axum::routing::post(report).layer(axum::extract::DefaultBodyLimit::max(
+            crate::ml::report::MAX_REPORT_BYTES,
+        )),
+    );
+    routes
         .route("/livez", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
@@ -116,6 +143,12 @@ async fn metrics(State(port): State<Arc<Port>>) -> Response {
         s.workflows_attached.load(Ordering::Relaxed),
     );
     metric(
+        "sflow_runtime_workflows_adopted_total",
+        "counter",
+        "Argo Workflows that CronWorkflows started, followed and recorded as runs.",
+        s.workflows_adopted.load(Ordering::Relaxed),
+    );
+    metric(
         "sflow_runtime_watch_errors_total",
         "counter",
         "Errors of Workflow watches, each followed by a resumption.",
@@ -133,7 +166,92 @@ async fn metrics(State(port): State<Arc<Port>>) -> Response {
         "Patches to services' Deployments and autoscalers.",
         s.service_patches.load(Ordering::Relaxed),
     );
+    #[cfg(feature = "ml")]
+    {
+        let ingest = port
+            .ingest
+            .read()
+            .ok()
+            .and_then(|i| i.as_ref().map(|(i, _)| i.clone()));
+        let read = |f: fn(&crate::ml::ingest::IngestStats) -> &AtomicU64| {
+            ingest
+                .as_ref()
+                .map_or(0, |i| f(&i.stats).load(Ordering::Relaxed))
+        };
+        metric(
+            "sflow_runtime_reports_total",
+            "counter",
+            "Model servers' reports taken while leading.",
+            read(|s| &s.reports),
+        );
+        metric(
+            "sflow_runtime_report_records_total",
+            "counter",
+            "Request records of the reports handed to Trackers.",
+            read(|s| &s.records),
+        );
+        metric(
+            "sflow_runtime_report_records_dropped_total",
+            "counter",
+            "Request records the model servers said they dropped.",
+            read(|s| &s.dropped),
+        );
+    }
     ([("content-type", "text/plain; version=0.0.4")], out).into_response()
+}
+
+/// `POST /v1/services/SERVICE/report`: a model server's report.
+#[cfg(feature = "ml")]
+async fn report(
+    State(port): State<Arc<Port>>,
+    axum::extract::Path(service): axum::extract::Path<String>,
+    headers: axum::http::HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    use crate::ml::ingest::IngestError;
+    let receiver = port.ingest.read().ok().and_then(|i| i.clone());
+    let Some((ingest, tokens)) = receiver else {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({
+                "error": format!("{} does not hold the lease: the leader takes reports", port.identity),
+            })),
+        )
+            .into_response();
+    };
+    let given = headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or("");
+    if given.is_empty() || !tokens.iter().any(|t| t == given) {
+        return (
+            StatusCode::UNAUTHORIZED,
+            Json(json!({"error": "a report needs the runtime's ingest token (Authorization: Bearer …)"})),
+        )
+            .into_response();
+    }
+    let parsed: crate::ml::report::Report = match serde_json::from_slice(&body) {
+        Ok(r) => r,
+        Err(e) => {
+            return (
+                StatusCode::BAD_REQUEST,
+                Json(json!({"error": format!("not a report: {e}")})),
+            )
+                .into_response()
+        }
+    };
+    match ingest.report(&service, parsed).await {
+        Ok(ack) => Json(ack).into_response(),
+        Err(e) => {
+            let status = match e {
+                IngestError::NoService(_) => StatusCode::NOT_FOUND,
+                IngestError::Bad(_) => StatusCode::BAD_REQUEST,
+                IngestError::Stopping => StatusCode::SERVICE_UNAVAILABLE,
+            };
+            (status, Json(json!({"error": e.to_string()}))).into_response()
+        }
+    }
 }
 
 async fn control(State(port): State<Arc<Port>>, req: Request<Body>) -> Response {

@@ -13,7 +13,8 @@
 //! - **Effects** (recorded with the firing, [`Effect::Signals`]): `AGENT.drift` = the
 //!   detector's score; when the batch drifted, its picked samples are appended to
 //!   `AGENT.picked`, a new batch directory `STATE/ml/checker/AGENT/picked/H` (`H` names the
-//!   action) holding the samples picked since the last improvement. A batch that did not
+//!   action) holding the samples picked since the last improvement, with the served model's
+//!   saliency maps of them in its `saliency/` ([`super::explain`]). A batch that did not
 //!   drift adds nothing: a per-sample detector picks ~1% of clean samples by design, and
 //!   those would otherwise pile up into a retraining on noise.
 //! - **One at a time.** A checker's actions are serialized and each keeps the agent's lock
@@ -22,6 +23,7 @@
 
 use crate::engine::{Effect, Hold, Shared};
 use crate::ml::batch::Batch;
+use crate::ml::explain;
 use crate::ml::reference;
 use crate::ml::support::{self, blocking};
 use crate::value::RtValue;
@@ -140,12 +142,19 @@ pub async fn check(
         let base = current.clone();
         let combined_len = {
             let dir = dir.clone();
+            let model_path = PathBuf::from(&model.path);
             blocking(move || {
                 let combined = match base_batch(base.as_ref())? {
                     Some(prev) => concat(&prev, &add)?,
                     None => add,
                 };
                 support::write_batch(&combined, &dir)?;
+                explain::write_maps_or_log(
+                    &combined,
+                    &model_path,
+                    &dir.join(explain::DIR),
+                    "the picked samples",
+                );
                 Ok(combined.len())
             })
             .await?

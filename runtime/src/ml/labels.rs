@@ -10,8 +10,11 @@
 //!
 //! ```text
 //! DIR/REQUEST/00000.pgm …        each sample as a PGM picture (binary P5, 8-bit grey)
+//! DIR/REQUEST/00000.saliency.pgm  the served model's gradient saliency map of its prediction
+//! DIR/REQUEST/00000.runner-up.pgm … and of its second choice (why it hesitated; std.explain)
 //! DIR/REQUEST/manifest.json      {"request", "agent", "created", "samples": [{"id": 0,
-//!                                 "image": "00000.pgm", "key", "prediction", "confidence"}],
+//!                                 "image": "00000.pgm", "saliency", "runnerUpSaliency",
+//!                                 "key", "prediction", "confidence", "runnerUp"}],
 //!                                 "labels": "labels.json", "instructions"}
 //! DIR/REQUEST/labels.json        written by people: {"0": 7, "1": 2, "2": null, …}
 //! ```
@@ -140,8 +143,15 @@ pub fn request_dir(dir: &Path, agent: &str, action_key: &str) -> PathBuf {
     dir.join(format!("{agent}-{}", support::short_hash(action_key)))
 }
 
-/// Writes the request for `batch` in `req` unless it is there already (blocking).
-pub fn write_request(batch: &Batch, req: &Path, agent: &str, now_ms: i64) -> Result<(), String> {
+/// Writes the request for `batch` in `req` unless it is there already (blocking), with the
+/// saliency maps of `model` (a TorchScript classifier) beside each picture when given.
+pub fn write_request(
+    batch: &Batch,
+    req: &Path,
+    agent: &str,
+    now_ms: i64,
+    model: Option<&Path>,
+) -> Result<(), String> {
     if req.join("manifest.json").is_file() {
         return Ok(());
     }
@@ -160,15 +170,31 @@ pub fn write_request(batch: &Batch, req: &Path, agent: &str, now_ms: i64) -> Res
             .map_err(|e| format!("cannot clear {}: {e}", tmp.display()))?;
     }
     std::fs::create_dir_all(&tmp).map_err(|e| format!("cannot create {}: {e}", tmp.display()))?;
+    // The maps land in the request itself (`sflow_ml::explain::write_maps`'s file names are
+    // the request's: `NNNNN.pgm` is the same picture).
+    let explained = model.is_some_and(|m| {
+        crate::ml::explain::write_maps_or_log(batch, m, &tmp, "the label request")
+    });
+    let index: Option<Json> = explained
+        .then(|| std::fs::read(tmp.join("saliency.json")).ok())
+        .flatten()
+        .and_then(|b| serde_json::from_slice(&b).ok());
     let mut samples = Vec::new();
     for (i, s) in batch.samples.iter().enumerate() {
-        let image = format!("{i:05}.pgm");
+        let (image, saliency, runner_up) = sflow_ml::explain::map_names(i);
         batch
             .images
             .write_pgm(i, &tmp.join(&image))
             .map_err(|e| e.to_string())?;
+        let runner = index
+            .as_ref()
+            .and_then(|x| x["samples"].get(i))
+            .map(|e| json!({"class": e["runner_up"], "probability": e["runner_up_probability"]}));
         samples.push(json!({
             "id": i, "image": image, "key": s.key, "prediction": s.prediction, "confidence": s.confidence,
+            "saliency": explained.then_some(saliency),
+            "runnerUpSaliency": explained.then_some(runner_up),
+            "runnerUp": runner,
         }));
     }
     let manifest = json!({
@@ -177,7 +203,7 @@ pub fn write_request(batch: &Batch, req: &Path, agent: &str, now_ms: i64) -> Res
         "created": crate::clock::format_utc(now_ms),
         "samples": samples,
         "labels": "labels.json",
-        "instructions": "Write labels.json in this directory: a JSON object mapping each sample's id (as a string) to its class (an integer, 0-9 for digits) or null if you cannot tell. Write it to a temporary name and rename it. The Improver goes on when every sample has an entry.",
+        "instructions": "Look at each NNNNN.pgm (with NNNNN.saliency.pgm: where the model looked for its prediction, and NNNNN.runner-up.pgm: for its second choice, when present). Write labels.json in this directory: a JSON object mapping each sample's id (as a string) to its class (an integer, 0-9 for digits) or null if you cannot tell. Write it to a temporary name and rename it. The Improver goes on when every sample has an entry.",
     });
     let text = serde_json::to_vec_pretty(&manifest).map_err(|e| e.to_string())?;
     std::fs::write(tmp.join("manifest.json"), text)
@@ -239,7 +265,14 @@ pub async fn label_by_people(
     {
         let (b, r, a) = (batch.clone(), req.clone(), agent.to_string());
         let now = shared.clock().now_ms();
-        support::blocking(move || write_request(&b, &r, &a, now)).await?;
+        let model = crate::ml::reference::checked_service(shared.plan())
+            .and_then(|s| crate::ml::reference::served_model(shared, &s))
+            .map(|m| PathBuf::from(m.path));
+        if let Err(e) = &model {
+            tracing::warn!(%e, "the label request gets no saliency maps");
+        }
+        let model = model.ok();
+        support::blocking(move || write_request(&b, &r, &a, now, model.as_deref())).await?;
     }
     let poll = std::env::var("SFLOW_LABELS_POLL_MS")
         .ok()
@@ -327,14 +360,14 @@ mod tests {
         let tmp = tempfile::tempdir().map_err(|e| e.to_string())?;
         let b = batch(&[Some("1"), None, None])?;
         let req = request_dir(tmp.path(), "improver", "policy:x#0");
-        write_request(&b, &req, "improver", 0)?;
+        write_request(&b, &req, "improver", 0, None)?;
         assert!(req.join("00002.pgm").is_file());
         let manifest =
             std::fs::read_to_string(req.join("manifest.json")).map_err(|e| e.to_string())?;
         assert!(manifest.contains("\"key\": \"1\""), "{manifest}");
         // Written again (a restart): kept as it is.
         std::fs::write(req.join("labels.json"), r#"{"0": 3}"#).map_err(|e| e.to_string())?;
-        write_request(&b, &req, "improver", 0)?;
+        write_request(&b, &req, "improver", 0, None)?;
         assert!(req.join("labels.json").is_file());
         assert_eq!(read_labels(&req, 3)?, None, "incomplete");
         std::fs::write(req.join("labels.json"), r#"{"0": 3, "1": null, "2": 9}"#)

@@ -25,17 +25,26 @@
 //! the served one, then replaces it; requests in flight finish on the model their batch
 //! started with, so none fails. A change of replicas sets the number of workers.
 //!
+//! **Resources** (the service's `resources { cpu, memory }`, or the Planner's latest
+//! `resize`, per replica) become the workers' limits ([`worker_limits`],
+//! [`sflow_ml::serve::Limits`]): each worker runs its forward passes with `cpu` / 1000
+//! libtorch intra-op threads (at least 1), and the requests waiting in the queue may hold at
+//! most `memory` × replicas bytes of pixels (more is refused with 503). The process's memory as
+//! a whole is not limited: only a container can do that (Kubernetes, where `resize` patches
+//! the Deployment's resources).
+//!
 //! Where each service listens is written to `STATE/services.json` (name → url, model,
 //! replicas, workers, pid), which `sflow status` and `GET /v1/status` show; the file is
 //! removed when the runtime stops.
 
 use super::tracker::{self, ServiceLog, TrackerSpec};
 use crate::error::{Error, IoContext, Result};
-use crate::executor::{BackendHost, ServiceChange, SignalSink};
+use crate::executor::{BackendHost, Resources, ServiceChange, SignalSink};
 use crate::store;
 use crate::value::RtValue;
 use serde_json::{json, Value as Json};
 use sflow_ml::serve::http::{self, HttpConfig};
+use sflow_ml::serve::Limits;
 use sflow_ml::serve::{Engine, EngineConfig, RequestLog, ServedModel};
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -89,6 +98,24 @@ pub struct ServingInfo {
     pub model_id: i64,
     /// Worker threads running.
     pub workers: usize,
+    /// The workers' limits (from the service's resources).
+    pub limits: Limits,
+}
+
+/// The workers' limits for `resources` per replica and `replicas` workers (see the module
+/// documentation).
+pub fn worker_limits(resources: Option<&Resources>, replicas: usize) -> Limits {
+    let Some(r) = resources else {
+        return Limits::default();
+    };
+    Limits {
+        threads_per_worker: r
+            .cpu_millis
+            .map(|m| usize::try_from(m / 1000).unwrap_or(usize::MAX).max(1)),
+        queue_bytes: r
+            .memory_bytes
+            .map(|b| b.saturating_mul(replicas.max(1) as u64)),
+    }
 }
 
 impl LocalServing {
@@ -114,10 +141,7 @@ impl LocalServing {
     /// Brings the service a change is about to what the store records: its `production`
     /// model (started, or hot-swapped) and its replicas (worker threads).
     pub async fn apply(&self, change: ServiceChange) -> Result<()> {
-        let service = match &change {
-            ServiceChange::Serve { service, .. } | ServiceChange::Scale { service, .. } => service,
-        };
-        self.reconcile(service).await
+        self.reconcile(change.service()).await
     }
 
     /// What `service` serves now, if it serves.
@@ -127,6 +151,7 @@ impl LocalServing {
             url: s.url.clone(),
             model_id: s.model.id,
             workers: s.engine.workers(),
+            limits: s.engine.limits(),
         })
     }
 
@@ -149,6 +174,8 @@ impl LocalServing {
             .with(|c| store::service(c, service))?
             .map_or(1, |r| r.replicas)
             .max(1) as usize;
+        let resources = crate::engine::desired_resources(st, &self.host.plan, service)?;
+        let limits = worker_limits(resources.as_ref(), replicas);
         let model = match st.with(|c| store::alias(c, service, "production"))? {
             Some((id, _)) => st.with(|c| store::model(c, id))?,
             None => None,
@@ -177,6 +204,17 @@ impl LocalServing {
                     s.replicas = replicas;
                     tracing::info!(service, replicas, "serving workers set");
                 }
+            }
+        }
+        if let Some(s) = services.get(service) {
+            if s.engine.limits() != limits {
+                s.engine.set_limits(limits);
+                tracing::info!(
+                    service,
+                    threads_per_worker = ?limits.threads_per_worker,
+                    queue_bytes = ?limits.queue_bytes,
+                    "serving workers' limits set"
+                );
             }
         }
         self.write_file(&services)
@@ -260,6 +298,7 @@ impl LocalServing {
                         "model": { "id": s.model.id, "name": s.model.name, "version": s.model.version },
                         "replicas": s.replicas,
                         "workers": s.engine.workers(),
+                        "limits": s.engine.limits(),
                         "pid": std::process::id(),
                     }),
                 )

@@ -5,7 +5,13 @@
 //! ```text
 //! sflow serve [--model PATH | $SFLOW_MODEL] [--port PORT | $SFLOW_PORT] [--listen ADDR]
 //!             [--replicas N] [--name NAME | $SFLOW_SERVICE] [--watch-interval 1s]
+//!             [--runtime-url URL | $SFLOW_RUNTIME_URL]
+//!             [--runtime-token-file PATH | $SFLOW_RUNTIME_TOKEN_FILE] [--replica-id ID | $HOSTNAME]
 //! ```
+//!
+//! With a runtime URL (a Kubernetes service's pods get `SFLOW_RUNTIME_URL`) it reports its
+//! request log and latency window to the runtime about once a second ([`super::report`]), so
+//! the runtime's Trackers and service signals follow the traffic of every replica.
 //!
 //! It answers the Open Inference Protocol v2 and `/metrics` (see `sflow_ml::serve::http`).
 //! Until a model is loaded, `/v2/health/ready` says 503 and inference requests get 503: a
@@ -44,6 +50,8 @@ pub struct Options {
     pub name: String,
     /// How often the model file is looked at.
     pub watch_interval: Duration,
+    /// Where to report the request log and latency (`None`: nowhere).
+    pub report: Option<super::report::ReportTo>,
 }
 
 /// What identifies a version of the file on disk.
@@ -107,14 +115,25 @@ pub async fn run(
 ) -> i32 {
     // One libtorch thread per process: parallelism comes from the workers (docs/ml.md).
     sflow_ml::set_torch_threads(1);
+    let reporter = opts.report.clone().map(super::report::Reporter::new);
     let engine = Engine::new(
         None,
         EngineConfig {
             workers: opts.replicas.max(1),
             ..EngineConfig::default()
         },
-        None,
+        reporter
+            .clone()
+            .map(|r| r as Arc<dyn sflow_ml::serve::RequestLog>),
     );
+    let (stop_reports, reports_stopped) = tokio::sync::watch::channel(false);
+    if let Some(r) = &reporter {
+        tracing::info!(
+            url = r_url(&opts),
+            "reporting requests and latency to the runtime"
+        );
+        tokio::spawn(r.clone().run(engine.clone(), reports_stopped));
+    }
     let listener = match tokio::net::TcpListener::bind(opts.listen).await {
         Ok(l) => l,
         Err(e) => {
@@ -143,11 +162,27 @@ pub async fn run(
         opts.name,
         opts.replicas.max(1)
     );
-    match http::serve(listener, engine, &HttpConfig::default(), shutdown).await {
+    let served = http::serve(listener, engine, &HttpConfig::default(), shutdown).await;
+    let _ = stop_reports.send(true);
+    if let Some(r) = &reporter {
+        tracing::info!(
+            reports = r.sent(),
+            dropped = r.dropped_total(),
+            "stopped reporting to the runtime"
+        );
+    }
+    match served {
         Ok(()) => 0,
         Err(e) => {
             eprintln!("error: serving: {e}");
             1
         }
     }
+}
+
+fn r_url(opts: &Options) -> String {
+    opts.report
+        .as_ref()
+        .map(|r| r.url.clone())
+        .unwrap_or_default()
 }

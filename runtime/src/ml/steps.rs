@@ -1,5 +1,5 @@
 //! The bodies of the `std.torch` steps (`sflow step std.torch.train_classifier`,
-//! `std.torch.evaluate`) once [`crate::std_steps`] has typed the arguments and read the
+//! `std.torch.evaluate`) and the `std.explain` steps (`saliency`, `permutation_importance`) once [`crate::std_steps`] has typed the arguments and read the
 //! contract's environment: `sflow_ml::steps` does the work.
 //!
 //! `train_classifier` reads its `data` input (a dataset directory: `mnist(split)` arrives as
@@ -16,6 +16,8 @@ pub fn run(name: &str, call: &StepCall) -> Result<(), String> {
     match name {
         "std.torch.train_classifier" => train(call),
         "std.torch.evaluate" => evaluate(call),
+        "std.explain.saliency" => saliency(call),
+        "std.explain.permutation_importance" => permutation_importance(call),
         other => Err(format!("no body for `{other}`")),
     }
 }
@@ -78,6 +80,49 @@ fn evaluate(call: &StepCall) -> Result<(), String> {
         model.display(),
         report.samples,
         report.accuracy
+    );
+    Ok(())
+}
+
+fn saliency(call: &StepCall) -> Result<(), String> {
+    let model = call.input("model")?;
+    let data_dir = call.input("data")?;
+    let data = sflow_ml::data::files(data_dir).map_err(|e| format!("input `data`: {e}"))?;
+    let out = call.output("maps")?;
+    let index = sflow_ml::steps::saliency_step(model, &data, non_negative(call, "samples")?, out)
+        .map_err(|e| e.to_string())?;
+    eprintln!(
+        "wrote saliency maps of {} images to {} (mean saliency near the ink / in the empty border: {})",
+        index.samples.len(),
+        out.display(),
+        index
+            .mean_ink_focus
+            .map_or_else(|| "-".to_string(), |r| format!("{r:.2}"))
+    );
+    Ok(())
+}
+
+fn permutation_importance(call: &StepCall) -> Result<(), String> {
+    let report = sflow_ml::steps::permutation_importance_step(
+        call.input("model")?,
+        call.input("data")?,
+        &call.string("label")?,
+        non_negative(call, "repeats")?,
+        non_negative(call, "seed")? as u64,
+        call.output("report")?,
+        call.metrics.as_deref(),
+    )
+    .map_err(|e| e.to_string())?;
+    eprintln!(
+        "permutation importance on {} rows (baseline accuracy {:.4}): {}",
+        report.samples,
+        report.baseline_accuracy,
+        report
+            .features
+            .iter()
+            .map(|f| format!("{} {:.4}", f.feature, f.importance))
+            .collect::<Vec<_>>()
+            .join(", ")
     );
     Ok(())
 }

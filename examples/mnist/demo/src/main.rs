@@ -6,13 +6,15 @@
 //! real MNIST test digits — clean at first, then corrupted (MNIST-C-style) — and watches what
 //! the agents do about it through the control API: the Tracker's batches, the Checker's drift
 //! judgements, the Improver's retraining, the Planner's replacement; then it ramps the load to
-//! show latency and replicas. It writes `report.json` and `report.png` into `--out`.
+//! show latency and replicas. It writes `report.json` and `report.png` into `--out`, and the
+//! Checker's saliency maps of a few picked digits into `--out/saliency/`.
 //!
 //! Nothing in the loop is driven by the demo: between stream batches it only waits for the
 //! runtime to settle, so that "after which batch did it happen" has one answer.
 
 mod report;
 mod runtime;
+mod saliency;
 mod traffic;
 
 use clap::Parser;
@@ -181,6 +183,14 @@ fn run(args: &Args) -> Result<(), DemoError> {
     let report = result?;
     report.write(&args.out)?;
     print_summary(&report, &args.out);
+    // The Checker's saliency maps of a few picked digits, next to the report.
+    match saliency::save_picked(&state, "checker", &args.out, 6)? {
+        0 => say("no saliency maps: the Checker picked no digits (or wrote no maps)"),
+        n => say(format!(
+            "saliency maps of {n} picked digits: {}",
+            args.out.join("saliency").display()
+        )),
+    }
     Ok(())
 }
 
@@ -209,12 +219,10 @@ fn drive(
         .get("metrics")
         .and_then(Value::as_array)
         .and_then(|ms| {
-            ms.iter()
-                .filter(|m| {
-                    m.get("step").and_then(Value::as_str) == Some("fit")
-                        && m.get("name").and_then(Value::as_str) == Some("accuracy")
-                })
-                .last()
+            ms.iter().rev().find(|m| {
+                m.get("step").and_then(Value::as_str) == Some("fit")
+                    && m.get("name").and_then(Value::as_str) == Some("accuracy")
+            })
         })
         .and_then(|m| m.get("value"))
         .and_then(Value::as_f64);

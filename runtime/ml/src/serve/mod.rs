@@ -12,7 +12,7 @@ mod metrics;
 
 use std::collections::VecDeque;
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -279,6 +279,31 @@ pub struct Engine {
 
 struct Shared {
     model: ArcSwapOption<ServedModel>,
+    /// libtorch intra-op threads each worker uses (0: libtorch's default).
+    threads: AtomicUsize,
+    /// The most bytes of request pixels that may wait in the queue (0: no limit).
+    queue_bytes_limit: AtomicU64,
+    /// Bytes of request pixels waiting in the queue now.
+    queued_bytes: AtomicU64,
+}
+
+/// The limits of a service's workers on the local backend, from its `cpu` and `memory`
+/// (`resources { … }` or the Planner's `resize`).
+///
+/// What is enforced, and how: each worker thread runs its forward passes with
+/// `threads_per_worker` libtorch intra-op threads (set on the worker's own thread before its
+/// next batch); requests whose pixels would take the bytes waiting in the queue over
+/// `queue_bytes` are refused with 503 (overloaded). What is not: the process's memory as a
+/// whole (the model, libtorch's arenas, the request log) — in-process workers share one
+/// address space, and only a container (Kubernetes) enforces a memory limit on a replica.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Limits {
+    /// libtorch intra-op threads per worker (`None`: libtorch's default).
+    pub threads_per_worker: Option<usize>,
+    /// The most bytes of request pixels waiting in the queue (`None`: only the queue's
+    /// request count bounds it).
+    pub queue_bytes: Option<u64>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -310,6 +335,9 @@ impl Engine {
         let model = model.map(Arc::new);
         let shared = Arc::new(Shared {
             model: ArcSwapOption::new(model.clone()),
+            threads: AtomicUsize::new(0),
+            queue_bytes_limit: AtomicU64::new(0),
+            queued_bytes: AtomicU64::new(0),
         });
         if let Some(m) = &model {
             metrics.set_model(&m.name, &m.version);
@@ -387,6 +415,28 @@ impl Engine {
 
     fn lock_workers(&self) -> std::sync::MutexGuard<'_, Vec<Worker>> {
         self.workers.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Sets the workers' limits ([`Limits`]: the Planner's `resize` on the local backend);
+    /// running workers apply a new thread count before their next batch.
+    pub fn set_limits(&self, limits: Limits) {
+        self.shared.threads.store(
+            limits.threads_per_worker.map_or(0, |t| t.clamp(1, 1024)),
+            Ordering::Relaxed,
+        );
+        self.shared
+            .queue_bytes_limit
+            .store(limits.queue_bytes.unwrap_or(0), Ordering::Relaxed);
+    }
+
+    /// The workers' limits.
+    pub fn limits(&self) -> Limits {
+        let t = self.shared.threads.load(Ordering::Relaxed);
+        let b = self.shared.queue_bytes_limit.load(Ordering::Relaxed);
+        Limits {
+            threads_per_worker: (t > 0).then_some(t),
+            queue_bytes: (b > 0).then_some(b),
+        }
     }
 
     /// Sets the number of worker threads (the Planner's `scale` on the local backend).
@@ -513,6 +563,15 @@ impl Engine {
                 "input holds a non-finite value ({bad})"
             )));
         }
+        let bytes = (inputs.len() * std::mem::size_of::<f32>()) as u64;
+        let limit = self.shared.queue_bytes_limit.load(Ordering::Relaxed);
+        let waiting = self.shared.queued_bytes.fetch_add(bytes, Ordering::SeqCst);
+        if limit > 0 && waiting + bytes > limit {
+            self.shared.queued_bytes.fetch_sub(bytes, Ordering::SeqCst);
+            return Err(ServeError::Overloaded(format!(
+                "{waiting} bytes of requests are already waiting; the service's memory limit allows {limit}"
+            )));
+        }
         let (tx, rx) = tokio::sync::oneshot::channel();
         let job = Job {
             id,
@@ -527,12 +586,17 @@ impl Engine {
                 self.metrics.queued(1);
                 Ok(rx)
             }
-            Err(TrySendError::Full(_)) => Err(ServeError::Overloaded(format!(
-                "{} requests are already waiting",
-                self.cfg.queue
-            ))),
-            Err(TrySendError::Disconnected(_)) => {
-                Err(ServeError::Internal("the engine is shutting down".into()))
+            Err(e) => {
+                self.shared.queued_bytes.fetch_sub(bytes, Ordering::SeqCst);
+                match e {
+                    TrySendError::Full(_) => Err(ServeError::Overloaded(format!(
+                        "{} requests are already waiting",
+                        self.cfg.queue
+                    ))),
+                    TrySendError::Disconnected(_) => {
+                        Err(ServeError::Internal("the engine is shutting down".into()))
+                    }
+                }
             }
         }
     }
@@ -574,12 +638,24 @@ struct WorkerCtx {
 
 impl WorkerCtx {
     fn run(self) {
+        let mut threads = 0;
         while !self.stop.load(Ordering::Relaxed) {
             let batch = match self.collect() {
                 Some(b) => b,
                 None => continue,
             };
             self.metrics.queued(-(batch.len() as i64));
+            let bytes: usize = batch.iter().map(|j| j.inputs.len()).sum();
+            self.shared.queued_bytes.fetch_sub(
+                (bytes * std::mem::size_of::<f32>()) as u64,
+                Ordering::SeqCst,
+            );
+            // The thread count is libtorch's (OpenMP's) setting of the calling thread.
+            let wanted = self.shared.threads.load(Ordering::Relaxed);
+            if wanted > 0 && wanted != threads {
+                crate::set_torch_threads(wanted);
+                threads = wanted;
+            }
             self.process(batch);
         }
     }
