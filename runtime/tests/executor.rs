@@ -596,7 +596,9 @@ workflow training {
     assert!(err.contains("exited with status 2"), "{err}");
     let stderr = std::fs::read_to_string(run["steps"][0]["stderr"].as_str().unwrap()).unwrap();
     assert!(
-        stderr.contains("not available in this build: std.torch and std.explain steps need the ML feature"),
+        stderr.contains(
+            "not available in this build: std.torch and std.explain steps need the ML feature"
+        ),
         "{stderr}"
     );
     assert!(
