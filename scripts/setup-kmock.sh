@@ -29,23 +29,9 @@ esac
 
 repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 dir="${1:-$repo_root/.venv-kmock}"
-say() { echo "setup-kmock: $*" >&2; }
-
-installed_version() {
-  [[ -x "$dir/bin/python" ]] || return 1
-  "$dir/bin/python" -c 'import importlib.metadata as m; print(m.version("kmock"))' 2>/dev/null
-}
-
-if [[ "$(installed_version || true)" != "$KMOCK_VERSION" ]]; then
-  say "installing kmock==$KMOCK_VERSION into $dir"
-  [[ -x "$dir/bin/python" ]] || python3 -m venv "$dir"
-  "$dir/bin/python" -m pip install --quiet --disable-pip-version-check "kmock==$KMOCK_VERSION" >&2
-  [[ "$(installed_version || true)" == "$KMOCK_VERSION" ]] || {
-    say "error: kmock $KMOCK_VERSION did not install into $dir"
-    exit 1
-  }
-fi
-say "kmock $KMOCK_VERSION ready in $dir"
+# shellcheck source=lib/pinned-venv.sh
+source "$repo_root/scripts/lib/pinned-venv.sh"
+pinned_venv setup-kmock kmock "$KMOCK_VERSION" "$dir"
 
 if ((emit_env)); then
   echo "export SFLOW_KMOCK_PYTHON=$dir/bin/python"

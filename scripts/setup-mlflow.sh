@@ -27,23 +27,9 @@ esac
 
 repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 dir="${1:-$repo_root/.venv-mlflow}"
-say() { echo "setup-mlflow: $*" >&2; }
-
-installed_version() {
-  [[ -x "$dir/bin/python" ]] || return 1
-  "$dir/bin/python" -c 'import importlib.metadata as m; print(m.version("mlflow"))' 2>/dev/null
-}
-
-if [[ "$(installed_version || true)" != "$MLFLOW_VERSION" ]]; then
-  say "installing mlflow==$MLFLOW_VERSION into $dir (a few minutes)"
-  [[ -x "$dir/bin/python" ]] || python3 -m venv "$dir"
-  "$dir/bin/python" -m pip install --quiet --disable-pip-version-check "mlflow==$MLFLOW_VERSION" >&2
-  [[ "$(installed_version || true)" == "$MLFLOW_VERSION" ]] || {
-    say "error: mlflow $MLFLOW_VERSION did not install into $dir"
-    exit 1
-  }
-fi
-say "mlflow $MLFLOW_VERSION ready in $dir"
+# shellcheck source=lib/pinned-venv.sh
+source "$repo_root/scripts/lib/pinned-venv.sh"
+pinned_venv setup-mlflow mlflow "$MLFLOW_VERSION" "$dir"
 
 if ((emit_env)); then
   echo "export SFLOW_MLFLOW_PYTHON=$dir/bin/python"
