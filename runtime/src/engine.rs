@@ -63,9 +63,12 @@ pub struct EngineConfig {
 
 impl EngineConfig {
     /// Defaults: as many step processes as cores, the real clock, logs for progress.
+    ///
+    /// A relative `state_dir` is made absolute against the working directory now: steps run
+    /// in other directories, and every path of the step contract must mean the same there.
     pub fn new(state_dir: PathBuf) -> EngineConfig {
         EngineConfig {
-            state_dir,
+            state_dir: std::path::absolute(&state_dir).unwrap_or(state_dir),
             parallelism: std::thread::available_parallelism().map_or(2, |n| n.get()),
             self_exe: std::env::current_exe().unwrap_or_else(|_| PathBuf::from("sflow")),
             clock: Arc::new(crate::clock::SystemClock),

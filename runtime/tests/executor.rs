@@ -677,3 +677,68 @@ workflow w {
     assert_eq!(none.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&none.stderr).contains("no store at"));
 }
+
+/// A relative `--state-dir` (as `examples/mnist/run-demo --out target/…` passes it) must not
+/// leak into the paths steps get: they run in their own run directories, so every path in the
+/// step contract is absolute. (This broke the demo in CI once: the linked MNIST input was
+/// handed to the step as `target/…/.inputs/fit/data`.)
+#[test]
+fn a_relative_state_dir_gives_steps_absolute_paths() {
+    let mnist = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../data/mnist")
+        .canonicalize()
+        .unwrap();
+    let p = Prog::new(&format!(
+        r#"
+app rel {{ namespace = "rel" }}
+use std.data.mnist
+workflow w {{
+  step s {{
+    image = "busybox:1"
+    input data: Dataset = mnist(split = "test", path = "{}")
+    run = "ls {{{{inputs.data}}}} > {{{{outputs.listing}}}}"
+    output listing: File
+  }}
+}}
+"#,
+        mnist.display()
+    ));
+    // Steps run in the program's directory; the state directory is relative to another one.
+    let cwd = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(sflow_bin())
+        .current_dir(cwd.path())
+        .arg("run")
+        .arg(&p.file)
+        .args([
+            "--workflow",
+            "w",
+            "--no-api",
+            "--state-dir",
+            "relative-state",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    fn find(dir: &std::path::Path, name: &str) -> Option<std::path::PathBuf> {
+        for entry in std::fs::read_dir(dir).ok()?.flatten() {
+            let path = entry.path();
+            if path.file_name().is_some_and(|n| n == name) {
+                return Some(path);
+            }
+            if path.is_dir() && !path.is_symlink() {
+                if let Some(found) = find(&path, name) {
+                    return Some(found);
+                }
+            }
+        }
+        None
+    }
+    let listing = find(&cwd.path().join("relative-state/runs"), "listing")
+        .expect("the step wrote its listing output under the state directory");
+    let text = std::fs::read_to_string(listing).unwrap();
+    assert!(text.contains("t10k-images-idx3-ubyte"), "{text}");
+}
