@@ -669,26 +669,28 @@ async fn step_inner(ctx: &RunContext, permits: &Semaphore, job: Job) -> Result<S
             stdout.to_string_lossy(),
             stderr.to_string_lossy(),
         );
-        let rec = NewStepRun {
-            run_id: ctx.run_id,
-            step: &step.name,
-            attempt,
-            status: "running",
-            dir: (!step.outputs.is_empty()).then_some(&*dir_s),
-            stdout: Some(&out_s),
-            stderr: Some(&err_s),
-            cache_key: cache_key.as_deref(),
-            ..NewStepRun::default()
-        };
-        let sr_id = ctx
-            .store
-            .with(|c| store::insert_step_run(c, &rec, ctx.clock.now_ms()))?;
+        let record = AttemptRecord::new(
+            NewStepRun {
+                run_id: ctx.run_id,
+                step: &step.name,
+                attempt,
+                status: "running",
+                dir: (!step.outputs.is_empty()).then_some(&*dir_s),
+                stdout: Some(&out_s),
+                stderr: Some(&err_s),
+                cache_key: cache_key.as_deref(),
+                ..NewStepRun::default()
+            },
+            ctx.clock.now_ms(),
+        );
         // MLflow clients in the step log into this attempt through the control API (unless
-        // the step points MLFLOW_TRACKING_URI elsewhere itself).
-        if ctx.extra_env.contains_key("MLFLOW_TRACKING_URI")
+        // the step points MLFLOW_TRACKING_URI elsewhere itself): their run id is the
+        // attempt's row, so that row is written before the process starts.
+        let mlflow_attempt = ctx.extra_env.contains_key("MLFLOW_TRACKING_URI")
             && !step.env.contains_key("MLFLOW_TRACKING_URI")
-            && !step.env_templates.contains_key("MLFLOW_TRACKING_URI")
-        {
+            && !step.env_templates.contains_key("MLFLOW_TRACKING_URI");
+        if mlflow_attempt {
+            let sr_id = ctx.store.with(|c| record.id(c))?;
             env.insert("MLFLOW_RUN_ID".into(), crate::mlflow::server::run_id(sr_id));
         }
 
@@ -702,13 +704,14 @@ async fn step_inner(ctx: &RunContext, permits: &Semaphore, job: Job) -> Result<S
                 stderr: &stderr,
                 timeout: step.timeout_ms.map(Duration::from_millis),
             };
-            let store = ctx.store.clone();
+            let (store, record) = (ctx.store.clone(), &record);
             process::run(
                 spec,
                 move |pid| {
                     let start = process::start_time(pid);
-                    let _ = store
-                        .with(|c| store::set_step_pid(c, sr_id, i64::from(pid), start.as_deref()));
+                    let _ = store.tx(|c| {
+                        store::set_step_pid(c, record.id(c)?, i64::from(pid), start.as_deref())
+                    });
                 },
                 ctx.shutdown.clone(),
             )
@@ -718,10 +721,10 @@ async fn step_inner(ctx: &RunContext, permits: &Semaphore, job: Job) -> Result<S
         let (code, error) = match end {
             ProcessEnd::Stopped => {
                 let why = "the runtime stopped during this attempt";
-                ctx.store.with(|c| {
+                ctx.store.tx(|c| {
                     store::finish_step_run(
                         c,
-                        sr_id,
+                        record.id(c)?,
                         "interrupted",
                         None,
                         Some(why),
@@ -734,10 +737,10 @@ async fn step_inner(ctx: &RunContext, permits: &Semaphore, job: Job) -> Result<S
                 ctx,
                 step,
                 &wf_name,
-                sr_id,
+                &record,
                 &outputs,
                 &metrics_path,
-                cache_key.is_some(),
+                mlflow_attempt,
             )
             .await
             {
@@ -761,8 +764,9 @@ async fn step_inner(ctx: &RunContext, permits: &Semaphore, job: Job) -> Result<S
             ),
             ProcessEnd::SpawnFailed(e) => (None, e),
         };
-        ctx.store.with(|c| {
-            store::finish_step_run(c, sr_id, "failed", code, Some(&error), ctx.clock.now_ms())
+        ctx.store.tx(|c| {
+            let id = record.id(c)?;
+            store::finish_step_run(c, id, "failed", code, Some(&error), ctx.clock.now_ms())
         })?;
         failures += 1;
         if failures > limit {
@@ -777,6 +781,39 @@ async fn step_inner(ctx: &RunContext, permits: &Semaphore, job: Job) -> Result<S
             .step_retrying(ctx.run_id, &wf_name, &step.name, attempt, &error);
         attempt += 1;
         retrying = true;
+    }
+}
+
+/// An attempt's row in the store, written when first needed: when the process has run for
+/// [`process::REPORT_AFTER`] (with its pid), or in the transaction that records its end. A
+/// short step thus costs one commit instead of two; a crash during an attempt that was never
+/// written loses nothing (the step had not finished, so a resumed run starts it again, as it
+/// does any interrupted attempt, and no process of it outlives 50 ms unrecorded).
+struct AttemptRecord<'a> {
+    rec: NewStepRun<'a>,
+    started_ms: crate::clock::Millis,
+    id: std::sync::OnceLock<i64>,
+}
+
+impl<'a> AttemptRecord<'a> {
+    fn new(rec: NewStepRun<'a>, started_ms: crate::clock::Millis) -> AttemptRecord<'a> {
+        AttemptRecord {
+            rec,
+            started_ms,
+            id: std::sync::OnceLock::new(),
+        }
+    }
+
+    /// The row's id, inserting the row (status `running`, the attempt's start time) on
+    /// first use. Call it inside the transaction that also records what happened, so the row
+    /// never exists without it.
+    fn id(&self, c: &rusqlite::Connection) -> Result<i64> {
+        if let Some(&id) = self.id.get() {
+            return Ok(id);
+        }
+        let id = store::insert_step_run(c, &self.rec, self.started_ms)?;
+        let _ = self.id.set(id);
+        Ok(id)
     }
 }
 
@@ -809,10 +846,10 @@ async fn finish_success(
     ctx: &RunContext,
     step: &StepPlan,
     wf_name: &str,
-    sr_id: i64,
+    record: &AttemptRecord<'_>,
     outputs: &BTreeMap<String, PathBuf>,
     metrics_path: &Path,
-    _cached: bool,
+    mlflow_attempt: bool,
 ) -> Result<StepResult, String> {
     let mut problems = Vec::new();
     for o in &step.outputs {
@@ -834,12 +871,19 @@ async fn finish_success(
         }
     }
     let mut points = contract::read_metrics_file(metrics_path)?;
-    // What the step logged through the MLflow API follows the file's points.
-    let next_seq = points.iter().map(|p| p.2 + 1).max().unwrap_or(0);
-    points.extend(
-        crate::mlflow::server::logged_points(&ctx.store, sr_id, &step.metrics, next_seq)
-            .map_err(|e| e.to_string())?,
-    );
+    // What the step logged through the MLflow API follows the file's points (only an attempt
+    // given an MLflow run id can have logged any: no query per step otherwise).
+    if mlflow_attempt {
+        let sr_id = ctx
+            .store
+            .with(|c| record.id(c))
+            .map_err(|e| e.to_string())?;
+        let next_seq = points.iter().map(|p| p.2 + 1).max().unwrap_or(0);
+        points.extend(
+            crate::mlflow::server::logged_points(&ctx.store, sr_id, &step.metrics, next_seq)
+                .map_err(|e| e.to_string())?,
+        );
+    }
     let checked = match contract::check_metrics(&step.metrics, &points) {
         Ok(c) => c,
         Err(e) => {
@@ -880,6 +924,7 @@ async fn finish_success(
     let models = ctx
         .store
         .tx(|c| {
+            let sr_id = record.id(c)?;
             store::finish_step_run(c, sr_id, "succeeded", Some(0), None, now)?;
             for m in &checked {
                 let j = serde_json::to_value(&m.value)?;
