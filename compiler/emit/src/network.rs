@@ -4,13 +4,13 @@
 //! | pods | may receive | may send |
 //! | --- | --- | --- |
 //! | every pod | — | DNS (kube-dns, port 53) |
-//! | runtime | the control port, from the app's services (metrics, request samples); from anywhere when outside clients use the control API (webhooks, user agent kinds, Prometheus) | the Kubernetes API (443, 6443); the services' ports; the ports of outbound webhooks |
+//! | runtime | the control port, from the app's services (metrics, request samples); from anywhere when outside clients use the control API (webhooks, user agent kinds, Prometheus) | the Kubernetes API (443, 6443); the services' ports; the ports of outbound webhooks and of the MLflow server (`tracking`) |
 //! | service `S` | its port, from anywhere (its clients) | the runtime's control port |
 //! | workflow steps | — | the Kubernetes API (Argo's executor reports outputs); the services' ports |
 
 use crate::conventions::{names, RUNTIME_PORT};
 use crate::meta::{Component, Context, COMPONENT, INSTANCE};
-use crate::runtime::{runtime_has_external_clients, webhook_ports};
+use crate::runtime::{outbound_ports, runtime_has_external_clients};
 use crate::{EmitError, Objects};
 use k8s_openapi::api::networking::v1::{
     NetworkPolicy, NetworkPolicyEgressRule, NetworkPolicyIngressRule, NetworkPolicyPeer,
@@ -162,7 +162,7 @@ pub fn policies(ctx: &Context<'_>, out: &mut Objects) -> Result<(), EmitError> {
     } else {
         Vec::new()
     };
-    let mut egress = vec![kube_api(&webhook_ports(ctx))];
+    let mut egress = vec![kube_api(&outbound_ports(ctx))];
     if !service_ports.is_empty() {
         egress.push(to_services());
     }

@@ -18,7 +18,9 @@ use k8s_openapi::api::core::v1::{
 use k8s_openapi::api::rbac::v1::{PolicyRule, Role, RoleBinding, RoleRef, Subject};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
-use sflow_compiler::lower::plan::{Autoscaler, BindingPlan, Monitoring, TriggerSourcePlan};
+use sflow_compiler::lower::plan::{
+    Autoscaler, BindingPlan, Monitoring, Tracking, TriggerSourcePlan,
+};
 
 /// The ServiceAccounts: the runtime's, the step pods' and one per service. Only the step pods'
 /// mounts its token automatically (Argo's executor needs it); the runtime mounts a projected
@@ -225,8 +227,9 @@ pub fn runtime_has_external_clients(ctx: &Context<'_>) -> bool {
     webhooks || external_kinds || ctx.plan.app.monitoring == Some(Monitoring::Prometheus)
 }
 
-/// The TCP ports of the outbound webhooks the runtime calls (`action … -> webhook "URL"`).
-pub fn webhook_ports(ctx: &Context<'_>) -> Vec<i32> {
+/// The TCP ports the runtime calls out to: its outbound webhooks (`action … -> webhook "URL"`)
+/// and the MLflow server it mirrors into (`app { tracking = mlflow("URL") }`).
+pub fn outbound_ports(ctx: &Context<'_>) -> Vec<i32> {
     let mut ports: Vec<i32> = ctx
         .plan
         .agent_kinds
@@ -237,6 +240,10 @@ pub fn webhook_ports(ctx: &Context<'_>) -> Vec<i32> {
             _ => None,
         })
         .collect();
+    // The MLflow server the runtime mirrors into (`app { tracking = mlflow("…") }`).
+    if let Some(Tracking::Mlflow { uri }) = &ctx.plan.app.tracking {
+        ports.push(url_port(uri));
+    }
     ports.sort_unstable();
     ports.dedup();
     ports

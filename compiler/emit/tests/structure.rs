@@ -512,3 +512,30 @@ fn services_scale_within_their_bounds_and_probe_oip_health() {
         }
     }
 }
+
+#[test]
+fn the_runtime_may_reach_the_mlflow_server_it_mirrors_into() {
+    let text = r#"
+app tracked {
+  namespace = "tracked"
+  tracking  = mlflow("http://mlflow.tools.svc:5000")
+}
+use std.tracking.mlflow
+workflow w { step s { image = "busybox:1.36" run = "true" } }
+"#;
+    let plan = try_plan("tracked.sflow", text).unwrap();
+    let docs = documents(&build(&plan, &Options::default()).unwrap().stream());
+    let runtime_policy = docs
+        .iter()
+        .find(|d| {
+            d["kind"].as_str() == Some("NetworkPolicy")
+                && d["metadata"]["name"].as_str() == Some("tracked-runtime")
+        })
+        .expect("the runtime's NetworkPolicy");
+    let ports: Vec<i64> = seq(&runtime_policy["spec"]["egress"])
+        .iter()
+        .flat_map(|rule| seq(&rule["ports"]))
+        .filter_map(|p| p["port"].as_i64())
+        .collect();
+    assert!(ports.contains(&5000), "egress ports: {ports:?}");
+}

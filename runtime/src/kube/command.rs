@@ -192,6 +192,22 @@ pub async fn run(args: RuntimeArgs, state_dir: Option<PathBuf>) -> i32 {
         engine.shared().clone(),
         argo_schedules,
     ));
+    // What the runtime records goes to the app's MLflow server too (`tracking`); the
+    // outbox is in the store, so a new leader sends what the previous one could not.
+    let _mirror = match crate::mlflow::mirror::Mirror::start(
+        engine.store().clone(),
+        Arc::new(engine.plan().clone()),
+        engine.shared().clock().clone(),
+        engine.shutdown_signal(),
+    ) {
+        Ok(m) => m,
+        Err(e) => {
+            eprintln!("error: MLflow mirror: {e}");
+            engine.shutdown().await;
+            let _ = elector.release().await;
+            return 2;
+        }
+    };
     port.lead(crate::api::router(engine.clone(), token));
 
     // Lead until stopped or until the Lease may be lost.
