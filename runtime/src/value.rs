@@ -242,6 +242,8 @@ pub fn type_name(ty: &PlanType) -> String {
         PlanType::Detector => "Detector".into(),
         PlanType::LabelSource => "LabelSource".into(),
         PlanType::Tracking => "Tracking".into(),
+        PlanType::Objective => "Objective".into(),
+        PlanType::Search => "Search".into(),
         PlanType::List(t) => format!("list<{}>", type_name(t)),
         PlanType::Range(t) => format!("range<{}>", type_name(t)),
         PlanType::Record => "record".into(),

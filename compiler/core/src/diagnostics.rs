@@ -210,6 +210,8 @@ codes! {
     E0310 = "E0310", Error, "re-declaration disagrees with the std step";
     E0311 = "E0311", Error, "unknown type";
     E0312 = "E0312", Error, "not callable";
+    E0313 = "E0313", Error, "objective is not a metric of the retrain workflow";
+    E0314 = "E0314", Error, "nothing to tune";
     E0401 = "E0401", Error, "cycle in a workflow";
     E0402 = "E0402", Error, "step unreachable from any root";
     E0403 = "E0403", Error, "input bound to a step of another workflow";

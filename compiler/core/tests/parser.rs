@@ -6,8 +6,8 @@ use proptest::prelude::*;
 use sflow_compiler::diagnostics::{Code, Diagnostic};
 use sflow_compiler::span::{FileId, LineIndex, Span};
 use sflow_compiler::syntax::ast::{
-    Action, Expr, ExprKind, Item, PortSort, StepMember, StrPart, TriggerSource, UnaryOp, UseTarget,
-    Workflow,
+    Action, Expr, ExprKind, Item, KindMember, PortSort, StepMember, StrPart, TriggerSource,
+    UnaryOp, UseTarget, Workflow,
 };
 use sflow_compiler::syntax::comments::CommentKind;
 use sflow_compiler::syntax::{parse, Parse};
@@ -366,6 +366,8 @@ fn broken_services_agents_triggers_and_policies() {
         "agent a: {}",
         "agent a: Tracker { watch }",
         "agent kind K { config x: }",
+        "agent kind K { config x: int? = 3 }",
+        "agent kind K { config x: ? }",
         "agent kind K { sensor }",
         "agent kind K { action a(x int) }",
         "agent kind K { action a() -> }",
@@ -584,6 +586,7 @@ service s {
 agent p: Planner
 agent kind Custom {
   config x: int = 1
+  config y: string?
   sensor s: Batch
   action go(n: int = 2) -> run tune with { n = n }
   action hook(url: string) -> webhook "http://x"
@@ -614,6 +617,21 @@ extern step train_classifier(arch: string, epochs: int, lr: float) {
     assert_eq!(parse.file.items.len(), 13);
     let tune = workflow(&parse, "tune");
     assert_eq!(tune.params().filter(|p| p.space.is_some()).count(), 3);
+    let configs: Vec<(&str, bool, bool)> = parse
+        .file
+        .items
+        .iter()
+        .filter_map(|i| match i {
+            Item::AgentKind(k) => Some(k),
+            _ => None,
+        })
+        .flat_map(|k| &k.members)
+        .filter_map(|m| match m {
+            KindMember::Config(c) => Some((c.name.name.as_str(), c.optional, c.default.is_some())),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(configs, vec![("x", false, true), ("y", true, false)]);
     let step = tune.steps().next().expect("step");
     assert_eq!(
         step.doc.as_ref().map(|d| d.text.as_str()),
@@ -844,7 +862,6 @@ fn node_spans(parse: &Parse) -> Vec<Span> {
 /// its last, so that diagnostics underline just the construct.
 fn check_node_spans(text: &str) {
     let parse = parse0(text);
-    let trivia = |c: char| c.is_whitespace() || c == '/';
     for span in node_spans(&parse) {
         let Some(s) = text.get(span.start()..span.end()) else {
             panic!("span {span:?} outside the text or off character boundaries in {text:?}");
@@ -852,13 +869,23 @@ fn check_node_spans(text: &str) {
         if s.is_empty() {
             continue;
         }
-        // No construct starts or ends with `/` (an operator has operands on both sides), so
-        // `/` at an edge means a comment.
+        // A comment at an edge starts with `//` or `/*`, or ends with `*/`. (A lone `/` is a
+        // token: a broken node may end with a stray one, as in `workflow app { /`.)
+        let starts =
+            s.starts_with(char::is_whitespace) || s.starts_with("//") || s.starts_with("/*");
+        let ends = s.ends_with(char::is_whitespace) || s.ends_with("*/");
         assert!(
-            !s.starts_with(trivia) && !s.ends_with(trivia),
+            !starts && !ends,
             "span {span:?} = {s:?} has trivia at an edge"
         );
     }
+}
+
+#[test]
+fn a_broken_node_may_end_with_a_stray_slash() {
+    // Found by the token-soup property: the broken workflow's span ends at the `/`.
+    check_node_spans("app param workflow app { /");
+    check_node_spans("app a {}\nworkflow w { step s { x = 1 / } }");
 }
 
 #[test]

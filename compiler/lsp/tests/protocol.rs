@@ -426,6 +426,49 @@ fn completion_of_the_configs_of_an_agent_kind() {
     )));
 }
 
+/// The north-star program with an Improver that tunes (an objective, TPE, a search space).
+fn tuning_program() -> String {
+    MNIST
+        .replace(
+            "labels = oracle(mnist(split = \"test\")) }",
+            "labels = oracle(mnist(split = \"test\")), objective = maximize(training.fit.accuracy) }",
+        )
+        .replace("param epochs: int   = 3", "param epochs: int   = 3 in 1..10")
+}
+
+#[test]
+fn completion_in_an_improver_offers_the_tuning_configs() {
+    insta::assert_snapshot!(complete(&MNIST.replace(
+        "agent improver: Improver { retrain = training, labels = oracle(mnist(split = \"test\")) }",
+        "agent improver: Improver { retrain = training, $0 }"
+    )));
+}
+
+#[test]
+fn completion_of_an_objective_and_a_search_offers_the_prelude_functions() {
+    let text = tuning_program();
+    let mut out = complete(&text.replace(
+        "objective = maximize(training.fit.accuracy)",
+        "objective = $0",
+    ));
+    out.push('\n');
+    out.push_str(&complete(&text.replace(
+        "objective = maximize(training.fit.accuracy)",
+        "search = $0",
+    )));
+    insta::assert_snapshot!(out);
+}
+
+#[test]
+fn hover_on_a_param_shows_its_search_space() {
+    insta::assert_snapshot!(hover(&at(&tuning_program(), "epochs, lr = lr)", 2)));
+}
+
+#[test]
+fn hover_on_maximize_shows_its_signature_and_doc() {
+    insta::assert_snapshot!(hover(&at(&tuning_program(), "maximize(", 3)));
+}
+
 #[test]
 fn completion_of_sensors_after_an_agent() {
     insta::assert_snapshot!(complete(

@@ -1199,6 +1199,9 @@ fn kind_member_line<'a, 's>(m: &'a KindMember) -> Line<'a, 's> {
                 p.push(&c.name.name);
                 p.push(": ");
                 p.ty(&c.ty);
+                if c.optional {
+                    p.push("?");
+                }
                 if let Some(default) = &c.default {
                     p.push(" = ");
                     p.expr(default);

@@ -289,6 +289,7 @@ fn kind_member(m: &mut KindMember) {
             name,
             ty: t,
             default,
+            optional: _,
             span,
         }) => {
             doc(d);

@@ -415,12 +415,17 @@ impl Lowerer<'_> {
         InputSource::Step { step, output }
     }
 
-    /// `std.MODULE.NAME` of a std item.
+    /// `std.MODULE.NAME` of a std item (`std.prelude.NAME` for the prelude's functions).
     fn qualified(&self, def: DefId) -> String {
         let d = self.a.symbols.def(def);
         match d.parent.map(|m| self.a.symbols.def(m)) {
             Some(module) if module.kind == DefKind::Module => {
                 format!("std.{}.{}", module.name, d.name)
+            }
+            None if d.name_at.file == self.p.prelude
+                && matches!(d.kind, DefKind::ExternFn | DefKind::ExternStep) =>
+            {
+                format!("std.prelude.{}", d.name)
             }
             _ => d.name.clone(),
         }
@@ -1128,6 +1133,8 @@ pub fn plan_type(ty: &Ty) -> PlanType {
         Ty::Detector => PlanType::Detector,
         Ty::LabelSource => PlanType::LabelSource,
         Ty::Tracking => PlanType::Tracking,
+        Ty::Objective => PlanType::Objective,
+        Ty::Search => PlanType::Search,
         Ty::List(t) => PlanType::List(Box::new(plan_type(t))),
         Ty::Range(t) => PlanType::Range(Box::new(plan_type(t))),
         Ty::Record => PlanType::Record,

@@ -209,6 +209,12 @@ pub enum PlanType {
     /// `Tracking`
     #[serde(rename = "Tracking")]
     Tracking,
+    /// `Objective`: what `Improver.tune` optimizes (`std.prelude.maximize`/`minimize`)
+    #[serde(rename = "Objective")]
+    Objective,
+    /// `Search`: a search strategy (`std.prelude.random_search`/`tpe`)
+    #[serde(rename = "Search")]
+    Search,
     /// `list<T>`
     List(Box<PlanType>),
     /// A range of values.

@@ -4,7 +4,7 @@
 //! - a program is the root file plus every file it imports; their declarations share one
 //!   scope (like a package), whatever the file;
 //! - `use std.…` imports are per file;
-//! - the prelude's agent kinds are visible everywhere;
+//! - the prelude's agent kinds and functions are visible everywhere;
 //! - values (workflows, services, agents, triggers, policies, std functions and steps) and
 //!   types (aliases, agent kinds) are separate namespaces.
 
@@ -113,6 +113,9 @@ pub struct Program<'a> {
     pub values: BTreeMap<String, DefId>,
     /// Type names: user aliases and kinds, and the prelude's kinds.
     pub types: BTreeMap<String, DefId>,
+    /// The prelude's std functions (`maximize`, `tpe`, …): in scope in every file, after the
+    /// user's values and the file's imports (so a user declaration may shadow one).
+    pub prelude_values: BTreeMap<String, DefId>,
     /// Per-file std imports.
     pub imports: HashMap<FileId, Vec<Import>>,
     /// Std modules by name (`torch`), with their items.
@@ -196,6 +199,7 @@ pub fn collect<'a>(
             app: None,
             values: BTreeMap::new(),
             types: BTreeMap::new(),
+            prelude_values: BTreeMap::new(),
             imports: HashMap::new(),
             modules: BTreeMap::new(),
             workflows: Vec::new(),
@@ -355,8 +359,11 @@ impl<'a> Collector<'a, '_> {
                 _ => {}
             }
         }
-        if let Some(def) = module_def {
-            self.program.modules.insert(name.to_string(), (def, items));
+        match module_def {
+            Some(def) => {
+                self.program.modules.insert(name.to_string(), (def, items));
+            }
+            None => self.program.prelude_values = items,
         }
     }
 

@@ -31,5 +31,7 @@ pub const BUILTIN_TYPES: &[&str] = &[
     "Detector",
     "LabelSource",
     "Tracking",
+    "Objective",
+    "Search",
     "list",
 ];

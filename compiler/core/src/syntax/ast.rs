@@ -470,7 +470,7 @@ pub struct AgentKind {
 /// A member of an agent kind.
 #[derive(Clone, Debug, PartialEq)]
 pub enum KindMember {
-    /// `config NAME: TYPE [= DEFAULT]`
+    /// `config NAME: TYPE [= DEFAULT]` or `config NAME: TYPE?`
     Config(KindConfig),
     /// `sensor NAME: TYPE`
     Sensor(KindSensor),
@@ -489,7 +489,7 @@ impl KindMember {
     }
 }
 
-/// `config NAME: TYPE [= DEFAULT]`
+/// `config NAME: TYPE [= DEFAULT]` or `config NAME: TYPE?` (optional)
 #[derive(Clone, Debug, PartialEq)]
 pub struct KindConfig {
     /// Doc comment.
@@ -498,8 +498,10 @@ pub struct KindConfig {
     pub name: Ident,
     /// Its type.
     pub ty: TypeExpr,
-    /// The default; a config without one is required.
+    /// The default; a config without one (and not `optional`) is required.
     pub default: Option<Expr>,
+    /// `config NAME: TYPE?`: agents may leave it out; it then has no value at all.
+    pub optional: bool,
     /// The whole member.
     pub span: Span,
 }

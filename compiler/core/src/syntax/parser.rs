@@ -1332,15 +1332,17 @@ impl<'s> Parser<'s> {
         Ok(match rule {
             Rule::config_decl => {
                 let ty = self.conv_type(kids.take(Rule::type_expr)?, 0)?;
-                let default = match kids.next_opt() {
-                    Some(_eq) => Some(self.conv_expr(kids.take(Rule::expr)?, 0)?),
-                    None => None,
+                let (default, optional) = match kids.next_opt() {
+                    Some(mark) if mark.as_rule() == Rule::optional_mark => (None, true),
+                    Some(_eq) => (Some(self.conv_expr(kids.take(Rule::expr)?, 0)?), false),
+                    None => (None, false),
                 };
                 KindMember::Config(KindConfig {
                     doc,
                     name,
                     ty,
                     default,
+                    optional,
                     span,
                 })
             }
@@ -2519,6 +2521,7 @@ mod messages {
             Rule::comma => Exp::Tok(","),
             Rule::eq => Exp::Tok("="),
             Rule::arrow => Exp::Tok("->"),
+            Rule::optional_mark => Exp::Tok("?"),
             Rule::dot => Exp::Tok("."),
             Rule::infix_op
             | Rule::member_dot
@@ -2602,7 +2605,7 @@ mod messages {
                      `timeout D` and `NAME = value` fields, one per line or separated by `,`"
                 }
                 "service" => "a service holds `NAME = value` fields, `slo …` objectives and `resources { … }`",
-                "kind" => "an agent kind holds `config NAME: TYPE`, `sensor NAME: TYPE` and `action NAME(PARAMS)` members",
+                "kind" => "an agent kind holds `config NAME: TYPE [= DEFAULT]`, `config NAME: TYPE?` (optional, no default), `sensor NAME: TYPE` and `action NAME(PARAMS)` members",
                 "policy" => {
                     "a policy is `when CONDITION [for DURATION] then ACTION[, ACTION] [cooldown DURATION] \
                      [max N per DURATION]`"
@@ -2871,7 +2874,7 @@ mod messages {
             "slo" => "an objective is written `slo latency.p95 < 50ms`",
             "agent" => "an agent is written `agent NAME: KIND { config = value, … }`, e.g. `agent tracker: Tracker { watch = predictor }`",
             "kind" => "an agent kind is written `agent kind NAME { config NAME: TYPE  sensor NAME: TYPE  action NAME(PARAMS) }`",
-            "config" => "a config is written `config NAME: TYPE [= DEFAULT]`",
+            "config" => "a config is written `config NAME: TYPE [= DEFAULT]`, or `config NAME: TYPE?` when it may be left out",
             "sensor" => "a sensor is written `sensor NAME: TYPE`",
             "action" => "an action is written `action NAME(PARAMS) [-> run WORKFLOW | -> webhook \"URL\"]`",
             "trigger" | "schedule" | "every" | "on" | "webhook" => {

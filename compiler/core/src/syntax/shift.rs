@@ -78,7 +78,7 @@ shift_fields! {
     Slo { objective, span }
     Agent { doc, name, kind, fields, span }
     AgentKind { doc, name, members, span }
-    KindConfig { doc, name, ty, default, span }
+    KindConfig { doc, name, ty, default, span; optional }
     KindSensor { doc, name, ty, span }
     KindAction { doc, name, params, binding, span }
     ParamSig { name, ty, default, span }

@@ -148,10 +148,12 @@ impl Checker<'_, '_> {
         for service in &p.services {
             self.check_service(service.file, service.def, service.ast);
         }
+        // The prelude's kinds too: their defaults (`search: Search = tpe()`) are calls whose
+        // names must resolve for lowering.
         let mut kinds: Vec<_> = p
             .kinds
             .values()
-            .filter(|k| p.is_user_file(k.node.file))
+            .filter(|k| p.is_user_file(k.node.file) || k.node.file == p.prelude)
             .collect();
         kinds.sort_by_key(|k| k.node.def);
         for kind in kinds {
@@ -423,6 +425,7 @@ impl Checker<'_, '_> {
             step: None,
             locals: None,
             position: Position::Value,
+            objective_of: None,
         };
         for param in w.node.ast.params() {
             let Some(&def) = w.params.get(&param.name.name) else {
@@ -605,6 +608,7 @@ impl Checker<'_, '_> {
             step: Some(step_def),
             locals: None,
             position: Position::Value,
+            objective_of: None,
         };
         let fields = self.check_fields(
             file,
@@ -1354,8 +1358,20 @@ impl Checker<'_, '_> {
                 Some((_, config)) => {
                     self.symbols.refer(file, field.name.span, *config);
                     let expected = self.def_types.get(config).cloned().unwrap_or(Ty::Unknown);
-                    let val = self.eval(&field.value, Some(&expected), ctx);
+                    let improver = self.is_improver(kind);
+                    let fctx = if improver && name == "objective" {
+                        Ctx {
+                            objective_of: Some(agent),
+                            ..ctx
+                        }
+                    } else {
+                        ctx
+                    };
+                    let val = self.eval(&field.value, Some(&expected), fctx);
                     let ty = self.as_value(&field.value, val, ctx);
+                    if improver && name == "parallel" && ty.fits(&expected) {
+                        self.positive(file, &field.value, "`parallel` (trials run at once)");
+                    }
                     if !ty.fits(&expected) {
                         let kind_confusion = matches!(
                             (&ty, &expected),
@@ -1429,7 +1445,11 @@ impl Checker<'_, '_> {
         }
         let missing: Vec<String> = configs
             .iter()
-            .filter(|(n, d)| !seen.contains_key(n.as_str()) && !self.defaults.contains(d))
+            .filter(|(n, d)| {
+                !seen.contains_key(n.as_str())
+                    && !self.defaults.contains(d)
+                    && !self.optional.contains(d)
+            })
             .map(|(n, _)| n.clone())
             .collect();
         if self.p.has_syntax_error(file, decl.span) {
@@ -1646,8 +1666,11 @@ impl Checker<'_, '_> {
                     ..ctx
                 };
                 match &expr.kind {
-                    ExprKind::Call { .. } => match self.eval(expr, None, actx) {
-                        Val::Action { .. } | Val::Error => {}
+                    ExprKind::Call { args, .. } => match self.eval(expr, None, actx) {
+                        Val::Action { agent, action } => {
+                            self.check_tune_call(expr, agent, action, args, ctx);
+                        }
+                        Val::Error => {}
                         other => {
                             let ty = self.as_value(expr, other, ctx);
                             if ty != Ty::Unknown {

@@ -206,8 +206,16 @@ impl Checker<'_, '_> {
     }
 
     /// Resolves a bare name: locals (params, steps, action params), then the program's
-    /// declarations, then the file's std imports.
+    /// declarations, then the file's std imports, then the prelude's functions. The
+    /// standard library's own expressions (the prelude's `search: Search = tpe()`) see only
+    /// the prelude: a user's `workflow tpe` must not change what the stdlib means.
     pub(super) fn lookup(&mut self, ident: &Ident, ctx: Ctx) -> Val {
+        if !self.p.is_user_file(ctx.file) {
+            if let Some(&def) = self.p.prelude_values.get(&ident.name) {
+                self.refer(ctx, ident, def);
+                return self.val_of_def(def);
+            }
+        }
         if let Some(def) = self.local(&ident.name, ctx) {
             self.refer(ctx, ident, def);
             return self.val_of_def(def);
@@ -220,10 +228,15 @@ impl Checker<'_, '_> {
             self.refer(ctx, ident, def);
             return self.val_of_def(def);
         }
+        if let Some(&def) = self.p.prelude_values.get(&ident.name) {
+            self.refer(ctx, ident, def);
+            return self.val_of_def(def);
+        }
         if self.p.is_failed_import(ctx.file, &ident.name) {
             return Val::Error;
         }
         let mut candidates: Vec<String> = self.p.values.keys().cloned().collect();
+        candidates.extend(self.p.prelude_values.keys().cloned());
         if let Some(imports) = self.p.imports.get(&ctx.file) {
             candidates.extend(imports.iter().map(|i| i.name.clone()));
         }
@@ -587,7 +600,19 @@ impl Checker<'_, '_> {
                     .get(&f)
                     .map(|e| e.params.clone())
                     .unwrap_or_default();
-                self.check_args(expr, f, &params, args, &[], ctx);
+                match self.prelude_fn(f) {
+                    Some("maximize" | "minimize") => {
+                        return self.check_objective_call(expr, f, &params, args, ctx);
+                    }
+                    Some("tpe") => self.check_tpe_call(expr, f, &params, args, ctx),
+                    _ => {
+                        let ctx = Ctx {
+                            objective_of: None,
+                            ..ctx
+                        };
+                        self.check_args(expr, f, &params, args, &[], ctx);
+                    }
+                }
                 let ret = self.def_types.get(&f).cloned().unwrap_or(Ty::Unknown);
                 Val::Value(ret)
             }
@@ -1156,6 +1181,8 @@ impl Checker<'_, '_> {
                         | Ty::Detector
                         | Ty::LabelSource
                         | Ty::Tracking
+                        | Ty::Objective
+                        | Ty::Search
                 )
             {
                 self.report(
@@ -1237,6 +1264,8 @@ pub(super) fn kind_help(found: &Ty, expected: &Ty) -> Option<String> {
         (Ty::Dataset, Ty::LabelSource) => "wrap the dataset in a label source: `oracle(…)` or `human_feedback(…)`".into(),
         (Ty::Float, Ty::Ratio) => "a ratio is a float known to lie in [0, 1]: write a literal such as `0.95`".into(),
         (Ty::String, Ty::Int | Ty::Float) => "write the number without quotes".into(),
+        (Ty::Int | Ty::Float | Ty::Ratio, Ty::Objective) => "say which way the metric should go: `maximize(WORKFLOW.STEP.METRIC)` or `minimize(…)`".into(),
+        (_, Ty::Search) => "choose a search strategy: `tpe()` (the default) or `random_search()`".into(),
         _ => return None,
     })
 }

@@ -13,6 +13,7 @@ pub mod expr;
 mod lints;
 mod names;
 mod templates;
+mod tuning;
 pub mod ty;
 
 use crate::diagnostics::{Code, Diagnostic};
@@ -76,6 +77,9 @@ pub(crate) struct Ctx<'c> {
     step: Option<DefId>,
     locals: Option<&'c BTreeMap<String, DefId>>,
     position: Position,
+    /// The Improver agent whose `objective` config is being checked: the only place where
+    /// `maximize(…)`/`minimize(…)` may stand (see `tuning.rs`).
+    objective_of: Option<DefId>,
 }
 
 impl Ctx<'_> {
@@ -86,6 +90,7 @@ impl Ctx<'_> {
             step: None,
             locals: None,
             position: Position::Value,
+            objective_of: None,
         }
     }
 }
@@ -97,6 +102,8 @@ pub(crate) struct Checker<'a, 's> {
     diagnostics: &'s mut Vec<Diagnostic>,
     def_types: HashMap<DefId, Ty>,
     defaults: HashSet<DefId>,
+    /// Configs declared `config NAME: TYPE?`: agents may leave them out.
+    optional: HashSet<DefId>,
     step_ports: HashMap<DefId, Vec<PortInfo>>,
     step_uses: HashMap<DefId, DefId>,
     service_models: HashMap<DefId, DefId>,
@@ -119,6 +126,7 @@ pub fn check(p: &Program<'_>, symbols: &mut Symbols, diagnostics: &mut Vec<Diagn
         diagnostics,
         def_types: HashMap::new(),
         defaults: HashSet::new(),
+        optional: HashSet::new(),
         step_ports: HashMap::new(),
         step_uses: HashMap::new(),
         service_models: HashMap::new(),
@@ -238,7 +246,7 @@ impl<'a> Checker<'a, '_> {
                 .with_help(format!("did you mean `{best}`?"))
                 .with_suggestion(format!("replace with `{best}`"), file, ty.name.span, best);
         } else {
-            d = d.with_help("the types are int, float, ratio, bool, string, duration, cpu, memory, Dataset, Model, File, Dir, Batch, Service, Workflow, Detector, LabelSource, Tracking and list<T>");
+            d = d.with_help("the types are int, float, ratio, bool, string, duration, cpu, memory, Dataset, Model, File, Dir, Batch, Service, Workflow, Detector, LabelSource, Tracking, Objective, Search and list<T>");
         }
         self.report(d);
         Ty::Unknown
@@ -278,6 +286,9 @@ impl<'a> Checker<'a, '_> {
                         self.def_types.insert(def, ty);
                         if c.default.is_some() {
                             self.defaults.insert(def);
+                        }
+                        if c.optional {
+                            self.optional.insert(def);
                         }
                     }
                     KindMember::Sensor(s) => {

@@ -42,6 +42,10 @@ pub enum Ty {
     LabelSource,
     /// `Tracking`: an experiment tracker (from `std.tracking`)
     Tracking,
+    /// `Objective`: what `Improver.tune` optimizes (`maximize(…)`/`minimize(…)`, prelude)
+    Objective,
+    /// `Search`: a hyper-parameter search strategy (`random_search()`/`tpe(…)`, prelude)
+    Search,
     /// `list<T>`
     List(Box<Ty>),
     /// `a..b`
@@ -100,6 +104,8 @@ impl Ty {
             "Detector" => Ty::Detector,
             "LabelSource" => Ty::LabelSource,
             "Tracking" => Ty::Tracking,
+            "Objective" => Ty::Objective,
+            "Search" => Ty::Search,
             _ => return None,
         })
     }
@@ -172,6 +178,8 @@ impl fmt::Display for Ty {
             Ty::Detector => f.write_str("Detector"),
             Ty::LabelSource => f.write_str("LabelSource"),
             Ty::Tracking => f.write_str("Tracking"),
+            Ty::Objective => f.write_str("Objective"),
+            Ty::Search => f.write_str("Search"),
             Ty::List(t) => write!(f, "list<{t}>"),
             Ty::Range(t) => write!(f, "range of {t}"),
             Ty::Record => f.write_str("record"),

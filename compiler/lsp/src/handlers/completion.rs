@@ -11,7 +11,8 @@
 //! workflows after `run`; std steps after `uses =`; argument names inside a call; params,
 //! `inputs.`, `outputs.` and `app.` inside a `{{ … }}` template; values of the type a field
 //! expects (services for a `Service` config, the std detectors for a `Detector` one — with an
-//! edit that imports the one picked —, `WORKFLOW.STEP.OUTPUT` Model paths for a service's
+//! edit that imports the one picked —, `maximize`/`minimize` for an `Objective` and
+//! `tpe`/`random_search` for a `Search`, `WORKFLOW.STEP.OUTPUT` Model paths for a service's
 //! `model`).
 
 use super::context::{scan, BlockKind, Scan};
@@ -852,9 +853,29 @@ fn types(names: &Names<'_>, items: &mut Items) {
 
 /// The values of type `ty` (an agent config's): services, workflows, or the std functions
 /// that make a `Detector`, `LabelSource` or `Dataset` — with an edit that imports them when
-/// the file does not yet. Returns whether the type was one of those.
+/// the file does not yet —, or the prelude's functions that make an `Objective` or a
+/// `Search` (in scope everywhere). Returns whether the type was one of those.
 fn typed_values(s: &Scan<'_>, names: &Names<'_>, ty: &Ty, items: &mut Items) -> bool {
     let Some(snap) = names.snap else { return false };
+    if matches!(ty, Ty::Objective | Ty::Search) {
+        let wanted = format!("-> {ty}");
+        for (id, d) in names.defs() {
+            if d.kind == DefKind::ExternFn
+                && d.parent.is_none()
+                && names.is_std(d)
+                && d.signature.ends_with(&wanted)
+            {
+                let item = items.def(snap, id);
+                if d.signature.contains(&format!("{}()", d.name)) {
+                    item.insert_text = Some(format!("{}()", d.name));
+                } else {
+                    item.insert_text = Some(format!("{}($1)", d.name));
+                    item.insert_text_format = Some(InsertTextFormat::SNIPPET);
+                }
+            }
+        }
+        return true;
+    }
     let kinds: &[DefKind] = match ty {
         Ty::Service(_) => &[DefKind::Service],
         Ty::Workflow(_) => &[DefKind::Workflow],

@@ -39,6 +39,14 @@ pub const TYPES: &[(&str, &str)] = &[
     ("Workflow", "a workflow"),
     ("Detector", "a drift detector (see `std.detectors`)"),
     ("LabelSource", "where labels come from (see `std.labels`)"),
+    (
+        "Objective",
+        "what `Improver.tune` optimizes: `maximize(WORKFLOW.STEP.METRIC)` or `minimize(…)`",
+    ),
+    (
+        "Search",
+        "how `Improver.tune` proposes trials: `tpe(…)` or `random_search()`",
+    ),
     ("list", "`list<T>`: a list of values of type T"),
 ];
 
