@@ -670,13 +670,18 @@ app ml { namespace = "ml" }
 use std.labels.oracle
 use std.data.files
 workflow training {
+  param lr: float = 0.01 in log(1e-4, 1e-1)
   step fit {
     image = "python:3.12-slim"
-    run = "echo '{\"accuracy\": 0.5}' > $SFLOW_METRICS"
+    run = "echo '{\"accuracy\": 0.5}' > $SFLOW_METRICS # lr {{lr}}"
     metric accuracy: ratio
   }
 }
-agent improver: Improver { retrain = training, labels = oracle(files("labels")) }
+agent improver: Improver {
+  retrain   = training
+  labels    = oracle(files("labels"))
+  objective = maximize(training.fit.accuracy)
+}
 policy tune_it {
   when training.fit.accuracy < 0.9
   then improver.tune(3)
