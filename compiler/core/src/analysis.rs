@@ -12,7 +12,7 @@ use crate::sources::{Origin, SourceLoader, Sources};
 use crate::span::FileId;
 use crate::symbols::Symbols;
 use crate::syntax::{self, Parse, ParseCache};
-use crate::types::{self, Facts};
+use crate::types::{self, CheckCache, Facts};
 use std::collections::HashMap;
 
 /// Everything known about one program.
@@ -68,17 +68,31 @@ impl Analysis {
 /// Loads the program rooted at `root_path` (whose text is `root_text`), follows its imports
 /// through `loader`, and checks it.
 pub fn analyze(root_path: &str, root_text: &str, loader: &dyn SourceLoader) -> Analysis {
-    analyze_with(root_path, root_text, loader, &mut |_, id, text| {
-        syntax::parse(id, text)
-    })
+    analyze_with(
+        root_path,
+        root_text,
+        loader,
+        &mut |_, id, text| syntax::parse(id, text),
+        None,
+    )
 }
 
 /// What a later analysis of the same program can reuse: one [`ParseCache`] per file, so that
-/// an edit re-parses only the declarations and workflow members it touched. The caller owns
-/// it (the language server keeps one per program); the core holds no state of its own.
+/// an edit re-parses only the declarations and workflow members it touched, and the
+/// [`CheckCache`] of the steps' checks, so that it re-checks only the steps it touched (when
+/// it changed nothing they can see). The caller owns it (the language server keeps one per
+/// program); the core holds no state of its own.
 #[derive(Debug, Default)]
 pub struct AnalysisCache {
     files: HashMap<String, ParseCache>,
+    checks: CheckCache,
+}
+
+impl AnalysisCache {
+    /// The type check's cache of step checks (how many the latest analysis reused, say).
+    pub fn checks(&self) -> &CheckCache {
+        &self.checks
+    }
 }
 
 /// [`analyze`], parsing incrementally with `cache` (and updating it). The result is the same
@@ -90,20 +104,26 @@ pub fn analyze_incremental(
     cache: &mut AnalysisCache,
 ) -> Analysis {
     let files = &mut cache.files;
-    let analysis = analyze_with(root_path, root_text, loader, &mut |path, id, text| {
-        files.entry(path.to_string()).or_default().parse(id, text)
-    });
+    let analysis = analyze_with(
+        root_path,
+        root_text,
+        loader,
+        &mut |path, id, text| files.entry(path.to_string()).or_default().parse(id, text),
+        Some(&mut cache.checks),
+    );
     // Files no longer part of the program are forgotten.
     files.retain(|path, _| analysis.sources.find(path).is_some());
     analysis
 }
 
-/// [`analyze`], parsing each file with `parse(path, id, text)`.
+/// [`analyze`], parsing each file with `parse(path, id, text)`, and type checking with
+/// `checks` when given.
 fn analyze_with(
     root_path: &str,
     root_text: &str,
     loader: &dyn SourceLoader,
     parse: &mut dyn FnMut(&str, FileId, &str) -> Parse,
+    checks: Option<&mut CheckCache>,
 ) -> Analysis {
     let mut sources = Sources::default();
     let root = sources.add(root_path, root_text, Origin::User);
@@ -120,7 +140,12 @@ fn analyze_with(
     let mut symbols = Symbols::default();
     let (facts, workflows) = {
         let program = resolve::collect(&sources, &parses, prelude, &mut symbols, &mut diagnostics);
-        let facts = types::check(&program, &mut symbols, &mut diagnostics);
+        let facts = match checks {
+            Some(cache) => {
+                types::check_incremental(&program, &mut symbols, &mut diagnostics, cache)
+            }
+            None => types::check(&program, &mut symbols, &mut diagnostics),
+        };
         let workflows = build_workflow_graphs(&program, &facts, &symbols, &mut diagnostics);
         (facts, workflows)
     };

@@ -142,9 +142,12 @@ impl Checker<'_, '_> {
         if let Some(app) = p.app {
             self.check_app(app.file, app.ast);
         }
+        // Everything a step's check reads is known from here on (agents' kinds included).
+        self.begin_step_cache();
         for workflow in &p.workflows {
             self.check_workflow(workflow.node.file, workflow.node.def);
         }
+        self.end_step_cache();
         for service in &p.services {
             self.check_service(service.file, service.def, service.ast);
         }
@@ -596,10 +599,27 @@ impl Checker<'_, '_> {
         let Some(step_node) = p.steps.get(&step_def) else {
             return;
         };
-        if self.symbols.def(step_def).full_span != step_node.node.ast.span {
+        let span = step_node.node.ast.span;
+        if self.symbols.def(step_def).full_span != span {
             return;
         }
-        let step = step_node.node.ast;
+        // A step with a syntax error is checked every time: its results are not recorded.
+        if self.p.has_syntax_error(file, span) {
+            self.check_step_body(file, workflow, step_def, step_node.node.ast);
+            return;
+        }
+        if self.replay_step(file, workflow, step_def, span) {
+            return;
+        }
+        let saved = self.start_recording();
+        self.check_step_body(file, workflow, step_def, step_node.node.ast);
+        if let Some(saved) = saved {
+            self.finish_recording(saved, file, workflow, step_def, span);
+        }
+    }
+
+    /// The checks of one step (see [`Checker::check_step`] for their cache).
+    fn check_step_body(&mut self, file: FileId, workflow: DefId, step_def: DefId, step: &Step) {
         // Formatted only into a diagnostic: this runs for every step on every edit.
         let owner = Named("step", &step.name.name);
         let ctx = Ctx {

@@ -8,6 +8,7 @@
 //!   what the checker saw;
 //! - the checker reads the syntax tree and never changes it.
 
+mod cache;
 pub mod decls;
 pub mod expr;
 mod lints;
@@ -21,13 +22,14 @@ use crate::resolve::Program;
 use crate::span::FileId;
 use crate::symbols::{DefId, DefKind, Symbols};
 use crate::syntax::ast::*;
+pub use cache::CheckCache;
 pub use decls::{Dependency, DependencyCause};
 use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap, HashSet};
 pub use ty::Ty;
 
 /// One port of a step, after merging the std step's signature with the user's declarations.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct PortInfo {
     /// The port name.
     pub name: String,
@@ -40,7 +42,7 @@ pub struct PortInfo {
 }
 
 /// What the checker learned, for the later stages (graphs, lowering, the language server).
-#[derive(Debug, Default)]
+#[derive(Debug, Default, PartialEq)]
 pub struct Facts {
     /// The type of every typed declaration (params, ports, configs, sensors, …).
     pub def_types: HashMap<DefId, Ty>,
@@ -116,10 +118,33 @@ pub(crate) struct Checker<'a, 's> {
     used_ports: HashSet<(DefId, DefId)>,
     /// Dependencies between steps, by workflow.
     dependencies: HashMap<DefId, Vec<decls::Dependency>>,
+    /// The language server's step-check cache, when incremental.
+    cache: Option<&'s mut CheckCache>,
 }
 
 /// Checks a collected program. Diagnostics are appended; references go into `symbols`.
 pub fn check(p: &Program<'_>, symbols: &mut Symbols, diagnostics: &mut Vec<Diagnostic>) -> Facts {
+    check_with(p, symbols, diagnostics, None)
+}
+
+/// [`check`], reusing the checks of the steps that `cache` holds from the previous analysis
+/// of the same program when nothing they depend on changed (and updating it). The result is
+/// the same as [`check`]'s.
+pub fn check_incremental(
+    p: &Program<'_>,
+    symbols: &mut Symbols,
+    diagnostics: &mut Vec<Diagnostic>,
+    cache: &mut CheckCache,
+) -> Facts {
+    check_with(p, symbols, diagnostics, Some(cache))
+}
+
+fn check_with(
+    p: &Program<'_>,
+    symbols: &mut Symbols,
+    diagnostics: &mut Vec<Diagnostic>,
+    cache: Option<&mut CheckCache>,
+) -> Facts {
     let mut c = Checker {
         p,
         symbols,
@@ -135,6 +160,7 @@ pub fn check(p: &Program<'_>, symbols: &mut Symbols, diagnostics: &mut Vec<Diagn
         used_imports: HashSet::new(),
         used_ports: HashSet::new(),
         dependencies: HashMap::new(),
+        cache,
     };
     c.declare_types();
     c.merge_ports();

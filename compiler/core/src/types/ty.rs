@@ -4,7 +4,7 @@ use crate::symbols::DefId;
 use std::fmt;
 
 /// A type.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum Ty {
     /// `int`
     Int,
