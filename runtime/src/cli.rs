@@ -623,6 +623,7 @@ fn text(v: &Json) -> String {
                         "id",
                         "time",
                         "workflow",
+                        "trial",
                         "name",
                         "version",
                         "status",
@@ -636,10 +637,14 @@ fn text(v: &Json) -> String {
                         "result",
                         "error",
                     ];
+                    // A column some rows have (a run's `trial`) is shown when any has it.
                     preferred
                         .iter()
                         .copied()
-                        .filter(|k| o.contains_key(*k))
+                        .filter(|k| {
+                            o.contains_key(*k)
+                                || rows.iter().any(|r| r.get(*k).is_some_and(|x| !x.is_null()))
+                        })
                         .collect()
                 }
                 _ => Vec::new(),
@@ -707,6 +712,9 @@ fn text(v: &Json) -> String {
                     out.push_str(&format!("  {line}\n"));
                 }
             }
+            if let Some(t) = v.get("tuning").filter(|t| t.is_object()) {
+                out.push_str(&tuning_text(t));
+            }
             out
         }
         Json::Object(o) if o.contains_key("schemaVersion") => status_text(v),
@@ -716,6 +724,66 @@ fn text(v: &Json) -> String {
             .collect(),
         other => format!("{other}\n"),
     }
+}
+
+/// The tuning a run is a trial of: its summary and every trial, the best marked.
+fn tuning_text(t: &Json) -> String {
+    let mut out = format!(
+        "\ntuning (this run is trial #{} of {}): {}.tune {} {} with {}, {}\n",
+        s(t, "thisTrial"),
+        s(t, "budget"),
+        s(t, "agent"),
+        s(t, "direction"),
+        s(t, "objective"),
+        s(t, "strategy"),
+        s(t, "status"),
+    );
+    if let Some(r) = t.get("result").and_then(Json::as_str) {
+        out.push_str(&format!("  result: {r}\n"));
+    }
+    let mut table = vec![[
+        "",
+        "trial",
+        "run",
+        "params",
+        "objective",
+        "duration",
+        "status",
+        "proposed by",
+    ]
+    .iter()
+    .map(|c| c.to_string())
+    .collect::<Vec<_>>()];
+    for r in t["trials"].as_array().into_iter().flatten() {
+        let mut mark = Vec::new();
+        if r.get("best").and_then(Json::as_bool) == Some(true) {
+            mark.push("best");
+        }
+        if r.get("trial") == t.get("thisTrial") {
+            mark.push("this");
+        }
+        table.push(vec![
+            mark.join(","),
+            format!("#{}", s(r, "trial")),
+            s(r, "run"),
+            crate::tune::describe_params(&r["params"]),
+            r.get("objective")
+                .and_then(Json::as_f64)
+                .map_or_else(|| "-".into(), crate::tune::format_number),
+            r.get("durationMs")
+                .and_then(Json::as_i64)
+                .map_or_else(|| "-".into(), |ms| format!("{:.1}s", ms as f64 / 1000.0)),
+            match r.get("error").and_then(Json::as_str) {
+                Some(e) => cell(Some(&Json::from(format!("{}: {e}", s(r, "status"))))),
+                None => s(r, "status"),
+            },
+            s(r, "proposedBy"),
+        ]);
+    }
+    for line in render_table(&table).lines() {
+        out.push_str(&format!("  {line}\n"));
+    }
+    out
 }
 
 fn cell(v: Option<&Json>) -> String {

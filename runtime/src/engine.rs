@@ -727,7 +727,20 @@ impl Shared {
         action_key: &str,
         env: &BTreeMap<String, String>,
     ) -> Result<i64> {
-        let (idx, values, rows) = self.prepare_params(workflow, BTreeMap::new())?;
+        self.start_action_run_with(workflow, BTreeMap::new(), origin, action_key, env)
+    }
+
+    /// [`Shared::start_action_run`] with param overrides (an Improver's tuning trial, keyed
+    /// `ACTION#trial-N`).
+    pub fn start_action_run_with(
+        self: &Arc<Self>,
+        workflow: &str,
+        overrides: BTreeMap<String, RtValue>,
+        origin: &str,
+        action_key: &str,
+        env: &BTreeMap<String, String>,
+    ) -> Result<i64> {
+        let (idx, values, rows) = self.prepare_params(workflow, overrides)?;
         let mut after = After::default();
         let env_json = serde_json::to_value(env)?;
         let run_id = self.store.tx(|c| {

@@ -12,6 +12,7 @@
 //! | [`executor`] | running workflows behind a [`executor::Backend`] (local processes now) |
 //! | [`policy`] | evaluating policies over signals with `for`, `cooldown`, `max … per` |
 //! | [`triggers`] | schedules (cron on an injectable [`clock::Clock`]) |
+//! | [`tune`] | hyper-parameter search strategies for `Improver.tune` (random search, TPE): plain math |
 //! | [`agents`] | what agents' actions do (Planner; bindings of user kinds) |
 //! | [`api`] | the control API (axum, bearer token) |
 //! | [`store`] | the embedded SQLite store and its migrations |
@@ -41,4 +42,5 @@ pub mod state;
 pub mod std_steps;
 pub mod store;
 pub mod triggers;
+pub mod tune;
 pub mod value;

@@ -3,7 +3,7 @@
 
 use crate::clock::format_utc;
 use crate::error::{Error, Result};
-use crate::store::{self, Store};
+use crate::store::{self, tuning, Store};
 use crate::value::RtValue;
 use serde_json::{json, Value as Json};
 
@@ -36,20 +36,54 @@ pub fn add_serving(status: &mut Json, services: Option<Json>) {
     }
 }
 
-/// Runs, newest first.
+/// Runs, newest first. A trial of a tuning (`Improver.tune`) carries `trial`: `#N/TRIALS`.
 pub fn runs(store: &Store, limit: i64) -> Result<Json> {
     let rows = store.with(|c| store::runs(c, limit))?;
-    Ok(Json::Array(
-        rows.into_iter()
-            .map(|r| {
-                json!({
-                    "id": r.id, "workflow": r.workflow, "status": r.status, "origin": r.origin,
-                    "created": time(Some(r.created_ms)), "finished": time(r.finished_ms),
-                    "durationMs": r.finished_ms.map(|f| f - r.created_ms), "error": r.error, "resumed": r.resumed,
-                })
-            })
-            .collect(),
-    ))
+    let mut out = Vec::with_capacity(rows.len());
+    for r in rows {
+        let mut v = json!({
+            "id": r.id, "workflow": r.workflow, "status": r.status, "origin": r.origin,
+            "created": time(Some(r.created_ms)), "finished": time(r.finished_ms),
+            "durationMs": r.finished_ms.map(|f| f - r.created_ms), "error": r.error, "resumed": r.resumed,
+        });
+        if let (Some(t), Json::Object(o)) = (store.with(|c| tuning::trial_of_run(c, r.id))?, &mut v)
+        {
+            let of = store
+                .with(|c| tuning::tuning(c, &t.action_key))?
+                .map(|u| u.trials);
+            o.insert(
+                "trial".into(),
+                Json::from(match of {
+                    Some(n) => format!("#{}/{n}", t.trial),
+                    None => format!("#{}", t.trial),
+                }),
+            );
+        }
+        out.push(v);
+    }
+    Ok(Json::Array(out))
+}
+
+/// The tuning run `run` is a trial of, with every trial (`None` for other runs).
+pub fn tuning_of_run(store: &Store, run: i64) -> Result<Option<Json>> {
+    let Some(t) = store.with(|c| tuning::trial_of_run(c, run))? else {
+        return Ok(None);
+    };
+    let Some(u) = store.with(|c| tuning::tuning(c, &t.action_key))? else {
+        return Ok(None);
+    };
+    let trials = store.with(|c| tuning::trials_of(c, &t.action_key))?;
+    Ok(Some(json!({
+        "agent": u.agent, "action": u.action_key, "workflow": u.workflow, "objective": u.objective,
+        "direction": u.direction, "strategy": u.strategy, "options": u.options, "budget": u.trials,
+        "status": u.status, "bestTrial": u.best_trial, "result": u.result, "thisTrial": t.trial,
+        "created": time(Some(u.created_ms)), "finished": time(u.finished_ms),
+        "trials": trials.iter().map(|x| json!({
+            "trial": x.trial, "run": x.run_id, "params": x.params, "objective": x.objective,
+            "durationMs": x.finished_ms.map(|f| f - x.started_ms), "status": x.status,
+            "proposedBy": x.proposed_by, "error": x.error, "best": u.best_trial == Some(x.trial),
+        })).collect::<Vec<_>>(),
+    })))
 }
 
 /// One run with its params, steps (every attempt), metrics and artifacts.
@@ -61,6 +95,7 @@ pub fn run(store: &Store, id: i64) -> Result<Json> {
     let steps = store.with(|c| store::step_runs_of(c, id))?;
     let metrics = store.with(|c| store::metrics_of_run(c, id))?;
     let artifacts = store.with(|c| store::artifacts_of_run(c, id))?;
+    let tuning = tuning_of_run(store, id)?;
     Ok(json!({
         "id": r.id, "app": r.app, "workflow": r.workflow, "status": r.status, "origin": r.origin,
         "firingKey": r.firing_key, "created": time(Some(r.created_ms)), "finished": time(r.finished_ms),
@@ -78,6 +113,7 @@ pub fn run(store: &Store, id: i64) -> Result<Json> {
         "artifacts": artifacts.iter().map(|a| json!({
             "step": a.step, "name": a.name, "type": a.ty, "path": a.path, "sha256": a.sha256, "size": a.size,
         })).collect::<Vec<_>>(),
+        "tuning": tuning,
     }))
 }
 

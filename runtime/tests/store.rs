@@ -37,6 +37,8 @@ fn migrations_bring_a_new_store_to_the_latest_version_once() {
         "services",
         "signals",
         "step_runs",
+        "tuning_trials",
+        "tunings",
         "workflow_runs",
     ] {
         assert!(tables.contains(&t.to_string()), "table {t} in {tables:?}");

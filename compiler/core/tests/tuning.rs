@@ -120,7 +120,7 @@ fn tune_plan_contract() -> Result<()> {
 fn search_and_parallel_default_to_tpe_and_two() -> Result<()> {
     let config = improver_config("objective = minimize(training.fit.accuracy)")?;
     assert_eq!(config["objective"]["function"], "std.prelude.minimize");
-    assert_eq!(config["search"], tpe(5, 0.25, 24));
+    assert_eq!(config["search"], tpe(10, 0.25, 24));
     assert_eq!(
         config["parallel"],
         json!({ "expr": "literal", "value": { "type": "int", "value": 2 } })
@@ -203,7 +203,7 @@ fn a_user_workflow_named_tpe_does_not_change_the_default_search() -> Result<()> 
     let agent = plan.agent("improver").ok_or("no improver")?;
     assert_eq!(
         serde_json::to_value(&agent.config["search"])?,
-        tpe(5, 0.25, 24)
+        tpe(10, 0.25, 24)
     );
     Ok(())
 }

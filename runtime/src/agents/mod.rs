@@ -6,10 +6,11 @@
 //!   backend's worker limits, the Deployment's resources in a cluster). Each emits its event
 //!   (`SERVICE.model.replaced`, `SERVICE.scaled`, `SERVICE.resized`, …).
 //! - `Checker`, `Improver` (built in): with the ML feature, `check` runs the drift detector
-//!   ([`crate::ml::checker`]) and `improve` labels, retrains and evaluates
-//!   ([`crate::ml::improver`]); their results are sensor values recorded with the firing
-//!   ([`Effect::Signals`]). Without the feature (and for `Improver.tune`, not implemented)
-//!   the firing fails with "not available", recorded in the audit log.
+//!   ([`crate::ml::checker`]), `improve` labels, retrains and evaluates
+//!   ([`crate::ml::improver`]) and `tune` searches the retrain workflow's hyper-parameters
+//!   ([`crate::ml::tune`]); their results are sensor values recorded with the firing
+//!   ([`Effect::Signals`]). Without the feature the firing fails with "not available",
+//!   recorded in the audit log.
 //! - user-declared kinds: an action bound `-> run WORKFLOW with {…}` starts the workflow (the
 //!   action's parameters are in scope in `with`), one bound `-> webhook "URL"` POSTs its
 //!   arguments as JSON with an `Idempotency-Key` header, and an unbound one is published on
@@ -88,6 +89,8 @@ pub async fn call(
             ("Improver", "improve") => {
                 crate::ml::improver::improve(shared, agent, &values, action_key).await
             }
+            #[cfg(feature = "ml")]
+            ("Improver", "tune") => crate::ml::tune::tune(shared, agent, &values, action_key).await,
             (k, a) => Err(not_available(k, a)),
         };
     }

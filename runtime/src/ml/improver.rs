@@ -49,7 +49,7 @@ const CLEAN_SLICE: usize = 1_000;
 pub struct ImproverState;
 
 /// `kv` key of an Improver's accumulated labelled data.
-fn labelled_key(agent: &str) -> String {
+pub(crate) fn labelled_key(agent: &str) -> String {
     format!("improver:{agent}:labelled")
 }
 
@@ -457,7 +457,7 @@ fn consumed_checker(shared: &Shared, path: &Path) -> Option<String> {
 
 /// The model run `run` of `workflow` registered for the workflow's last step (in source
 /// order) with a `Model` output.
-fn candidate_of(shared: &Shared, workflow: &str, run: i64) -> Result<ModelRow, String> {
+pub(crate) fn candidate_of(shared: &Shared, workflow: &str, run: i64) -> Result<ModelRow, String> {
     let wf = shared
         .plan()
         .workflow(workflow)

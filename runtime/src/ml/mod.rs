@@ -14,6 +14,7 @@
 //! | [`explain`] | saliency maps of picked samples (the Checker) and of label requests |
 //! | [`labels`] | the Improver's label sources: `oracle(dataset)`, `human_feedback(dir)` |
 //! | [`improver`] | `Improver.improve(data)`: label, hold out, retrain, evaluate candidate vs served |
+//! | [`tune`] | `Improver.tune(trials)`: a hyper-parameter search over the retrain workflow |
 //! | [`support`] | what those share: agent configs, libtorch threads, batch directories |
 //!
 //! Everything here is reached from the engine through narrow entry points, so that a build
@@ -32,3 +33,4 @@ pub mod standalone;
 pub mod steps;
 pub mod support;
 pub mod tracker;
+pub mod tune;

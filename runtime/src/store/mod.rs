@@ -8,6 +8,7 @@
 //! take any `&Connection` (a transaction derefs to one).
 
 pub mod schema;
+pub mod tuning;
 
 use crate::clock::Millis;
 use crate::error::Result;

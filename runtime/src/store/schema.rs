@@ -201,4 +201,40 @@ CREATE TABLE mlflow_map (
   PRIMARY KEY (target, kind, local)
 );
 "#,
+    // 3: hyper-parameter tuning (`Improver.tune`). One row per tuning action (keyed by its
+    // idempotency key) and one per trial; a trial's run is keyed `ACTION#trial-N` in
+    // `workflow_runs.firing_key`, so a resumed tuning finds its runs instead of starting others.
+    r#"
+CREATE TABLE tunings (
+  action_key  TEXT PRIMARY KEY,         -- the Improver.tune action's idempotency key
+  agent       TEXT NOT NULL,
+  workflow    TEXT NOT NULL,            -- the retrain workflow
+  objective   TEXT NOT NULL,            -- WORKFLOW.STEP.METRIC
+  direction   TEXT NOT NULL,            -- maximize | minimize
+  strategy    TEXT NOT NULL,            -- random | tpe
+  options     TEXT NOT NULL,            -- JSON: strategy options, parallel, seed, the space
+  trials      INTEGER NOT NULL,         -- the budget
+  status      TEXT NOT NULL,            -- running | done
+  best_trial  INTEGER,
+  result      TEXT,
+  created_ms  INTEGER NOT NULL,
+  finished_ms INTEGER
+);
+
+CREATE TABLE tuning_trials (
+  action_key  TEXT NOT NULL REFERENCES tunings(action_key),
+  trial       INTEGER NOT NULL,         -- 1, 2, …
+  run_id      INTEGER REFERENCES workflow_runs(id),
+  proposed_by TEXT NOT NULL,            -- random | tpe:startup | tpe
+  params      TEXT NOT NULL,            -- JSON object: the tuned params' values
+  point       TEXT NOT NULL,            -- JSON: the search's coordinates of them
+  objective   REAL,
+  status      TEXT NOT NULL,            -- running | succeeded | failed
+  error       TEXT,
+  started_ms  INTEGER NOT NULL,
+  finished_ms INTEGER,
+  PRIMARY KEY (action_key, trial)
+);
+CREATE INDEX tuning_trials_by_run ON tuning_trials(run_id);
+"#,
 ];
