@@ -5,11 +5,16 @@
 //! docs/performance.md ("Build").
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+
 use sflow_benches::binary_tree_program;
 use sflow_compiler::analysis::analyze;
 use sflow_compiler::lower::lower;
 use sflow_compiler::sources::NoFiles;
 use sflow_emit::{build, Options};
+
+/// The allocator `sflowc` ships with, so the figures are the binary's.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 const SIZES: [usize; 4] = [10, 100, 1000, 5000];
 

@@ -3,9 +3,14 @@
 //! file and printing. Figures are recorded in docs/performance.md.
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+
 use sflow_benches::binary_tree_program;
 use sflow_compiler::analysis::analyze;
 use sflow_compiler::sources::NoFiles;
+
+/// The allocator `sflowc` ships with, so the figures are the binary's.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn check(c: &mut Criterion) {
     let mut group = c.benchmark_group("check");

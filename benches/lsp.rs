@@ -12,10 +12,15 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use criterion::Criterion;
+
 use lsp_server::{Connection, Message, Notification, Request, RequestId};
 use serde_json::{json, Value};
 use sflow_benches::binary_tree_program;
 use std::time::{Duration, Instant};
+
+/// The allocator `sflowc` ships with, so the figures are the binary's.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 /// A binary-tree program of about 5000 lines (8 lines per step).
 fn program() -> String {

@@ -17,6 +17,12 @@ mod render;
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
+/// mimalloc rather than the system allocator: the language server allocates and frees large
+/// analyses on two threads, where glibc's malloc spends much of an edit contending for its
+/// arena (see the workspace Cargo.toml and docs/performance.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// The sflow compiler.
 #[derive(Debug, Parser)]
 #[command(
