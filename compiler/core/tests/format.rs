@@ -461,3 +461,13 @@ mod edited {
         }
     }
 }
+
+#[test]
+fn a_separator_between_doc_comments_is_kept() {
+    // Found by the edit property on the prelude: the `;` between the two doc comments meant
+    // that only the second documents `resize`; dropping it merged them.
+    let text = "agent kind Planner {\n  config target: Service\n  /// Gives each replica.\n;  /// requests and limits\n  action resize(service: Service)\n}\n";
+    let once = format(text).expect("formats");
+    assert!(once.contains("/// Gives each replica.\n  ;"), "{once}");
+    assert_eq!(format(&once).expect("formats again"), once);
+}

@@ -279,12 +279,36 @@ impl<'s> Printer<'s> {
                 self.comment_text(c);
             }
             self.prev_end = Some(c.span.end());
+            self.keep_separator_after_doc(c, start);
         }
         if self
             .prev_end
             .is_some_and(|end| self.has_blank_line(end, start))
         {
             self.blank_line();
+        }
+    }
+
+    /// A doc comment that a `,` or `;` separates from what follows (the next doc comment or the
+    /// member at `start`) documents nothing after it; keep a `;` on the next line, or
+    /// the doc comment would attach to the member once the separator is gone (`/// a` `;`
+    /// `/// b` `action x()` documents `x` with `b` only).
+    fn keep_separator_after_doc(&mut self, c: &Comment, start: usize) {
+        if c.kind != CommentKind::Doc {
+            return;
+        }
+        let until = self
+            .comments
+            .get(self.next)
+            .map_or(start, |n| n.span.start().min(start));
+        let gap = self.text.get(c.span.end()..until).unwrap_or("").trim();
+        if !gap.is_empty()
+            && gap
+                .chars()
+                .all(|ch| ch == ';' || ch == ',' || ch.is_whitespace())
+        {
+            self.start_line();
+            self.push(";");
         }
     }
 
@@ -303,19 +327,7 @@ impl<'s> Printer<'s> {
     /// a comment inside the member unprinted, the member is copied as written instead.
     fn member(&mut self, span: Span, f: impl FnOnce(&mut Self)) {
         let span = self.tight(span);
-        let flushed_from = self.next;
         self.before_line(span.start());
-        // A doc comment that a `,` or `;` separated from this member does not document it;
-        // keep a separator there, or the doc comment would attach once the separator is gone.
-        if self.next > flushed_from {
-            if let Some(c) = self.comments.get(self.next - 1) {
-                let gap = self.text.get(c.span.end()..span.start()).unwrap_or("");
-                if c.kind == CommentKind::Doc && !gap.trim().is_empty() {
-                    self.start_line();
-                    self.push(";");
-                }
-            }
-        }
         self.start_line();
         let mark = self.mark();
         f(self);
