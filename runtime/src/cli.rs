@@ -389,12 +389,7 @@ async fn run(a: RunArgs, state_dir: Option<PathBuf>) -> i32 {
             return 2;
         }
     }
-    let mirror = match crate::mlflow::mirror::Mirror::start(
-        engine.store().clone(),
-        std::sync::Arc::new(engine.plan().clone()),
-        engine.shared().clock().clone(),
-        engine.shutdown_signal(),
-    ) {
+    let mirror = match crate::mlflow::mirror::Mirror::start_for(&engine) {
         Ok(m) => m,
         Err(e) => {
             eprintln!("error: MLflow mirror: {e}");

@@ -684,10 +684,7 @@ workflow w {
 /// handed to the step as `target/…/.inputs/fit/data`.)
 #[test]
 fn a_relative_state_dir_gives_steps_absolute_paths() {
-    let mnist = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../data/mnist")
-        .canonicalize()
-        .unwrap();
+    let mnist = mnist_dir();
     let p = Prog::new(&format!(
         r#"
 app rel {{ namespace = "rel" }}

@@ -20,13 +20,6 @@ use std::time::{Duration, Instant};
 
 type R = Result<(), Box<dyn std::error::Error>>;
 
-fn mnist_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../data/mnist")
-        .canonicalize()
-        .expect("data/mnist")
-}
-
 fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("..")

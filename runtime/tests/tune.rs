@@ -13,19 +13,12 @@ use common::*;
 use serde_json::Value;
 use sflow_runtime::clock::SystemClock;
 use sflow_runtime::store::{self, tuning};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 type R = Result<(), Box<dyn std::error::Error>>;
-
-fn mnist_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../data/mnist")
-        .canonicalize()
-        .expect("data/mnist")
-}
 
 /// The first `n` training digits as a dataset directory.
 fn write_train_slice(dir: &Path, n: usize) -> Result<(), Box<dyn std::error::Error>> {

@@ -194,12 +194,7 @@ pub async fn run(args: RuntimeArgs, state_dir: Option<PathBuf>) -> i32 {
     ));
     // What the runtime records goes to the app's MLflow server too (`tracking`); the
     // outbox is in the store, so a new leader sends what the previous one could not.
-    let _mirror = match crate::mlflow::mirror::Mirror::start(
-        engine.store().clone(),
-        Arc::new(engine.plan().clone()),
-        engine.shared().clock().clone(),
-        engine.shutdown_signal(),
-    ) {
+    let _mirror = match crate::mlflow::mirror::Mirror::start_for(&engine) {
         Ok(m) => m,
         Err(e) => {
             eprintln!("error: MLflow mirror: {e}");

@@ -84,6 +84,17 @@ pub fn target(plan: &Plan) -> Option<&str> {
 }
 
 impl Mirror {
+    /// Starts mirroring what `engine` records into its app's tracking server (`None` when the
+    /// app has none), until the engine shuts down.
+    pub fn start_for(engine: &crate::engine::Engine) -> Result<Option<Mirror>> {
+        Mirror::start(
+            engine.store().clone(),
+            Arc::new(engine.plan().clone()),
+            engine.shared().clock().clone(),
+            engine.shutdown_signal(),
+        )
+    }
+
     /// Starts mirroring the store of `plan`'s app into its tracking server (`None` when the
     /// app has none). The task ends when `shutdown` becomes true.
     pub fn start(

@@ -14,6 +14,14 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+/// The repository's real MNIST digits (`data/mnist`).
+pub fn mnist_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../data/mnist")
+        .canonicalize()
+        .expect("data/mnist")
+}
+
 /// The `sflow` binary under test.
 pub fn sflow_bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_sflow"))
