@@ -29,7 +29,8 @@ use std::collections::BTreeMap;
 /// The message for built-in actions this build cannot perform.
 pub fn not_available(kind: &str, action: &str) -> String {
     if cfg!(feature = "ml") {
-        format!("not available in this build: `{kind}.{action}` is not implemented yet")
+        // Every built-in action of this version is above: the plan came from a newer sflow.
+        format!("not available in this build: this runtime has no built-in `{kind}.{action}` (was the plan built by a newer sflowc?)")
     } else {
         format!("not available in this build: `{kind}.{action}` needs the ML feature (drift detectors, labelling and retraining with tch; issue 5)")
     }
