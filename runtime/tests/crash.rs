@@ -335,3 +335,33 @@ fn an_attempt_whose_pid_was_not_yet_recorded_is_found_by_its_environment() {
     let status = child.wait().unwrap();
     assert!(!status.success(), "killed");
 }
+
+#[test]
+fn every_process_of_an_interrupted_run_is_found_by_its_environment() {
+    // A runtime stopped within an attempt's first 50 ms has written no row for it: at start,
+    // whatever still runs with the run's directory in its environment is killed.
+    use std::os::unix::process::CommandExt;
+    let run_dir = tempfile::tempdir().unwrap();
+    let other = tempfile::tempdir().unwrap();
+    let spawn = |dir: &std::path::Path| {
+        Command::new("/bin/sh")
+            .args(["-c", "sleep 30 & sleep 30"])
+            .env("SFLOW_RUN_DIR", dir)
+            .env("SFLOW_STEP", "fit")
+            .env("SFLOW_ATTEMPT", "1")
+            .process_group(0)
+            .spawn()
+            .unwrap()
+    };
+    let (mut ours, mut theirs) = (spawn(run_dir.path()), spawn(other.path()));
+    std::thread::sleep(Duration::from_millis(200));
+    let dir = run_dir.path().to_string_lossy().into_owned();
+    assert!(sflow_runtime::executor::process::reap_run_by_env(&dir) >= 1);
+    assert!(!ours.wait().unwrap().success(), "killed");
+    assert!(
+        theirs.try_wait().unwrap().is_none(),
+        "another run's process is left alone"
+    );
+    sflow_runtime::executor::process::kill_group(theirs.id());
+    let _ = theirs.wait();
+}

@@ -88,6 +88,15 @@ impl Backend for LocalBackend {
                 store::finish_step_run(c, attempt.id, "interrupted", None, Some(why), now)
             })?;
         }
+        // Attempts stopped in their first moments have no row (`AttemptRecord`).
+        let unrecorded = process::reap_run_by_env(&run.dir);
+        if unrecorded > 0 {
+            tracing::info!(
+                run = run.id,
+                processes = unrecorded,
+                "killed what was left of unrecorded attempts"
+            );
+        }
         Ok(())
     }
 

@@ -201,11 +201,24 @@ pub fn reap(pid: i64, recorded_start: Option<&str>) -> bool {
 /// first moments): the processes whose environment names the attempt (`SFLOW_RUN_DIR`,
 /// `SFLOW_STEP`, `SFLOW_ATTEMPT`), with their process groups. Returns how many were found.
 pub fn reap_by_env(run_dir: &str, step: &str, attempt: i64) -> usize {
-    let wanted = [
+    reap_matching(&[
         format!("SFLOW_RUN_DIR={run_dir}"),
         format!("SFLOW_STEP={step}"),
         format!("SFLOW_ATTEMPT={attempt}"),
-    ];
+    ])
+}
+
+/// Kills what is left of any attempt of the run in `run_dir` (its processes, found by
+/// `SFLOW_RUN_DIR`, with their process groups): an attempt's row is only written once it has
+/// run for [`REPORT_AFTER`] or when it ends, so a runtime that stopped in an attempt's first
+/// moments left no row to find it by. Only for a run that no live runtime is executing (at
+/// start, under the state directory's lock). Returns how many were found.
+pub fn reap_run_by_env(run_dir: &str) -> usize {
+    reap_matching(&[format!("SFLOW_RUN_DIR={run_dir}")])
+}
+
+/// Kills the process groups of the processes whose environment holds every `wanted` entry.
+fn reap_matching(wanted: &[String]) -> usize {
     let Ok(entries) = std::fs::read_dir("/proc") else {
         return 0;
     };
