@@ -180,6 +180,20 @@ struct Launch {
     workflow: usize,
     params: BTreeMap<String, RtValue>,
     resume: bool,
+    /// A trial of `Improver.tune` ([`is_experiment`]).
+    experiment: bool,
+}
+
+/// Whether a run that `origin` started is an experiment: a trial of `Improver.tune`
+/// (`agent:AGENT.tune`). Its runs, metrics and models are recorded like any other (the trials
+/// table and `sflow runs` show them), but it is not the workflow running: it emits no
+/// `WORKFLOW.started/succeeded/failed` events, does not move `WORKFLOW.STEP.METRIC` signals
+/// and never becomes a service's first deployment. Otherwise a policy such as
+/// `when training.fit.accuracy < 0.9 then improver.tune(20)` would fire again on every poor
+/// trial, and `on training.succeeded` triggers once per trial. The tuning's result is the
+/// Improver's `candidate`.
+pub fn is_experiment(origin: &str) -> bool {
+    origin.starts_with("agent:") && origin.ends_with(".tune")
 }
 
 enum Msg {
@@ -818,7 +832,10 @@ impl Shared {
             for s in &w.steps {
                 for o in s.outputs.iter().filter(|o| o.ty == PlanType::Model) {
                     let name = format!("{}.{}.{}", w.name, s.name, o.name);
-                    if let Some(m) = self.store.with(|c| store::latest_model(c, &name))? {
+                    if let Some(m) = self
+                        .store
+                        .with(|c| store::latest_model_of_workflow(c, &name))?
+                    {
                         board.insert(name, model_value(&m));
                     }
                 }
@@ -1015,18 +1032,22 @@ impl Shared {
             &runs_dir,
             now,
         )?;
-        after.firings.extend(self.emit_event(
-            c,
-            &wf.name,
-            "started",
-            &json!({ "run": run_id, "origin": origin }),
-        )?);
+        let experiment = is_experiment(origin);
+        if !experiment {
+            after.firings.extend(self.emit_event(
+                c,
+                &wf.name,
+                "started",
+                &json!({ "run": run_id, "origin": origin }),
+            )?);
+        }
         after.runs.push(Launch {
             run_id,
             dir,
             workflow: idx,
             params: values,
             resume: false,
+            experiment,
         });
         Ok(run_id)
     }
@@ -1095,6 +1116,7 @@ impl Shared {
             workflow: idx,
             params,
             resume: true,
+            experiment: is_experiment(&run.origin),
         });
         Ok(())
     }
@@ -1145,6 +1167,7 @@ impl Shared {
         let hooks: Arc<dyn crate::executor::StepHooks> = Arc::new(Hooks {
             shared: Arc::downgrade(self),
             workflow: wf_name.clone(),
+            experiment: l.experiment,
         });
         let ctx = RunContext {
             store: self.store.clone(),
@@ -1172,6 +1195,9 @@ impl Shared {
         let committed = self.store.tx(|c| {
             let now = self.clock.now_ms();
             store::finish_run(c, l.run_id, status, error.as_deref(), now)?;
+            if l.experiment {
+                return Ok(());
+            }
             after.firings.extend(self.emit_event(
                 c,
                 &wf_name,
@@ -1572,10 +1598,15 @@ impl Scope for BoardScope<'_> {
 struct Hooks {
     shared: std::sync::Weak<Shared>,
     workflow: String,
+    /// The run is a tuning trial: its metrics and models move no signal ([`is_experiment`]).
+    experiment: bool,
 }
 
 impl crate::executor::StepHooks for Hooks {
     fn step_succeeded(&self, step: &str, metrics: &[(String, RtValue)], models: &[NewModel]) {
+        if self.experiment {
+            return;
+        }
         let Some(shared) = self.shared.upgrade() else {
             return;
         };

@@ -526,3 +526,62 @@ fn a_tuning_killed_mid_search_resumes_without_running_a_trial_twice() -> R {
     assert!(done[0].result.contains("6 trials (tpe, 2 at a time)"));
     Ok(())
 }
+
+/// Trials are experiments: a policy that reads the metric the trials report does not fire
+/// again on each poor trial, `on training.succeeded` fires for the workflow's own run only,
+/// and the signal keeps the workflow's own value (live and after a restart).
+#[test]
+fn trials_move_no_signal_and_emit_no_workflow_events() -> R {
+    let p = Prog::new(
+        r#"
+app quiet { namespace = "quiet" }
+use std.labels.oracle
+use std.data.files
+workflow training {
+  param lr: float = 0.0001 in log(1e-4, 1e-1)
+  step fit {
+    image  = "python:3.12-slim"
+    run    = "python3 -c 'import math,json,sys; acc=max(0.0, 1 - (math.log10({{lr}})+2)**2/10); json.dump({\"accuracy\": round(acc,4)}, open(sys.argv[1],\"w\"))' $SFLOW_METRICS"
+    metric accuracy: ratio
+  }
+}
+workflow report { step note { image = "busybox:1.36" run = "true" } }
+agent improver: Improver {
+  retrain   = training
+  labels    = oracle(files("labels"))
+  objective = maximize(training.fit.accuracy)
+  search    = random_search()
+}
+trigger after_training: on training.succeeded -> run report
+policy retune {
+  when training.fit.accuracy < 0.9
+  then improver.tune(4)
+}
+"#,
+    );
+    std::fs::create_dir_all(p.path("labels"))?;
+    let out = p.run(&["--workflow", "training", "--no-api"]);
+    assert!(out.status.success());
+    let runs = p.read_json(&["runs"]);
+    let runs = runs.as_array().ok_or("runs")?;
+    let count = |w: &str| runs.iter().filter(|r| r["workflow"] == w).count();
+    assert_eq!(count("training"), 5, "the run and 4 trials: {runs:?}");
+    assert_eq!(count("report"), 1, "one `on training.succeeded` firing: {runs:?}");
+    let decisions = p.read_json(&["decisions"]);
+    let fired: Vec<&Value> = decisions
+        .as_array()
+        .ok_or("decisions")?
+        .iter()
+        .filter(|d| d["name"] == "retune" && d["status"] != "skipped")
+        .collect();
+    assert_eq!(fired.len(), 1, "one tuning: {decisions}");
+    // The signal is the workflow's own run's (0.28 at lr = 1e-4), not the last trial's.
+    let store = p.store();
+    let own = store
+        .with(store::latest_step_metrics)?
+        .into_iter()
+        .find(|m| m.workflow == "training" && m.name == "accuracy")
+        .ok_or("no accuracy")?;
+    assert_eq!(own.run_id, 1, "the restored signal comes from run 1");
+    Ok(())
+}

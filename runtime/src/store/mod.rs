@@ -611,10 +611,13 @@ pub fn all_metrics(c: &Connection) -> Result<Vec<MetricRow>> {
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
-/// The latest value of each step metric (the last point of the latest report).
+/// The latest value of each step metric (the last point of the latest report), leaving out
+/// the runs of tuning trials (`agent:AGENT.tune`: experiments, which move no signal).
 pub fn latest_step_metrics(c: &Connection) -> Result<Vec<MetricRow>> {
     let mut st = c.prepare(&format!(
-        "SELECT {METRIC_COLS} FROM metrics WHERE id IN (SELECT MAX(id) FROM metrics GROUP BY workflow, step, name) ORDER BY id"
+        "SELECT {METRIC_COLS} FROM metrics WHERE id IN (SELECT MAX(id) FROM metrics
+           WHERE run_id NOT IN (SELECT id FROM workflow_runs WHERE origin LIKE 'agent:%.tune')
+           GROUP BY workflow, step, name) ORDER BY id"
     ))?;
     let rows = st.query_map([], metric_row)?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
@@ -816,6 +819,23 @@ pub fn latest_model(c: &Connection, name: &str) -> Result<Option<ModelRow>> {
         .query_row(
             &format!(
                 "SELECT {MODEL_COLS} FROM models WHERE name = ?1 ORDER BY version DESC LIMIT 1"
+            ),
+            [name],
+            model_row,
+        )
+        .optional()?;
+    Ok(with_aliases(c, row.into_iter().collect())?.pop())
+}
+
+/// The latest version of model `name` that a run of the workflow itself made (not a tuning
+/// trial's: experiments move no signal), for the signal board.
+pub fn latest_model_of_workflow(c: &Connection, name: &str) -> Result<Option<ModelRow>> {
+    let row = c
+        .query_row(
+            &format!(
+                "SELECT {MODEL_COLS} FROM models WHERE name = ?1
+                   AND run_id NOT IN (SELECT id FROM workflow_runs WHERE origin LIKE 'agent:%.tune')
+                 ORDER BY version DESC LIMIT 1"
             ),
             [name],
             model_row,
