@@ -566,7 +566,11 @@ policy retune {
     let runs = runs.as_array().ok_or("runs")?;
     let count = |w: &str| runs.iter().filter(|r| r["workflow"] == w).count();
     assert_eq!(count("training"), 5, "the run and 4 trials: {runs:?}");
-    assert_eq!(count("report"), 1, "one `on training.succeeded` firing: {runs:?}");
+    assert_eq!(
+        count("report"),
+        1,
+        "one `on training.succeeded` firing: {runs:?}"
+    );
     let decisions = p.read_json(&["decisions"]);
     let fired: Vec<&Value> = decisions
         .as_array()
