@@ -193,7 +193,7 @@ struct Launch {
 /// trial, and `on training.succeeded` triggers once per trial. The tuning's result is the
 /// Improver's `candidate`.
 pub fn is_experiment(origin: &str) -> bool {
-    origin.starts_with("agent:") && origin.ends_with(".tune")
+    store::tuning::is_trial_origin(origin)
 }
 
 enum Msg {

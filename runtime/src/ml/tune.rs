@@ -294,7 +294,7 @@ async fn search(
     env: &BTreeMap<String, String>,
 ) -> Result<(), String> {
     let store = shared.store();
-    let origin = format!("agent:{agent}.tune");
+    let origin = records::trial_origin(agent);
     let mut next: i64 = 0;
     while next < trials {
         let end = (next + setup.parallel as i64).min(trials);

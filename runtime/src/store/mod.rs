@@ -616,8 +616,8 @@ pub fn all_metrics(c: &Connection) -> Result<Vec<MetricRow>> {
 pub fn latest_step_metrics(c: &Connection) -> Result<Vec<MetricRow>> {
     let mut st = c.prepare(&format!(
         "SELECT {METRIC_COLS} FROM metrics WHERE id IN (SELECT MAX(id) FROM metrics
-           WHERE run_id NOT IN (SELECT id FROM workflow_runs WHERE origin LIKE 'agent:%.tune')
-           GROUP BY workflow, step, name) ORDER BY id"
+           WHERE run_id NOT IN ({}) GROUP BY workflow, step, name) ORDER BY id",
+        tuning::TRIAL_RUN_IDS
     ))?;
     let rows = st.query_map([], metric_row)?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
@@ -833,9 +833,9 @@ pub fn latest_model_of_workflow(c: &Connection, name: &str) -> Result<Option<Mod
     let row = c
         .query_row(
             &format!(
-                "SELECT {MODEL_COLS} FROM models WHERE name = ?1
-                   AND run_id NOT IN (SELECT id FROM workflow_runs WHERE origin LIKE 'agent:%.tune')
-                 ORDER BY version DESC LIMIT 1"
+                "SELECT {MODEL_COLS} FROM models WHERE name = ?1 AND run_id NOT IN ({})
+                 ORDER BY version DESC LIMIT 1",
+                tuning::TRIAL_RUN_IDS
             ),
             [name],
             model_row,

@@ -9,6 +9,21 @@ use rusqlite::{params, Connection, OptionalExtension, Row};
 use serde::Serialize;
 use serde_json::Value as Json;
 
+/// The origin of a tuning trial's run (`agent:AGENT.tune`). Trials are experiments: recorded in
+/// full, but they move no signal and emit no workflow event (`crate::engine::is_experiment`).
+pub fn trial_origin(agent: &str) -> String {
+    format!("agent:{agent}.tune")
+}
+
+/// Whether a run that `origin` started is a tuning trial ([`trial_origin`]).
+pub fn is_trial_origin(origin: &str) -> bool {
+    origin.starts_with("agent:") && origin.ends_with(".tune")
+}
+
+/// SQL: the ids of the runs of tuning trials ([`trial_origin`]), for queries that leave them out.
+pub(crate) const TRIAL_RUN_IDS: &str =
+    "SELECT id FROM workflow_runs WHERE origin LIKE 'agent:%.tune'";
+
 /// A tuning as recorded.
 #[derive(Clone, Debug, Serialize)]
 pub struct TuningRow {
