@@ -37,7 +37,7 @@ impl Store {
     pub fn open(path: &Path) -> Result<Store> {
         let conn = Connection::open(path)?;
         conn.busy_timeout(std::time::Duration::from_secs(10))?;
-        conn.pragma_update(None, "journal_mode", "WAL")?;
+        set_wal(&conn)?;
         // WAL with NORMAL: a commit survives the process being killed (it is in the OS), and
         // only an OS crash may lose the last commits.
         conn.pragma_update(None, "synchronous", "NORMAL")?;
@@ -97,6 +97,27 @@ impl Store {
         let out = f(&tx)?;
         tx.commit()?;
         Ok(out)
+    }
+}
+
+/// Puts the database in WAL mode. Switching a new database to WAL needs its exclusive lock,
+/// and SQLite answers `SQLITE_BUSY` at once, without waiting, when another connection opening
+/// the same new file holds a read lock at that moment (waiting could deadlock): the switch is
+/// retried for a while, as a second `sflow` command started with the runtime would need.
+fn set_wal(conn: &Connection) -> Result<()> {
+    let mut wait = std::time::Duration::from_millis(2);
+    let give_up = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        match conn.pragma_update(None, "journal_mode", "WAL") {
+            Err(rusqlite::Error::SqliteFailure(e, _))
+                if e.code == rusqlite::ErrorCode::DatabaseBusy
+                    && std::time::Instant::now() < give_up =>
+            {
+                std::thread::sleep(wait);
+                wait = (wait * 2).min(std::time::Duration::from_millis(100));
+            }
+            other => return Ok(other?),
+        }
     }
 }
 
