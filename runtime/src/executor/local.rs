@@ -158,7 +158,7 @@ enum StepResult {
 }
 
 struct Job {
-    step: StepPlan,
+    step: Arc<StepPlan>,
     inputs: BTreeMap<String, Art>,
     first_attempt: i64,
     failures: i64,
@@ -202,6 +202,8 @@ async fn execute(ctx: RunContext, permits: Arc<Semaphore>) -> RunOutcome {
     if order.len() != n {
         order = (0..n).collect();
     }
+    // Shared with the step tasks (a clone of a step's plan per task was measurable).
+    let steps: Vec<Arc<StepPlan>> = wf.steps.iter().cloned().map(Arc::new).collect();
     let mut state = vec![St::Pending; n];
     let mut first_attempt = vec![1i64; n];
     let mut failures = vec![0i64; n];
@@ -227,6 +229,11 @@ async fn execute(ctx: RunContext, permits: Arc<Semaphore>) -> RunOutcome {
                 first_error.get_or_insert_with(|| format!("step `{}` failed", s.name));
             }
         }
+    }
+    // The run's log directory, once (steps create their log files in it on the first byte).
+    let logs = ctx.run_dir.join("logs");
+    if let Err(e) = std::fs::create_dir_all(&logs) {
+        return failed(format!("cannot create {}: {e}", logs.display()));
     }
     ctx.progress
         .run_started(ctx.run_id, &wf.name, n, ctx.resume);
@@ -283,7 +290,7 @@ async fn execute(ctx: RunContext, permits: Arc<Semaphore>) -> RunOutcome {
                 if state[i] != St::Pending || !deps[i].iter().all(|&d| state[d] == St::Done) {
                     continue;
                 }
-                let step = wf.steps[i].clone();
+                let step = steps[i].clone();
                 match resolve_inputs(&ctx, &step, &arts) {
                     Ok(inputs) => {
                         state[i] = St::Running;
@@ -526,7 +533,7 @@ async fn step_inner(ctx: &RunContext, permits: &Semaphore, job: Job) -> Result<S
         .map(|(k, a)| (k.clone(), a.path.clone()))
         .collect();
 
-    // The command.
+    // The command, and (for the cache key only) its identity with placeholder paths.
     let (program, args, identity) = match &step.run {
         StepRun::Command { image, command } => {
             let real = contract::substitute(
@@ -537,18 +544,21 @@ async fn step_inner(ctx: &RunContext, permits: &Semaphore, job: Job) -> Result<S
                 &plan.app,
                 Paths::Real,
             );
-            let keyed = contract::substitute(
-                command,
-                &ctx.params,
-                &inputs,
-                &outputs,
-                &plan.app,
-                Paths::Placeholders,
-            );
+            let identity = step.cache.then(|| {
+                let keyed = contract::substitute(
+                    command,
+                    &ctx.params,
+                    &inputs,
+                    &outputs,
+                    &plan.app,
+                    Paths::Placeholders,
+                );
+                json!({ "image": image, "command": keyed })
+            });
             (
                 PathBuf::from("/bin/sh"),
                 vec!["-c".to_string(), real],
-                json!({ "image": image, "command": keyed }),
+                identity,
             )
         }
         StepRun::Std { step: name, args } => {
@@ -567,7 +577,7 @@ async fn step_inner(ctx: &RunContext, permits: &Semaphore, job: Job) -> Result<S
             (
                 ctx.self_exe.clone(),
                 argv,
-                json!({ "std": name, "args": keyed }),
+                Some(json!({ "std": name, "args": keyed })),
             )
         }
     };
@@ -591,24 +601,26 @@ async fn step_inner(ctx: &RunContext, permits: &Semaphore, job: Job) -> Result<S
         "SFLOW_RUN_DIR".into(),
         ctx.run_dir.to_string_lossy().into_owned(),
     );
-    env.extend(ctx.extra_env.clone());
+    env.extend(ctx.extra_env.iter().map(|(k, v)| (k.clone(), v.clone())));
     // The Improver's labelled samples are for steps with a `Dataset` input (language §9.1).
     if !step.inputs.iter().any(|i| i.ty == PlanType::Dataset) {
         env.remove("SFLOW_INPUT_LABELLED");
     }
-    env.extend(step.env.clone());
+    env.extend(step.env.iter().map(|(k, v)| (k.clone(), v.clone())));
     // Templated `env` values are substituted exactly like `run`; the cache key sees them with
     // placeholder paths (paths differ between runs; the inputs' digests are keyed anyway).
-    let mut keyed_env = step.env.clone();
+    let substitute_env =
+        |parts, mode| contract::substitute(parts, &ctx.params, &inputs, &outputs, &plan.app, mode);
     for (k, parts) in &step.env_templates {
-        let sub =
-            |mode| contract::substitute(parts, &ctx.params, &inputs, &outputs, &plan.app, mode);
-        env.insert(k.clone(), sub(Paths::Real));
-        keyed_env.insert(k.clone(), sub(Paths::Placeholders));
+        env.insert(k.clone(), substitute_env(parts, Paths::Real));
     }
 
     // The cache.
     let cache_key = if step.cache {
+        let mut keyed_env = step.env.clone();
+        for (k, parts) in &step.env_templates {
+            keyed_env.insert(k.clone(), substitute_env(parts, Paths::Placeholders));
+        }
         let mut input_digests = BTreeMap::new();
         for (k, a) in &job.inputs {
             let d = match &a.sha256 {
@@ -664,7 +676,7 @@ async fn step_inner(ctx: &RunContext, permits: &Semaphore, job: Job) -> Result<S
         }
         // The attempt is recorded when it can start (not while it waits for a slot).
         let permit = permits.acquire().await.map_err(|e| e.to_string())?;
-        prepare_dirs(&logs_dir, &out_dir, step)?;
+        prepare_out_dir(&out_dir, step)?;
         let metrics_path = logs_dir.join(format!("{}.{attempt}.metrics.json", step.name));
         let stdout = logs_dir.join(format!("{}.{attempt}.stdout", step.name));
         let stderr = logs_dir.join(format!("{}.{attempt}.stderr", step.name));
@@ -718,27 +730,20 @@ async fn step_inner(ctx: &RunContext, permits: &Semaphore, job: Job) -> Result<S
                 spec,
                 move |pid| {
                     let start = process::start_time(pid);
-                    let _ = store.tx(|c| {
+                    let _ = record.tx(&store, |c| {
                         store::set_step_pid(c, record.id(c)?, i64::from(pid), start.as_deref())
                     });
                 },
                 ctx.shutdown.clone(),
+                permit,
             )
             .await
         };
-        drop(permit);
         let (code, error) = match end {
             ProcessEnd::Stopped => {
                 let why = "the runtime stopped during this attempt";
-                ctx.store.tx(|c| {
-                    store::finish_step_run(
-                        c,
-                        record.id(c)?,
-                        "interrupted",
-                        None,
-                        Some(why),
-                        ctx.clock.now_ms(),
-                    )
+                record.tx(&ctx.store, |c| {
+                    record.finish(c, "interrupted", None, Some(why), ctx.clock.now_ms())
                 })?;
                 return Ok(StepResult::Interrupted);
             }
@@ -773,9 +778,8 @@ async fn step_inner(ctx: &RunContext, permits: &Semaphore, job: Job) -> Result<S
             ),
             ProcessEnd::SpawnFailed(e) => (None, e),
         };
-        ctx.store.tx(|c| {
-            let id = record.id(c)?;
-            store::finish_step_run(c, id, "failed", code, Some(&error), ctx.clock.now_ms())
+        record.tx(&ctx.store, |c| {
+            record.finish(c, "failed", code, Some(&error), ctx.clock.now_ms())
         })?;
         failures += 1;
         if failures > limit {
@@ -801,7 +805,8 @@ async fn step_inner(ctx: &RunContext, permits: &Semaphore, job: Job) -> Result<S
 struct AttemptRecord<'a> {
     rec: NewStepRun<'a>,
     started_ms: crate::clock::Millis,
-    id: std::sync::OnceLock<i64>,
+    /// The row, once written (by a transaction that committed: see [`AttemptRecord::tx`]).
+    id: std::sync::Mutex<Option<i64>>,
 }
 
 impl<'a> AttemptRecord<'a> {
@@ -809,37 +814,93 @@ impl<'a> AttemptRecord<'a> {
         AttemptRecord {
             rec,
             started_ms,
-            id: std::sync::OnceLock::new(),
+            id: std::sync::Mutex::new(None),
         }
+    }
+
+    fn written(&self) -> Option<i64> {
+        *self
+            .id
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn set_written(&self, id: Option<i64>) {
+        *self
+            .id
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = id;
+    }
+
+    /// Runs `f` in a transaction of `store`; if it does not commit, a row that `f` wrote is
+    /// forgotten (it was rolled back), so a later record writes it again.
+    fn tx<T>(
+        &self,
+        store: &Store,
+        f: impl FnOnce(&rusqlite::Connection) -> Result<T>,
+    ) -> Result<T> {
+        let before = self.written();
+        let out = store.tx(f);
+        if out.is_err() {
+            self.set_written(before);
+        }
+        out
     }
 
     /// The row's id, inserting the row (status `running`, the attempt's start time) on
     /// first use. Call it inside the transaction that also records what happened, so the row
     /// never exists without it.
     fn id(&self, c: &rusqlite::Connection) -> Result<i64> {
-        if let Some(&id) = self.id.get() {
+        if let Some(id) = self.written() {
             return Ok(id);
         }
         let id = store::insert_step_run(c, &self.rec, self.started_ms)?;
-        let _ = self.id.set(id);
+        self.set_written(Some(id));
+        Ok(id)
+    }
+
+    /// Records the attempt's end (its row is written now if it was not yet). Returns the
+    /// row's id. Call it inside the transaction that records what the attempt produced.
+    fn finish(
+        &self,
+        c: &rusqlite::Connection,
+        status: &str,
+        exit_code: Option<i64>,
+        error: Option<&str>,
+        now: crate::clock::Millis,
+    ) -> Result<i64> {
+        if let Some(id) = self.written() {
+            store::finish_step_run(c, id, status, exit_code, error, now)?;
+            return Ok(id);
+        }
+        let rec = NewStepRun {
+            status,
+            error,
+            ..self.rec
+        };
+        let id = store::insert_ended_step_run(c, &rec, exit_code, self.started_ms, now)?;
+        self.set_written(Some(id));
         Ok(id)
     }
 }
 
-/// Creates the run's log directory (once per run) and a fresh output directory for a step
-/// with outputs. (Few inodes per attempt: creating files and directories is most of what the
-/// executor costs beyond spawning the process.)
-fn prepare_dirs(logs_dir: &Path, out_dir: &Path, step: &StepPlan) -> Result<()> {
-    if !logs_dir.is_dir() {
-        std::fs::create_dir_all(logs_dir)
-            .ctx(|| format!("cannot create {}", logs_dir.display()))?;
+/// Creates a fresh output directory for a step with outputs (a step without outputs gets
+/// none: creating and even looking up directories is much of what the executor costs per
+/// attempt beyond spawning the process).
+fn prepare_out_dir(out_dir: &Path, step: &StepPlan) -> Result<()> {
+    if step.outputs.is_empty() {
+        return Ok(());
     }
-    if out_dir.exists() {
-        std::fs::remove_dir_all(out_dir).ctx(|| format!("cannot clear {}", out_dir.display()))?;
+    // A directory left by an earlier attempt is cleared.
+    match std::fs::create_dir(out_dir) {
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            std::fs::remove_dir_all(out_dir)
+                .ctx(|| format!("cannot clear {}", out_dir.display()))?;
+            std::fs::create_dir(out_dir)
+        }
+        other => other,
     }
-    if !step.outputs.is_empty() {
-        std::fs::create_dir_all(out_dir).ctx(|| format!("cannot create {}", out_dir.display()))?;
-    }
+    .ctx(|| format!("cannot create {}", out_dir.display()))?;
     for o in &step.outputs {
         if contract::is_dir_type(&o.ty) {
             let d = out_dir.join(&o.name);
@@ -930,11 +991,9 @@ async fn finish_success(
         .iter()
         .map(|(k, v)| (k.clone(), v.to_json()))
         .collect();
-    let models = ctx
-        .store
-        .tx(|c| {
-            let sr_id = record.id(c)?;
-            store::finish_step_run(c, sr_id, "succeeded", Some(0), None, now)?;
+    let models = record
+                .tx(&ctx.store, |c| {
+            let sr_id = record.finish(c, "succeeded", Some(0), None, now)?;
             for m in &checked {
                 let j = serde_json::to_value(&m.value)?;
                 store::insert_metric(c, ctx.run_id, sr_id, wf_name, &step.name, &m.name, &crate::value::type_name(&m.ty), contract::metric_number(&m.value), &j, m.seq, now)?;

@@ -45,11 +45,14 @@ pub enum ProcessEnd {
 pub const REPORT_AFTER: Duration = Duration::from_millis(50);
 
 /// Runs a process to its end. `started` receives its pid (also its process group id) once it
-/// has run for [`REPORT_AFTER`], so the caller can record it while it runs.
-pub async fn run(
+/// has run for [`REPORT_AFTER`], so the caller can record it while it runs. `slot` (the
+/// executor's permit to run a process) is released as soon as the process has ended, before
+/// its last output is written to the logs, so that the next process can start meanwhile.
+pub async fn run<Slot>(
     spec: ProcessSpec<'_>,
     started: impl FnOnce(u32),
     mut shutdown: watch::Receiver<bool>,
+    slot: Slot,
 ) -> ProcessEnd {
     let mut cmd = tokio::process::Command::new(spec.program);
     cmd.args(spec.args)
@@ -68,10 +71,12 @@ pub async fn run(
     };
     // The streams are copied to their log files, created on the first byte: a quiet step
     // creates no file (creating files is most of what a short step costs beyond its process).
-    let copies = [
-        tokio::spawn(copy_lazily(child.stdout.take(), spec.stdout.to_path_buf())),
-        tokio::spawn(copy_lazily(child.stderr.take(), spec.stderr.to_path_buf())),
-    ];
+    // One task copies both (a task per stream was measurable per-step work).
+    let (out, err) = (child.stdout.take(), child.stderr.take());
+    let (out_path, err_path) = (spec.stdout.to_path_buf(), spec.stderr.to_path_buf());
+    let copies = tokio::spawn(async move {
+        tokio::join!(copy_lazily(out, out_path), copy_lazily(err, err_path));
+    });
     let pid = child.id().unwrap_or(0);
     let mut started = Some(started);
     let deadline = async {
@@ -123,15 +128,11 @@ pub async fn run(
             }
         }
     };
+    drop(slot);
     // The copies end when the last writer closes the streams; a background process the step
     // left running may hold them open, so do not wait for it for long (its output still goes
     // to the log files).
-    let _ = tokio::time::timeout(Duration::from_secs(2), async {
-        for c in copies {
-            let _ = c.await;
-        }
-    })
-    .await;
+    let _ = tokio::time::timeout(Duration::from_secs(2), copies).await;
     end
 }
 
@@ -140,26 +141,30 @@ async fn copy_lazily<R: tokio::io::AsyncRead + Unpin>(src: Option<R>, path: std:
     use std::io::Write;
     use tokio::io::AsyncReadExt;
     let Some(mut src) = src else { return };
+    // The first read (for a quiet step, the end of the stream) needs no buffer of its own.
+    let mut first = [0u8; 512];
+    let n = match src.read(&mut first).await {
+        Ok(0) | Err(_) => return,
+        Ok(n) => n,
+    };
+    let mut file = match std::fs::File::create(&path) {
+        Ok(f) => f,
+        Err(e) => {
+            tracing::warn!(path = %path.display(), "cannot write the log: {e}");
+            return;
+        }
+    };
+    if file.write_all(&first[..n]).is_err() {
+        return;
+    }
     let mut buf = vec![0u8; 16 * 1024];
-    let mut file: Option<std::fs::File> = None;
     loop {
         let n = match src.read(&mut buf).await {
             Ok(0) | Err(_) => return,
             Ok(n) => n,
         };
-        if file.is_none() {
-            match std::fs::File::create(&path) {
-                Ok(f) => file = Some(f),
-                Err(e) => {
-                    tracing::warn!(path = %path.display(), "cannot write the log: {e}");
-                    return;
-                }
-            }
-        }
-        if let Some(f) = file.as_mut() {
-            if f.write_all(&buf[..n]).is_err() {
-                return;
-            }
+        if file.write_all(&buf[..n]).is_err() {
+            return;
         }
     }
 }

@@ -492,6 +492,22 @@ pub fn insert_step_run(c: &Connection, s: &NewStepRun<'_>, now: Millis) -> Resul
     Ok(c.last_insert_rowid())
 }
 
+/// Records an attempt that has already ended (an attempt too short to have been recorded
+/// while it ran): one statement instead of an insert and an update.
+pub fn insert_ended_step_run(
+    c: &Connection,
+    s: &NewStepRun<'_>,
+    exit_code: Option<i64>,
+    started: Millis,
+    finished: Millis,
+) -> Result<i64> {
+    c.prepare_cached("INSERT INTO step_runs (run_id, step, attempt, status, started_ms, finished_ms, dir, stdout, stderr, cache_key, cached_from, error, exit_code)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)")?.execute(
+        params![s.run_id, s.step, s.attempt, s.status, started, finished, s.dir, s.stdout, s.stderr, s.cache_key, s.cached_from, s.error, exit_code],
+    )?;
+    Ok(c.last_insert_rowid())
+}
+
 /// Records the process of a running attempt.
 pub fn set_step_pid(c: &Connection, id: i64, pid: i64, start: Option<&str>) -> Result<()> {
     c.prepare_cached("UPDATE step_runs SET pid = ?2, pid_start = ?3 WHERE id = ?1")?
