@@ -10,7 +10,16 @@
 //! - and, printed after the criterion groups, the event-to-action latency distribution: from
 //!   a signal update to the firing decision (in process), and to the firing durably recorded
 //!   in the store (what the engine does before acting).
+//!
+//! `SFLOW_BENCH_ROUNDS=N` sets the number of interleaved rounds (default 7: the machine's
+//! load moves the ratio by ±15 % between runs, more rounds narrow the median);
+//! `SFLOW_BENCH_ONLY=engine` (or `floor`) runs only that side, one line per round, for
+//! profiling it alone (`perf record -g`, docs/performance.md).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+/// The allocator of the `sflow` binary, so that the engine is measured as it runs there.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use sflow_compiler::lower::plan::{
@@ -70,7 +79,28 @@ fn executor(c: &mut Criterion) {
 
     // Interleaved rounds (floor, engine, floor, engine, …), so that load from elsewhere on
     // the machine hits both alike; the ratio of the minima is the overhead.
-    let rounds = 7;
+    let rounds: usize = std::env::var("SFLOW_BENCH_ROUNDS")
+        .ok()
+        .and_then(|r| r.parse().ok())
+        .filter(|&r| r > 0)
+        .unwrap_or(7);
+    if let Ok(side) = std::env::var("SFLOW_BENCH_ONLY") {
+        for _ in 0..rounds {
+            let c0 = cpu();
+            let took = if side == "floor" {
+                rt.block_on(spawn_floor(1000, cores()))
+            } else {
+                engine_run(&rt, &program)
+            };
+            let c1 = cpu();
+            println!(
+                "executor/{side}: {took:?}, cpu (this process / its children) {:.2} / {:.2} s",
+                c1.0 - c0.0,
+                c1.1 - c0.1
+            );
+        }
+        return;
+    }
     let (mut floor, mut ours) = (Vec::new(), Vec::new());
     let (mut floor_cpu, mut ours_cpu) = ((0.0, 0.0), (0.0, 0.0));
     for _ in 0..rounds {
