@@ -441,6 +441,29 @@ workflow split {
     assert!(skipped.3.contains("step `bad` failed"), "{}", skipped.3);
     let events = p.read_json(&["status"]);
     assert_eq!(events["runs"]["failed"], 1);
+
+    // Each attempt's row holds its exit code and times: a short attempt is written once, at
+    // its end; `good` ran past 50 ms, so its row was written while it ran (with its pid) and
+    // updated at its end.
+    let rows = p
+        .store()
+        .with(|c| sflow_runtime::store::step_runs_of(c, 1))
+        .unwrap();
+    let row = |step: &str| rows.iter().find(|r| r.step == step).unwrap();
+    for (step, code) in [("root", 0), ("bad", 3), ("good", 0), ("below_good", 0)] {
+        let r = row(step);
+        assert_eq!(r.exit_code, Some(code), "{step}: {r:?}");
+        assert!(
+            r.finished_ms.is_some_and(|f| f >= r.started_ms),
+            "{step}: {r:?}"
+        );
+    }
+    let good = row("good");
+    assert!(good.pid.is_some(), "{good:?}");
+    assert!(
+        good.finished_ms.unwrap() - good.started_ms >= 300,
+        "the start is the attempt's, not its record's: {good:?}"
+    );
 }
 
 #[test]
