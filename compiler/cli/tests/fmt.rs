@@ -126,11 +126,18 @@ fn unreadable_files_exit_2() {
 #[test]
 fn the_examples_are_formatted() {
     // The north-star program is a fixed point except for its trigger arrows (see
-    // docs/language.md, "Formatting"); the standard library and the minimal case exactly.
+    // docs/language.md, "Formatting"); the standard library, the minimal case and the
+    // sentiment example exactly.
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
     let out = sflowc(
         &root,
-        &["fmt", "--check", "stdlib", "tests/cases/ok-minimal"],
+        &[
+            "fmt",
+            "--check",
+            "stdlib",
+            "tests/cases/ok-minimal",
+            "examples/sentiment",
+        ],
     );
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
 }
