@@ -5,6 +5,7 @@
 //!   at the default parallelism (the number of cores);
 //! - `executor/spawn_floor_1000`: the floor — spawning the same 1000 `/bin/sh -c true`
 //!   processes with the same parallelism and nothing else;
+//! - printed with them: the same interleaved comparison for 200 steps of 20 ms (`sleep 0.02`);
 //! - `policy/events`: the policy engine's throughput on a stream of metric events (10 policies
 //!   reading 20 signals, a quarter of the events flipping a condition);
 //! - and, printed after the criterion groups, the event-to-action latency distribution: from
@@ -36,11 +37,16 @@ fn cores() -> usize {
 }
 
 fn noop_program(steps: usize) -> String {
+    workload_program(steps, "true")
+}
+
+/// A workflow of `steps` independent steps that each run `command`.
+fn workload_program(steps: usize, command: &str) -> String {
     let mut s = String::from("app bench { namespace = \"bench\" }\nworkflow noop {\n");
     for i in 0..steps {
         let _ = writeln!(
             s,
-            "  step s{i} {{ image = \"busybox:1.36\" run = \"true\" }}"
+            "  step s{i} {{ image = \"busybox:1.36\" run = \"{command}\" }}"
         );
     }
     s.push_str("}\n");
@@ -133,6 +139,8 @@ fn executor(c: &mut Criterion) {
         ours[rounds / 2].as_secs_f64() / floor[rounds / 2].as_secs_f64(),
     );
 
+    short_steps(&rt, rounds);
+
     let mut group = c.benchmark_group("executor");
     group
         .sample_size(10)
@@ -151,6 +159,29 @@ fn executor(c: &mut Criterion) {
     group.finish();
 }
 
+/// The same interleaved comparison with steps that do something: 200 steps of 20 ms
+/// (`sleep 0.02`), where the engine's fixed cost per step is a smaller share.
+fn short_steps(rt: &tokio::runtime::Runtime, rounds: usize) {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("short.sflow");
+    std::fs::write(&file, workload_program(200, "sleep 0.02")).unwrap();
+    let program = sflow_runtime::program::load(&file).unwrap();
+    let (mut floor, mut ours) = (Vec::new(), Vec::new());
+    for _ in 0..rounds {
+        floor.push(rt.block_on(spawn_floor_of(200, cores(), "sleep 0.02")));
+        ours.push(engine_run(rt, &program));
+    }
+    floor.sort();
+    ours.sort();
+    println!(
+        "executor/interleaved, 200 steps of 20 ms ({rounds} rounds, parallelism {}): spawn floor median {:?}; engine median {:?}; ratio of medians {:.3}",
+        cores(),
+        floor[rounds / 2],
+        ours[rounds / 2],
+        ours[rounds / 2].as_secs_f64() / floor[rounds / 2].as_secs_f64(),
+    );
+}
+
 /// CPU seconds used so far by this process and by its waited-for children (`/proc/self/stat`).
 fn cpu() -> (f64, f64) {
     let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
@@ -165,6 +196,11 @@ fn cpu() -> (f64, f64) {
 }
 
 async fn spawn_floor(n: usize, parallelism: usize) -> Duration {
+    spawn_floor_of(n, parallelism, "true").await
+}
+
+/// Spawns `sh -c command` `n` times, `parallelism` at a time, and nothing else.
+async fn spawn_floor_of(n: usize, parallelism: usize, command: &'static str) -> Duration {
     let permits = Arc::new(tokio::sync::Semaphore::new(parallelism));
     let t = Instant::now();
     let mut set = tokio::task::JoinSet::new();
@@ -173,7 +209,7 @@ async fn spawn_floor(n: usize, parallelism: usize) -> Duration {
         set.spawn(async move {
             let _permit = p.acquire().await.unwrap();
             let status = tokio::process::Command::new("/bin/sh")
-                .args(["-c", "true"])
+                .args(["-c", command])
                 .stdin(std::process::Stdio::null())
                 .stdout(std::process::Stdio::null())
                 .stderr(std::process::Stdio::null())
