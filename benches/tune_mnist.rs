@@ -42,26 +42,9 @@ fn main() {
         .expect("data/mnist")
         .take(digits);
     let space = Space::new(vec![
-        Dimension {
-            name: "lr".into(),
-            domain: Domain::Float {
-                min: 1e-4,
-                max: 1e-1,
-                log: true,
-            },
-        },
-        Dimension {
-            name: "epochs".into(),
-            domain: Domain::Int {
-                min: 1,
-                max: 3,
-                log: false,
-            },
-        },
-        Dimension {
-            name: "arch".into(),
-            domain: Domain::Choice { n: 2 },
-        },
+        Dimension::new("lr", Domain::log_float(1e-4, 1e-1)),
+        Dimension::new("epochs", Domain::int(1, 3)),
+        Dimension::new("arch", Domain::Choice { n: 2 }),
     ])
     .expect("the space");
     let dir = tempfile::tempdir().expect("tempdir");

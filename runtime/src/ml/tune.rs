@@ -649,10 +649,7 @@ fn space_of(wf: &WorkflowPlan) -> Result<(Space, Vec<Tuned>), String> {
                 values.iter().map(RtValue::from_plan).collect(),
             ),
         };
-        dims.push(Dimension {
-            name: p.name.clone(),
-            domain,
-        });
+        dims.push(Dimension::new(p.name.clone(), domain));
         tuned.push(Tuned {
             name: p.name.clone(),
             choices,

@@ -297,34 +297,10 @@ mod tests {
 
     fn space() -> Space {
         Space::new(vec![
-            Dimension {
-                name: "lr".into(),
-                domain: Domain::Float {
-                    min: 1e-4,
-                    max: 1e-1,
-                    log: true,
-                },
-            },
-            Dimension {
-                name: "epochs".into(),
-                domain: Domain::Int {
-                    min: 1,
-                    max: 10,
-                    log: false,
-                },
-            },
-            Dimension {
-                name: "arch".into(),
-                domain: Domain::Choice { n: 3 },
-            },
-            Dimension {
-                name: "batch".into(),
-                domain: Domain::Int {
-                    min: 16,
-                    max: 512,
-                    log: true,
-                },
-            },
+            Dimension::new("lr", Domain::log_float(1e-4, 1e-1)),
+            Dimension::new("epochs", Domain::int(1, 10)),
+            Dimension::new("arch", Domain::Choice { n: 3 }),
+            Dimension::new("batch", Domain::log_int(16, 512)),
         ])
         .expect("a valid space")
     }
@@ -532,18 +508,8 @@ mod tests {
     #[test]
     fn tpe_learns_which_choice_is_best() {
         let s = Space::new(vec![
-            Dimension {
-                name: "arch".into(),
-                domain: Domain::Choice { n: 5 },
-            },
-            Dimension {
-                name: "lr".into(),
-                domain: Domain::Float {
-                    min: 1e-4,
-                    max: 1e-1,
-                    log: true,
-                },
-            },
+            Dimension::new("arch", Domain::Choice { n: 5 }),
+            Dimension::new("lr", Domain::log_float(1e-4, 1e-1)),
         ])
         .expect("a valid space");
         let f = |p: &[Coord]| match p {

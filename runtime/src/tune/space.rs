@@ -46,6 +46,16 @@ pub struct Dimension {
     pub domain: Domain,
 }
 
+impl Dimension {
+    /// The dimension `name` over `domain`.
+    pub fn new(name: impl Into<String>, domain: Domain) -> Dimension {
+        Dimension {
+            name: name.into(),
+            domain,
+        }
+    }
+}
+
 /// A value of one dimension.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -132,6 +142,33 @@ impl Space {
 }
 
 impl Domain {
+    /// Integers `min..=max`, uniform.
+    pub fn int(min: i64, max: i64) -> Domain {
+        Domain::Int {
+            min,
+            max,
+            log: false,
+        }
+    }
+
+    /// Integers `min..=max`, uniform in the logarithm.
+    pub fn log_int(min: i64, max: i64) -> Domain {
+        Domain::Int {
+            min,
+            max,
+            log: true,
+        }
+    }
+
+    /// Reals in `[min, max]`, uniform in the logarithm.
+    pub fn log_float(min: f64, max: f64) -> Domain {
+        Domain::Float {
+            min,
+            max,
+            log: true,
+        }
+    }
+
     /// The transform of a numeric value before the linear map onto [0, 1].
     fn t(&self, x: f64) -> f64 {
         match self {
